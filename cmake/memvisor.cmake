@@ -1,0 +1,81 @@
+# Build helpers shared by every directory.
+#
+#   mv_hosted(target)        warnings + sanitizer flags for code that runs on the host
+#   mv_add_test_binary(NAME n LABEL l SOURCES ... [LIBS ...])
+#                            a test executable; one ctest case "n.test" per `TEST(test)` line
+#   mv_add_fuzzer(NAME n SOURCES ... [LIBS ...])
+#                            a libFuzzer target run for MV_FUZZ_SECONDS as ctest case fuzz.n
+
+set(MV_WARNINGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+    -Wpointer-arith -Wno-unused-parameter)
+if(MV_WERROR)
+  list(APPEND MV_WARNINGS -Werror)
+endif()
+
+set(MV_SAN_FLAGS "")
+if(MV_ASAN)
+  list(APPEND MV_SAN_FLAGS -fsanitize=address -fno-omit-frame-pointer)
+endif()
+if(MV_UBSAN)
+  list(APPEND MV_SAN_FLAGS -fsanitize=undefined -fno-sanitize-recover=undefined)
+endif()
+if(MV_TSAN)
+  list(APPEND MV_SAN_FLAGS -fsanitize=thread)
+endif()
+
+function(mv_hosted target)
+  target_compile_options(${target} PRIVATE ${MV_WARNINGS} ${MV_SAN_FLAGS})
+  target_link_options(${target} PRIVATE ${MV_SAN_FLAGS})
+endfunction()
+
+set(MV_TEST_LIB_SOURCES
+    ${PROJECT_SOURCE_DIR}/tests/lib/mvtest.c
+    ${PROJECT_SOURCE_DIR}/tests/lib/mm_env_test.c)
+
+function(mv_add_test_binary)
+  cmake_parse_arguments(T "" "NAME;LABEL" "SOURCES;LIBS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES} ${MV_TEST_LIB_SOURCES})
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/include)
+  target_link_libraries(${T_NAME} PRIVATE mm ${T_LIBS} Threads::Threads)
+  mv_hosted(${T_NAME})
+  string(REGEX REPLACE "^test_" "" short ${T_NAME})
+  set(count 0)
+  foreach(src ${T_SOURCES})
+    file(STRINGS ${src} lines REGEX "^TEST\\([A-Za-z0-9_]+\\)")
+    foreach(line ${lines})
+      string(REGEX REPLACE "^TEST\\(([A-Za-z0-9_]+)\\).*" "\\1" tname "${line}")
+      add_test(NAME ${short}.${tname} COMMAND ${T_NAME} ${tname})
+      set_tests_properties(${short}.${tname} PROPERTIES LABELS "${T_LABEL}" TIMEOUT 300)
+      math(EXPR count "${count} + 1")
+    endforeach()
+  endforeach()
+  if(count EQUAL 0)
+    message(FATAL_ERROR "${T_NAME}: no TEST() found in ${T_SOURCES}")
+  endif()
+endfunction()
+
+function(mv_add_fuzzer)
+  cmake_parse_arguments(F "" "NAME" "SOURCES;LIBS" ${ARGN})
+  if(NOT MV_FUZZ)
+    return()
+  endif()
+  add_executable(${F_NAME} ${F_SOURCES} ${PROJECT_SOURCE_DIR}/tests/lib/mm_env_test.c)
+  target_include_directories(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/include)
+  target_link_libraries(${F_NAME} PRIVATE mm_fuzz ${F_LIBS} Threads::Threads)
+  target_compile_options(${F_NAME} PRIVATE ${MV_WARNINGS} -fsanitize=fuzzer,address,undefined)
+  target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer,address,undefined)
+  set(work ${CMAKE_CURRENT_BINARY_DIR}/corpus-${F_NAME})
+  set(seed ${PROJECT_SOURCE_DIR}/tests/fuzz/corpus/${F_NAME})
+  file(MAKE_DIRECTORY ${work})
+  set(dirs ${work})
+  if(EXISTS ${seed})
+    list(APPEND dirs ${seed})
+  endif()
+  add_test(NAME fuzz.${F_NAME}
+           COMMAND ${F_NAME} -max_total_time=${MV_FUZZ_SECONDS} -rss_limit_mb=2048
+                   -print_final_stats=1 ${dirs})
+  math(EXPR limit "${MV_FUZZ_SECONDS} + 120")
+  set_tests_properties(fuzz.${F_NAME} PROPERTIES LABELS fuzz TIMEOUT ${limit})
+endfunction()
+
+find_package(Threads REQUIRED)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md and .ci/run call it (Debian 12, as root).
+#
+# 1. installs the Debian packages the build and the tests need (only those missing);
+# 2. builds with clang + AddressSanitizer + UndefinedBehaviorSanitizer + libFuzzer targets and runs
+#    every ctest case except benchmarks (labels unit, fuzz, ...);
+# 3. builds with gcc -Werror (the other compiler the guest and VMM are built with) and runs the
+#    unit tests there too.
+#
+# Environment: MV_FUZZ_SECONDS (default 60) bounds each fuzzer; MV_JOBS (default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. tools/lib/deps.sh
+
+deps_install cmake ninja-build clang libclang-rt-14-dev llvm gcc binutils
+
+jobs=${MV_JOBS:-$(nproc)}
+fuzz_seconds=${MV_FUZZ_SECONDS:-60}
+
+echo "== clang + ASan + UBSan + fuzzers (build/test-clang)"
+cmake -S . -B build/test-clang -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_C_COMPILER=clang -DMV_ASAN=ON -DMV_UBSAN=ON -DMV_WERROR=ON \
+      -DMV_FUZZ=ON -DMV_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build build/test-clang -j "$jobs"
+
+echo "== gcc -Werror (build/test-gcc)"
+cmake -S . -B build/test-gcc -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_C_COMPILER=gcc -DMV_WERROR=ON >/dev/null
+cmake --build build/test-gcc -j "$jobs"
+ctest --test-dir build/test-gcc -L unit --output-on-failure -j "$jobs" >build/test-gcc/ctest.log \
+  || { cat build/test-gcc/ctest.log; exit 1; }
+tail -n 3 build/test-gcc/ctest.log
+
+echo "== every test case except benchmarks (clang build)"
+ctest --test-dir build/test-clang -LE bench --output-on-failure -j "$jobs"
