@@ -5,7 +5,8 @@
  * - mm_env_report(): remembers the last report per thread (mvt_last_report); prints it when
  *   MVTEST_VERBOSE is set.
  * - Locks: test-and-test-and-set spinlock with sched_yield() under contention.
- * - CPU ids: each thread gets its own id on first use (so per-CPU sections need no locking);
+ * - CPU ids: each thread gets its own id on first use (so per-CPU sections need no locking;
+ *   mm_env_cpu_enter/exit are inline in mm/env.h for MM_ENV_HOSTED builds);
  *   more than MM_MAX_CPUS threads is a test bug and aborts.
  */
 #include <mm/env.h>
@@ -76,7 +77,7 @@ void mm_env_unlock(struct mm_lock *lock)
 static uint64_t cpu_ids_used;
 static pthread_key_t cpu_key;
 static pthread_once_t cpu_key_once = PTHREAD_ONCE_INIT;
-static __thread unsigned my_cpu_plus1;
+_Thread_local unsigned mm_env_cpu_plus1;
 
 static void cpu_id_release(void *arg)
 {
@@ -91,7 +92,7 @@ static void cpu_key_create(void)
 		abort();
 }
 
-static unsigned cpu_id_claim(void)
+unsigned mm_env_cpu_claim(void)
 {
 	_Static_assert(MM_MAX_CPUS <= 64, "cpu_ids_used is one 64-bit word");
 	pthread_once(&cpu_key_once, cpu_key_create);
@@ -107,20 +108,9 @@ static unsigned cpu_id_claim(void)
 		if (__atomic_compare_exchange_n(&cpu_ids_used, &used, used | (UINT64_C(1) << id), false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			pthread_setspecific(cpu_key, (void *)(uintptr_t)(id + 1));
+			mm_env_cpu_plus1 = id + 1;
 			return id;
 		}
 	}
 }
 
-unsigned mm_env_cpu_enter(unsigned long *flags)
-{
-	*flags = 0;
-	if (mm_unlikely(!my_cpu_plus1))
-		my_cpu_plus1 = cpu_id_claim() + 1;
-	return my_cpu_plus1 - 1;
-}
-
-void mm_env_cpu_exit(unsigned long flags)
-{
-	(void)flags;
-}

@@ -15,7 +15,8 @@
  *    layout is fixed here so mm/ can embed it; only the environment interprets the word.
  *  - Per-CPU sections: between mm_env_cpu_enter() and mm_env_cpu_exit() the caller has exclusive
  *    use of CPU id's per-CPU data (the guest disables interrupts; hosted environments give every
- *    thread its own id). Sections do not nest. The id is < MM_MAX_CPUS.
+ *    thread its own id). Sections do not nest. The id is < MM_MAX_CPUS. Hosted builds define
+ *    MM_ENV_HOSTED and get the inline version below.
  */
 #ifndef MM_ENV_H
 #define MM_ENV_H
@@ -36,8 +37,34 @@ void mm_env_lock_init(struct mm_lock *lock);
 void mm_env_lock(struct mm_lock *lock);
 void mm_env_unlock(struct mm_lock *lock);
 
+#ifdef MM_ENV_HOSTED
+/*
+ * Hosted environments (VMM, tests, benchmarks) give every thread its own CPU id, so a per-CPU
+ * section needs no interrupt masking and the fast paths of slab and the per-CPU page lists stay
+ * inline: one thread-local load. The environment defines mm_env_cpu_plus1 (0 until the thread's
+ * first section) and mm_env_cpu_claim(), which assigns an id < MM_MAX_CPUS.
+ */
+extern _Thread_local unsigned mm_env_cpu_plus1;
+unsigned mm_env_cpu_claim(void);
+
+static inline unsigned mm_env_cpu_enter(unsigned long *flags)
+{
+	unsigned c = mm_env_cpu_plus1;
+
+	*flags = 0;
+	if (__builtin_expect(c == 0, 0))
+		c = mm_env_cpu_claim() + 1;
+	return c - 1;
+}
+
+static inline void mm_env_cpu_exit(unsigned long flags)
+{
+	(void)flags;
+}
+#else
 unsigned mm_env_cpu_enter(unsigned long *flags);
 void mm_env_cpu_exit(unsigned long flags);
+#endif
 
 /* BUG_ON for invariants: a true condition means mm/ itself (or its memory) is broken. */
 #define MM_BUG_ON(cond) \
