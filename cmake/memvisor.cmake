@@ -30,7 +30,8 @@ endfunction()
 
 set(MV_TEST_LIB_SOURCES
     ${PROJECT_SOURCE_DIR}/tests/lib/mvtest.c
-    ${PROJECT_SOURCE_DIR}/tests/lib/mm_env_test.c)
+    ${PROJECT_SOURCE_DIR}/tests/lib/mm_env_test.c
+    ${PROJECT_SOURCE_DIR}/vmm/mm_env_host.c)
 
 function(mv_add_test_binary)
   cmake_parse_arguments(T "" "NAME;LABEL" "SOURCES;LIBS" ${ARGN})
@@ -59,7 +60,8 @@ function(mv_add_fuzzer)
   if(NOT MV_FUZZ)
     return()
   endif()
-  add_executable(${F_NAME} ${F_SOURCES} ${PROJECT_SOURCE_DIR}/tests/lib/mm_env_test.c)
+  add_executable(${F_NAME} ${F_SOURCES} ${PROJECT_SOURCE_DIR}/tests/lib/mm_env_test.c
+                 ${PROJECT_SOURCE_DIR}/vmm/mm_env_host.c)
   target_include_directories(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/tests/include)
   target_link_libraries(${F_NAME} PRIVATE mm_fuzz ${F_LIBS} Threads::Threads)
   target_compile_options(${F_NAME} PRIVATE ${MV_WARNINGS} -fsanitize=fuzzer,address,undefined)
