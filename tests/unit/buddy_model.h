@@ -44,6 +44,7 @@ struct bm {
 	struct buddy *b;
 	uint64_t *bits;             /* bit p set <=> pfn p allocated; covers [0, span) */
 	pfn_t span;
+	pfn_t bits_span;            /* frames the bits allocation can hold */
 	struct bm_piece piece[BM_MAX_PIECES];
 	unsigned nr_pieces;
 	struct bm_block live[BM_MAX_LIVE];
@@ -107,10 +108,15 @@ static inline void bm_add_piece(struct bm *m, pfn_t s, pfn_t e, unsigned node)
 	m->nr_pieces++;
 }
 
-/* Build the model of b, which was just initialised from r (everything free). */
+/*
+ * Build the model of b, which was just initialised from r (everything free). m must be zeroed
+ * or previously initialised (its bit array is reused).
+ */
 static inline void bm_init(struct bm *m, struct buddy *b, const struct buddy_range *r,
 			   unsigned nr)
 {
+	uint64_t *bits = m->bits;           /* reused when big enough (the fuzzer's hot loop) */
+	pfn_t bits_span = m->bits_span;
 	unsigned k = 0;
 
 	memset(m, 0, sizeof(*m));
@@ -141,14 +147,23 @@ static inline void bm_init(struct bm *m, struct buddy *b, const struct buddy_ran
 		if (m->piece[i - 1].end < m->piece[i].start)
 			m->hole = m->piece[i - 1].end;
 	m->span = MM_ALIGN_UP(m->span, 1u << BUDDY_SECTION_SHIFT);
-	m->bits = calloc(m->span / 64, sizeof(uint64_t));
-	BM_ASSERT(m->bits != NULL);
+	if (bits && bits_span >= m->span) {
+		memset(bits, 0, m->span / 8);
+	} else {
+		free(bits);
+		bits = calloc(m->span / 64, sizeof(uint64_t));
+		bits_span = m->span;
+	}
+	BM_ASSERT(bits != NULL);
+	m->bits = bits;
+	m->bits_span = bits_span;
 }
 
 static inline void bm_destroy(struct bm *m)
 {
 	free(m->bits);
 	m->bits = NULL;
+	m->bits_span = 0;
 }
 
 /* What a request may use: zones up to max_zid of nodes in allowed (only `only` if >= 0). */
@@ -311,6 +326,26 @@ static inline void bm_verify(struct bm *m)
 	BM_ASSERT(buddy_stats(m->b, &st) == 0);
 	BM_ASSERT(st.free_pages + st.pcp_pages == m->free_frames);
 	BM_ASSERT(st.allocs - st.frees == m->nr_live);
+}
+
+/* The free-list shape: (pfn << 8 | order) of every free block, in pfn order. */
+static inline unsigned bm_shape(const struct buddy *b, uint64_t *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (uint64_t si = 0; si < b->nr_sections; si++) {
+		const struct buddy_section *s = &b->sections[si];
+
+		for (uint64_t off = 0; off < s->nr; off++) {
+			const struct buddy_frame *f = &s->frames[off];
+
+			if ((f->flags & BUDDY_FRAME_STATE_MASK) != BUDDY_FRAME_FREE)
+				continue;
+			BM_ASSERT(n < max);
+			out[n++] = (s->start + off) << 8 | f->order;
+		}
+	}
+	return n;
 }
 
 /* Free every live block, drain, and check everything is back and free. */

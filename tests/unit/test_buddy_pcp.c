@@ -123,11 +123,13 @@ TEST(drain_cpu_returns_an_exited_threads_frames)
 	struct buddy b;
 	void *meta = pcp_instance(&b, &r, 1, 4, 8);
 	struct worker w = { .b = &b };
+	unsigned self = current_cpu();     /* claim ours first: ids of exited threads are reused */
 	pthread_t t;
 
 	CHECK_EQ(pthread_create(&t, NULL, fill_and_exit, &w), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	CHECK_EQ(w.result, 0);
+	CHECK_NE(w.cpu, self);
 	CHECK_EQ(bt_zone_stats(&b, 0, BUDDY_ZONE_DMA32).pcp_pages, 4);
 	CHECK_EQ(buddy_check(&b), 0);
 	CHECK_EQ(buddy_drain_local(&b), 0);   /* not ours */
