@@ -27,23 +27,26 @@ static inline void zone_set_free_pages(struct buddy_zone *z, uint64_t v)
 	__atomic_store_n(&z->free_pages, v, __ATOMIC_RELAXED);
 }
 
-static void zone_add_free(struct buddy_zone *z, struct buddy_frame *f, unsigned order)
+/*
+ * Put a block on / take it off its free list. free_pages is not touched here: a split or a
+ * merge moves frames between orders without changing the total, so zone_take_locked() and
+ * buddy_zone_free_locked_() update it once per operation.
+ */
+static inline void zone_add_free(struct buddy_zone *z, struct buddy_frame *f, unsigned order)
 {
 	f->order = (uint8_t)order;
 	buddy_frame_set_flags_(f, BUDDY_FRAME_FREE);
 	list_add(&f->lru, &z->free_list[order]);
 	z->nr_free[order]++;
 	z->nonempty |= 1u << order;
-	zone_set_free_pages(z, z->free_pages + (UINT64_C(1) << order));
 }
 
-static void zone_del_free(struct buddy_zone *z, struct buddy_frame *f, unsigned order)
+static inline void zone_del_free(struct buddy_zone *z, struct buddy_frame *f, unsigned order)
 {
 	list_del(&f->lru);
 	z->nr_free[order]--;
 	if (list_empty(&z->free_list[order]))
 		z->nonempty &= ~(1u << order);
-	zone_set_free_pages(z, z->free_pages - (UINT64_C(1) << order));
 	buddy_frame_set_flags_(f, 0);
 }
 
@@ -74,6 +77,7 @@ static struct buddy_frame *zone_take_locked(struct buddy_zone *z, unsigned order
 		o--;
 		zone_add_free(z, f + (UINT64_C(1) << o), o);
 	}
+	zone_set_free_pages(z, z->free_pages - (UINT64_C(1) << order));
 	return f;
 }
 
@@ -95,6 +99,7 @@ void buddy_zone_free_locked_(struct buddy *b, struct buddy_zone *z, struct buddy
 	pfn_t pfn = s->start + (pfn_t)(f - s->frames);
 
 	BUDDY_DBG_BUG_ON(buddy_frame_flags_(f) & BUDDY_FRAME_STATE_MASK);
+	zone_set_free_pages(z, z->free_pages + (UINT64_C(1) << order));
 	while (order + 1 < b->nr_orders) {
 		pfn_t buddy_pfn = pfn ^ (UINT64_C(1) << order);
 		uint64_t off = buddy_pfn - s->start;
@@ -125,7 +130,7 @@ static inline void pcp_set_count(struct buddy_pcp *pcp, uint32_t count)
 }
 
 /* Move up to n frames from the cold end of pcp's list back into z. Returns how many. */
-static unsigned pcp_release(struct buddy *b, struct buddy_zone *z, struct buddy_pcp *pcp,
+static __attribute__((noinline)) unsigned pcp_release(struct buddy *b, struct buddy_zone *z, struct buddy_pcp *pcp,
 			    unsigned n)
 {
 	unsigned done = 0;
@@ -147,7 +152,7 @@ static unsigned pcp_release(struct buddy *b, struct buddy_zone *z, struct buddy_
 }
 
 /* Move up to batch order-0 frames from z to the list (Linux's rmqueue_bulk). */
-static unsigned pcp_refill(struct buddy_zone *z, struct buddy_pcp *pcp)
+static __attribute__((noinline)) unsigned pcp_refill(struct buddy_zone *z, struct buddy_pcp *pcp)
 {
 	unsigned n = 0;
 
@@ -235,6 +240,9 @@ static void request_remote_drains(struct buddy *b, unsigned self)
 
 /* ---- allocation ---- */
 
+#define BUDDY_NOINLINE __attribute__((noinline))
+#define BUDDY_COLD     __attribute__((noinline, cold))
+
 static inline bool zone_usable(const struct buddy_zone *z, nodemask_t allowed, unsigned max_zid,
 			       unsigned flags, unsigned preferred)
 {
@@ -258,33 +266,42 @@ static inline bool zone_wmark_ok(const struct buddy_zone *z, unsigned order, uns
 	       buddy_ld64_(&z->wmark[w]) + (UINT64_C(1) << order);
 }
 
-static inline struct buddy_frame *zone_alloc(struct buddy_zone *z, struct buddy_pcp *pcp,
-					     unsigned order)
+/* A block from the zone's free lists (any order, or order 0 with per-CPU lists off). */
+static BUDDY_NOINLINE struct buddy_frame *zone_alloc_locked(struct buddy_zone *z, unsigned order)
 {
 	struct buddy_frame *f;
 
-	if (order == 0 && z->pcp_high)
-		return pcp_alloc(z, pcp);
 	mm_env_lock(&z->lock);
 	f = zone_take_locked(z, order);
 	mm_env_unlock(&z->lock);
 	return f;
 }
 
-/* numastat, exactly as Linux's zone_statistics() + alloc_page_interleave(); see numa.h. */
+static inline struct buddy_frame *zone_alloc(struct buddy_zone *z, struct buddy_pcp *pcp,
+					     unsigned order)
+{
+	if (order == 0 && z->pcp_high)
+		return pcp_alloc(z, pcp);
+	return zone_alloc_locked(z, order);
+}
+
+/*
+ * numastat, exactly as Linux's zone_statistics() + alloc_page_interleave(); see numa.h.
+ * Every allocation counts one numa_hit or numa_miss on its zone, so their sum is also the zone's
+ * allocation count (buddy_stats.allocs) and needs no counter of its own.
+ */
 static inline void count_alloc(struct buddy_zone *pz, struct buddy_zone *z, unsigned cpu,
 			       unsigned local_node, bool interleave, unsigned target)
 {
 	struct buddy_pcp *p = &z->pcp[cpu];
 
-	buddy_inc64_(&p->allocs);
-	if (z->node == pz->node) {
+	if (mm_likely(z->node == pz->node)) {
 		buddy_inc64_(&p->numa_hit);
 	} else {
 		buddy_inc64_(&p->numa_miss);
 		buddy_inc64_(&pz->pcp[cpu].numa_foreign);
 	}
-	if (z->node == local_node)
+	if (mm_likely(z->node == local_node))
 		buddy_inc64_(&p->local_node);
 	else
 		buddy_inc64_(&p->other_node);
@@ -292,55 +309,126 @@ static inline void count_alloc(struct buddy_zone *pz, struct buddy_zone *z, unsi
 		buddy_inc64_(&p->interleave_hit);
 }
 
+/* What a request may use: the zonelist of `preferred` filtered by nodes, zone and flags. */
+struct alloc_req {
+	const struct buddy_zonelist *zl;
+	nodemask_t allowed;
+	unsigned preferred, order, flags, max_zid, cpu;
+};
+
 /*
- * Walk preferred's zonelist and take the block from the first usable zone whose watermark
- * holds. If none can, frames may be parked on per-CPU lists: give ours back and retry once;
- * if that fails too, ask the other CPUs to give theirs back (Linux drains every CPU at this
- * point and retries; we cannot reach into a running CPU's lists, so the request is served at
- * their next operation) and fail.
+ * One walk of the zonelist: the first usable zone whose watermark holds and has the block.
+ * *pz is set to the first usable zone (the "preferred zone" of numastat) if still NULL.
+ * Inlined with rq on the caller's stack frame, so its fields live in registers.
  */
-static inline int alloc_core(struct buddy *b, unsigned preferred, nodemask_t allowed,
-			     unsigned order, unsigned flags, unsigned local_node, bool interleave,
-			     pfn_t *pfn)
+static inline struct buddy_frame *zonelist_walk(struct buddy *b, const struct alloc_req *rq,
+						struct buddy_zone **pz)
+{
+	for (unsigned i = 0; i < rq->zl->nr; i++) {
+		struct buddy_zone *z = &b->zones[rq->zl->zone[i]];
+		struct buddy_frame *f;
+
+		if (!zone_usable(z, rq->allowed, rq->max_zid, rq->flags, rq->preferred))
+			continue;
+		if (!*pz)
+			*pz = z;
+		if (!zone_wmark_ok(z, rq->order, rq->flags)) {
+			__atomic_fetch_add(&z->wmark_skips, 1, __ATOMIC_RELAXED);
+			continue;
+		}
+		f = zone_alloc(z, &z->pcp[rq->cpu], rq->order);
+		if (f)
+			return f;
+	}
+	return NULL;
+}
+
+/* Returned in two registers by the slow path. */
+struct alloc_res {
+	struct buddy_frame *f;
+	struct buddy_zone *pz;
+};
+
+/*
+ * Everything but the order-0 per-CPU hit: walk the zonelist; if no zone can serve the request,
+ * frames may be parked on per-CPU lists, so give ours back and walk again; if that fails too,
+ * ask the other CPUs to give theirs back (Linux drains every CPU at this point and retries; we
+ * cannot reach into a running CPU's lists, so the request is served at their next operation)
+ * and fail.
+ */
+static BUDDY_NOINLINE struct alloc_res alloc_slow(struct buddy *b, unsigned preferred,
+						  nodemask_t allowed, unsigned order,
+						  unsigned flags, unsigned cpu)
+{
+	struct alloc_req rq = {
+		.zl = &b->zonelists[preferred], .allowed = allowed, .preferred = preferred,
+		.order = order, .flags = flags, .cpu = cpu,
+		.max_zid = (flags & BUDDY_ALLOC_DMA32) ? BUDDY_ZONE_DMA32 : BUDDY_ZONE_NORMAL,
+	};
+	struct alloc_res res = { NULL, NULL };
+
+	res.f = zonelist_walk(b, &rq, &res.pz);
+	if (res.f)
+		return res;
+	if (res.pz && drain_cpu_lists(b, cpu))
+		res.f = zonelist_walk(b, &rq, &res.pz);
+	if (res.f)
+		return res;
+	if (res.pz)
+		request_remote_drains(b, cpu);
+	__atomic_fetch_add(&b->alloc_failures, 1, __ATOMIC_RELAXED);
+	return res;
+}
+
+/*
+ * Inlined into each entry point. The fast path is Linux's common case: order 0, the first zone
+ * of the zonelist usable, its watermark holding and its per-CPU list not empty: one list pop,
+ * no lock, no call. Anything else goes through alloc_slow(), which re-checks from the start
+ * (so a zone skipped here for its watermark is counted once, there).
+ */
+static inline __attribute__((always_inline)) int
+alloc_core(struct buddy *b, unsigned preferred, nodemask_t allowed, unsigned order,
+	   unsigned flags, unsigned local_node, bool interleave, pfn_t *pfn)
 {
 	const struct buddy_zonelist *zl = &b->zonelists[preferred];
-	unsigned max_zid = (flags & BUDDY_ALLOC_DMA32) ? BUDDY_ZONE_DMA32 : BUDDY_ZONE_NORMAL;
-	struct buddy_zone *pz = NULL, *z = NULL;
+	struct buddy_zone *pz = NULL;
 	struct buddy_frame *f = NULL;
 	unsigned long irq;
 	unsigned cpu = mm_env_cpu_enter(&irq);
 
 	drain_if_requested(b, cpu);
-	for (unsigned pass = 0; pass < 2; pass++) {
-		for (unsigned i = 0; i < zl->nr; i++) {
-			z = &b->zones[zl->zone[i]];
-			if (!zone_usable(z, allowed, max_zid, flags, preferred))
-				continue;
-			if (!pz)
-				pz = z;
-			if (!zone_wmark_ok(z, order, flags)) {
-				__atomic_fetch_add(&z->wmark_skips, 1, __ATOMIC_RELAXED);
-				continue;
-			}
-			f = zone_alloc(z, &z->pcp[cpu], order);
-			if (f)
-				goto found;
-		}
-		if (!pz || drain_cpu_lists(b, cpu) == 0)
-			break;
-	}
-	if (pz)
-		request_remote_drains(b, cpu);
-	__atomic_fetch_add(&b->alloc_failures, 1, __ATOMIC_RELAXED);
-	mm_env_cpu_exit(irq);
-	return -MM_ENOMEM;
+	if (mm_likely(order == 0 && zl->nr)) {
+		struct buddy_zone *z = &b->zones[zl->zone[0]];
+		struct buddy_pcp *pcp = &z->pcp[cpu];
+		unsigned max_zid = (flags & BUDDY_ALLOC_DMA32) ? BUDDY_ZONE_DMA32
+							       : BUDDY_ZONE_NORMAL;
 
-found:
+		if (mm_likely(!list_empty(&pcp->list) && z->pcp_high &&
+			      zone_usable(z, allowed, max_zid, flags, preferred) &&
+			      zone_wmark_ok(z, 0, flags))) {
+			buddy_inc64_(&pcp->pcp_hits);
+			f = list_first_entry(&pcp->list, struct buddy_frame, lru);
+			BUDDY_DBG_BUG_ON(buddy_frame_flags_(f) != BUDDY_FRAME_PCP);
+			list_del(&f->lru);
+			pcp_set_count(pcp, pcp->count - 1);
+			pz = z;
+		}
+	}
+	if (mm_unlikely(!f)) {
+		struct alloc_res res = alloc_slow(b, preferred, allowed, order, flags, cpu);
+
+		if (!res.f) {
+			mm_env_cpu_exit(irq);
+			return -MM_ENOMEM;
+		}
+		f = res.f;
+		pz = res.pz;
+	}
 	f->order = (uint8_t)order;
 	f->priv = NULL;
 	__atomic_store_n(&f->refcount, 1, __ATOMIC_RELAXED);
 	buddy_frame_set_flags_(f, BUDDY_FRAME_ALLOC);
-	count_alloc(pz, z, cpu, local_node, interleave, preferred);
+	count_alloc(pz, &b->zones[f->zone], cpu, local_node, interleave, preferred);
 	mm_env_cpu_exit(irq);
 	*pfn = buddy_frame_to_pfn(b, f);
 	return 0;
@@ -352,31 +440,31 @@ int buddy_alloc_core_(struct buddy *b, unsigned preferred, nodemask_t allowed, u
 	return alloc_core(b, preferred, allowed, order, flags, local_node, interleave, pfn);
 }
 
-static int alloc_args_check(const struct buddy *b, unsigned order, unsigned flags,
-			    const pfn_t *pfn, const char *func)
+static BUDDY_COLD int alloc_args_bad(const struct buddy *b, unsigned order, unsigned flags,
+				     const char *func)
 {
-	if (!b || !pfn) {
+	if (!b)
 		mm_env_report(func, "NULL allocator or pfn pointer");
-		return -MM_EINVAL;
-	}
-	if (order >= b->nr_orders) {
+	else if (order >= b->nr_orders)
 		mm_env_report(func, "order out of range (>= nr_orders)");
-		return -MM_EINVAL;
-	}
-	if (flags & ~BUDDY_ALLOC_VALID) {
+	else if (flags & ~BUDDY_ALLOC_VALID)
 		mm_env_report(func, "unknown allocation flags");
-		return -MM_EINVAL;
-	}
-	return 0;
+	else
+		mm_env_report(func, "NULL allocator or pfn pointer");
+	return -MM_EINVAL;
+}
+
+static inline bool alloc_args_ok(const struct buddy *b, unsigned order, unsigned flags,
+				 const pfn_t *pfn)
+{
+	return b && pfn && order < b->nr_orders && !(flags & ~BUDDY_ALLOC_VALID);
 }
 
 int buddy_alloc(struct buddy *b, unsigned node, unsigned order, unsigned flags, pfn_t *pfn)
 {
-	int ret = alloc_args_check(b, order, flags, pfn, __func__);
-
-	if (mm_unlikely(ret))
-		return ret;
-	if (node >= b->nr_nodes)
+	if (mm_unlikely(!alloc_args_ok(b, order, flags, pfn)))
+		return alloc_args_bad(b, order, flags, __func__);
+	if (mm_unlikely(node >= b->nr_nodes))
 		return MM_INVAL("node out of range");
 	return alloc_core(b, node, NUMA_ALL_NODES, order, flags, node, false, pfn);
 }
@@ -384,10 +472,8 @@ int buddy_alloc(struct buddy *b, unsigned node, unsigned order, unsigned flags, 
 int buddy_alloc_nodemask(struct buddy *b, unsigned preferred, nodemask_t allowed,
 			 unsigned order, unsigned flags, unsigned local_node, pfn_t *pfn)
 {
-	int ret = alloc_args_check(b, order, flags, pfn, __func__);
-
-	if (ret)
-		return ret;
+	if (!alloc_args_ok(b, order, flags, pfn))
+		return alloc_args_bad(b, order, flags, __func__);
 	if (preferred >= b->nr_nodes)
 		return MM_INVAL("preferred node out of range");
 	if (local_node >= b->nr_nodes)
@@ -399,31 +485,53 @@ int buddy_alloc_nodemask(struct buddy *b, unsigned preferred, nodemask_t allowed
 
 /* ---- freeing and reference counts ---- */
 
-/* Return the head descriptor of the allocated block at pfn, or report why there is none. */
-static struct buddy_frame *alloc_head(struct buddy *b, pfn_t pfn, const char *func)
+/* Report why pfn (descriptor f, possibly NULL) does not head an allocated block. */
+static BUDDY_COLD void alloc_head_bad(const struct buddy_frame *f, const char *func)
 {
-	struct buddy_frame *f = buddy_pfn_to_frame(b, pfn);
-	unsigned st;
+	unsigned st = f ? buddy_frame_flags_(f) & BUDDY_FRAME_STATE_MASK : 0;
 
-	if (!f) {
+	if (!f)
 		mm_env_report(func, "pfn is not a frame of this allocator (outside the ranges or in a hole)");
-		return NULL;
-	}
-	st = buddy_frame_flags_(f) & BUDDY_FRAME_STATE_MASK;
-	if (st & (BUDDY_FRAME_FREE | BUDDY_FRAME_PCP)) {
+	else if (st & (BUDDY_FRAME_FREE | BUDDY_FRAME_PCP))
 		mm_env_report(func, "block is already free (double free)");
-		return NULL;
-	}
-	if (!(st & BUDDY_FRAME_ALLOC)) {
+	else
 		mm_env_report(func, "pfn is not allocated: it does not start an allocated block "
 			      "(double free, or a frame inside a block)");
-		return NULL;
+}
+
+/* The head descriptor of the allocated block at pfn, or NULL after reporting why not. */
+static inline struct buddy_frame *alloc_head(struct buddy *b, pfn_t pfn, const char *func)
+{
+	uint64_t si = (pfn >> BUDDY_SECTION_SHIFT) - b->first_section;
+
+	/* buddy_pfn_to_frame() without its hole test: a hole's state is HOLE, never ALLOC */
+	if (mm_likely(si < b->nr_sections)) {
+		const struct buddy_section *s = &b->sections[si];
+		uint64_t off = pfn - s->start;
+
+		if (mm_likely(off < s->nr)) {
+			struct buddy_frame *f = &s->frames[off];
+
+			if (mm_likely((buddy_frame_flags_(f) & BUDDY_FRAME_STATE_MASK) ==
+				      BUDDY_FRAME_ALLOC))
+				return f;
+		}
 	}
-	return f;
+	alloc_head_bad(buddy_pfn_to_frame(b, pfn), func);
+	return NULL;
+}
+
+static BUDDY_NOINLINE void free_to_zone(struct buddy *b, struct buddy_zone *z,
+					struct buddy_frame *f, unsigned order)
+{
+	buddy_frame_set_flags_(f, 0);
+	mm_env_lock(&z->lock);
+	buddy_zone_free_locked_(b, z, f, order);
+	mm_env_unlock(&z->lock);
 }
 
 /* Give a block whose reference count reached 0 back to its zone (or the per-CPU list). */
-static void free_block(struct buddy *b, struct buddy_frame *f)
+static inline void free_block(struct buddy *b, struct buddy_frame *f)
 {
 	struct buddy_zone *z = &b->zones[f->zone];
 	unsigned order = f->order;
@@ -432,16 +540,11 @@ static void free_block(struct buddy *b, struct buddy_frame *f)
 	struct buddy_pcp *pcp = &z->pcp[cpu];
 
 	drain_if_requested(b, cpu);
-	f->priv = NULL;
 	buddy_inc64_(&pcp->frees);
-	if (order == 0 && z->pcp_high) {
+	if (order == 0 && z->pcp_high)
 		pcp_free(b, z, pcp, f);
-	} else {
-		buddy_frame_set_flags_(f, 0);
-		mm_env_lock(&z->lock);
-		buddy_zone_free_locked_(b, z, f, order);
-		mm_env_unlock(&z->lock);
-	}
+	else
+		free_to_zone(b, z, f, order);
 	mm_env_cpu_exit(irq);
 }
 
@@ -450,11 +553,11 @@ static void free_block(struct buddy *b, struct buddy_frame *f)
  * reference already held), so nobody can raise it concurrently and the common case needs no
  * atomic read-modify-write.
  */
-static int frame_release(struct buddy *b, struct buddy_frame *f)
+static inline int frame_release(struct buddy *b, struct buddy_frame *f)
 {
 	uint32_t ref = __atomic_load_n(&f->refcount, __ATOMIC_ACQUIRE);
 
-	if (ref == 1) {
+	if (mm_likely(ref == 1)) {
 		__atomic_store_n(&f->refcount, 0, __ATOMIC_RELAXED);
 	} else {
 		MM_BUG_ON(ref == 0);   /* allocated head with no reference: corrupted */
@@ -465,16 +568,21 @@ static int frame_release(struct buddy *b, struct buddy_frame *f)
 	return 0;
 }
 
+static BUDDY_COLD int free_args_bad(const struct buddy *b, pfn_t pfn, unsigned order)
+{
+	if (!b)
+		return MM_INVAL("NULL allocator");
+	if (order >= b->nr_orders)
+		return MM_INVAL("order out of range (>= nr_orders)");
+	return MM_INVAL("pfn is not aligned to the order");
+}
+
 int buddy_free(struct buddy *b, pfn_t pfn, unsigned order)
 {
 	struct buddy_frame *f;
 
-	if (mm_unlikely(!b))
-		return MM_INVAL("NULL allocator");
-	if (mm_unlikely(order >= b->nr_orders))
-		return MM_INVAL("order out of range (>= nr_orders)");
-	if (mm_unlikely(pfn & ((UINT64_C(1) << order) - 1)))
-		return MM_INVAL("pfn is not aligned to the order");
+	if (mm_unlikely(!b || order >= b->nr_orders || (pfn & ((UINT64_C(1) << order) - 1))))
+		return free_args_bad(b, pfn, order);
 	f = alloc_head(b, pfn, __func__);
 	if (mm_unlikely(!f))
 		return -MM_EINVAL;

@@ -267,7 +267,7 @@ static void zone_stats_add(struct buddy_zone *z, struct buddy_stats *st)
 		const struct buddy_pcp *p = &z->pcp[c];
 
 		st->pcp_pages += __atomic_load_n(&p->count, __ATOMIC_RELAXED);
-		st->allocs += buddy_ld64_(&p->allocs);
+		st->allocs += buddy_ld64_(&p->numa_hit) + buddy_ld64_(&p->numa_miss);
 		st->frees += buddy_ld64_(&p->frees);
 		st->pcp_hits += buddy_ld64_(&p->pcp_hits);
 		st->pcp_refills += buddy_ld64_(&p->pcp_refills);

@@ -361,6 +361,9 @@ static void init_sections(struct buddy *b, const struct buddy_range *r, unsigned
 			struct buddy_frame *f = &s->frames[off];
 
 			list_init(&f->lru);
+			f->priv = NULL;
+			f->refcount = 0;
+			f->order = 0;
 			f->flags = BUDDY_FRAME_HOLE;
 			f->zone = BUDDY_NO_ZONE;
 			f->node = 0xff;

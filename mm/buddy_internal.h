@@ -25,11 +25,11 @@ struct buddy_pcp {
 	struct list_head list;          /* order-0 frames, most recently freed first */
 	uint32_t count;                 /* frames on list (relaxed atomic for remote readers) */
 	uint32_t pad0_;
-	uint64_t allocs;                /* allocations from this zone by this CPU (any order) */
 	uint64_t frees;                 /* blocks freed to this zone by this CPU (any order) */
 	uint64_t pcp_hits;
-	uint64_t numa_hit;
+	uint64_t numa_hit;              /* numa_hit + numa_miss = allocations from this zone */
 	uint64_t local_node;
+	uint64_t pad1_;
 	/* second cache line: slow-path and cross-node counters */
 	uint64_t pcp_refills;
 	uint64_t pcp_drains;

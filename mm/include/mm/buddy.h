@@ -104,8 +104,9 @@ enum buddy_wmark {
  *   order     order of the block this frame heads (valid for heads).
  *   zone      index of the zone in the allocator; node: its NUMA node. Fixed at init.
  *   section   index into the section table (frame -> pfn). Fixed at init.
- * The owner may use priv and the owner byte of every frame of its block but must clear them on
- * tail frames before freeing (buddy_free clears the head's); buddy_check() verifies that.
+ * The owner may use priv and the owner byte of every frame of its block. Freeing clears the
+ * head's owner byte and allocation clears the head's priv; the owner must clear what it put on
+ * tail frames before freeing (buddy_check() reports owner bits left on free frames).
  */
 struct buddy_frame {
 	struct list_head lru;
