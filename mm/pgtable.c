@@ -650,10 +650,15 @@ int pgtable_init(struct pgtable *pt, const struct pgtable_format *fmt,
 
 	if (!pt)
 		return MM_INVAL("page table is NULL");
-	if (!fmt || fmt->levels == 0 || fmt->levels > PT_MAX_LEVELS || !fmt->leaf_levels ||
-	    (fmt->leaf_levels >> fmt->levels) || fmt->pa_bits < MM_PAGE_SHIFT ||
+	/* 4 KiB leaves must exist and the root cannot hold leaves (no 512 GiB pages anywhere). */
+	if (!fmt || fmt->levels < 2 || fmt->levels > PT_MAX_LEVELS || !(fmt->leaf_levels & 1) ||
+	    (fmt->leaf_levels >> (fmt->levels - 1)) || fmt->pa_bits < MM_PAGE_SHIFT ||
 	    fmt->pa_bits > 52)
 		return MM_INVAL("format is NULL or describes an unsupported shape");
+	if (!fmt->is_present || !fmt->is_leaf || !fmt->make_table || !fmt->table_addr ||
+	    !fmt->make_leaf || !fmt->leaf_addr || !fmt->leaf_attr || !fmt->check_attr ||
+	    !fmt->make_state || !fmt->state)
+		return MM_INVAL("format lacks one of its entry operations");
 	if (!mem || !mem->alloc || !mem->free || !mem->phys_to_virt)
 		return MM_INVAL("memory callbacks missing (alloc, free and phys_to_virt are needed)");
 	pt->fmt = NULL;
