@@ -129,9 +129,10 @@ static void split_fill(const struct pgtable_format *f, uint64_t parent, unsigned
 }
 
 /*
- * True when every entry of t is zero. The scan starts at `start` (just past what the caller
- * cleared, where a surviving neighbour is most likely) so unmapping a full table page by page
- * costs a step or two per call instead of a scan of 512 entries.
+ * True when every entry of t is zero. The scan starts at `start`, the first entry the unmap
+ * touched: an upper-level entry it passed through is usually still non-zero, and a cleared leaf
+ * usually has a live neighbour right after it, so unmapping page by page costs a step or two per
+ * table instead of a scan of 512 entries.
  */
 static bool table_empty(const uint64_t *t, unsigned start)
 {
@@ -374,7 +375,7 @@ static void descend(struct pt_op *op, struct ent_ref *r, uint64_t parent)
 		child.t = table_ptr(op->pt, f->table_addr(r->old));
 		op_range(op, &child, r->s, r->e);
 		if (op->kind == OP_UNMAP && !op->dry &&
-		    table_empty(child.t, pt_index(r->e - 1, level - 1) + 1)) {
+		    table_empty(child.t, pt_index(r->s, level - 1))) {
 			ent_store(&r->tv->t[r->idx], 0);
 			table_free(op->pt, f->table_addr(r->old));
 			if (!op->unlinked)
@@ -785,9 +786,9 @@ int pgtable_set_state(struct pgtable *pt, uint64_t addr, uint64_t len, uint64_t 
 	return run_op(&op, op.ia, op.ia + len);
 }
 
-/* Describe entry e (at level, covering ia's entry span) as seen from input address ia. */
-static void fill_info(const struct pgtable_format *f, uint64_t e, unsigned level, uint64_t ia,
-		      struct pgtable_info *info)
+/* Describe entry e (of kind k, at level) as seen from input address ia. */
+static void fill_info(const struct pgtable_format *f, uint64_t e, enum ent_kind k, unsigned level,
+		      uint64_t ia, struct pgtable_info *info)
 {
 	uint64_t size = PT_LEVEL_SIZE(level), base = MM_ALIGN_DOWN(ia, size);
 
@@ -799,7 +800,7 @@ static void fill_info(const struct pgtable_format *f, uint64_t e, unsigned level
 	info->attr.flags = 0;
 	info->attr.memtype = 0;
 	info->slot = 0;
-	switch (ent_kind(f, e, level)) {
+	switch (k) {
 	case ENT_ZERO:
 	case ENT_TABLE:
 		info->state = PT_STATE_NONE;
@@ -836,9 +837,10 @@ int pgtable_translate(const struct pgtable *pt, uint64_t addr, struct pgtable_in
 	t = table_ptr(pt, pt->root);
 	for (unsigned level = f->levels - 1;; level--) {
 		uint64_t e = ent_load(&t[pt_index(ia, level)]);
+		enum ent_kind k = ent_kind(f, e, level);
 
-		if (ent_kind(f, e, level) != ENT_TABLE) {
-			fill_info(f, e, level, ia, info);
+		if (k != ENT_TABLE) {
+			fill_info(f, e, k, level, ia, info);
 			return 0;
 		}
 		t = table_ptr(pt, f->table_addr(e));
@@ -890,8 +892,9 @@ static int walk_table(struct walk_ctx *w, uint64_t *t, unsigned level, uint64_t 
 		uint64_t base = MM_ALIGN_DOWN(s, size), next = base + size;
 		uint64_t *p = &t[pt_index(s, level)];
 		uint64_t v = ent_load(p);
+		enum ent_kind k = ent_kind(f, v, level);
 
-		switch (ent_kind(f, v, level)) {
+		switch (k) {
 		case ENT_ZERO:
 			break;
 		case ENT_TABLE:
@@ -905,7 +908,7 @@ static int walk_table(struct walk_ctx *w, uint64_t *t, unsigned level, uint64_t 
 				v = clear_ad(w, p, v, level, base);
 			/* fall through */
 		case ENT_STATE:
-			fill_info(f, v, level, base, &info);
+			fill_info(f, v, k, level, base, &info);
 			ret = w->fn(w->arg, &info);
 			if (ret)
 				return ret;
