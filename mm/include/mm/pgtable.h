@@ -282,8 +282,8 @@ int pgtable_translate(const struct pgtable *pt, uint64_t addr, struct pgtable_in
  * Call fn for every non-zero leaf-level entry (mapping or software state) overlapping
  * [addr, addr + len), in address order; info->addr may lie below addr for a large entry. flags
  * PT_WALK_CLEAR_A / _D clear those bits in each present leaf visited (the whole leaf, even if it
- * extends past the range); info shows the values read before clearing. flush may be NULL when
- * flags is 0.
+ * extends past the range); info shows the values read before clearing, and flush (may be NULL)
+ * counts the entries cleared. A walk stopped by fn keeps the clears done so far.
  */
 int pgtable_walk(struct pgtable *pt, uint64_t addr, uint64_t len, unsigned flags,
 		 pgtable_visit_fn fn, void *arg, struct pgtable_flush *flush);
