@@ -167,9 +167,9 @@ TEST(init_rejects_bad_config)
 	struct mm_space_config cfg;
 	struct talloc t = { 0, 0, 0 };
 
+	config(&cfg, &t);
 	CHECK_EQ(mm_space_init(NULL, &cfg), -MM_EINVAL);
 	CHECK_REPORTED("NULL");
-	config(&cfg, &t);
 	cfg.alloc.free = NULL;
 	CHECK_EQ(mm_space_init(&mm, &cfg), -MM_EINVAL);
 	CHECK_REPORTED("allocator");
