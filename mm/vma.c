@@ -62,9 +62,8 @@ static void vma_init(struct vma *v, gva_t start, gva_t end, uint64_t flags, cons
 	v->vm_child[0] = v->vm_child[1] = v->vm_parent = NULL;
 	v->vm_start = start;
 	v->vm_end = end;
-	v->vm_gap = v->vm_subtree_gap = 0;
-	v->vm_height = 0;
-	v->vm_gap_flags = 0;
+	v->vm_gap = 0;
+	v->vm_child_gap[0] = v->vm_child_gap[1] = 0;
 	v->vm_list.next = v->vm_list.prev = NULL;
 	v->vm_flags = flags;
 	v->vm_pgoff = pgoff;

@@ -16,27 +16,40 @@
  *  - The lookup loop is branch-free in its direction choice (child[addr >= vm_end]) so random
  *    lookups do not pay a mispredicted branch per level.
  *
- * Gap bookkeeping (Linux's pre-maple rb_subtree_gap scheme, with the gap cached per VMA):
- *   vma->vm_gap         = vma_start_gap(vma) - vma_end_gap(prev VMA) (0 for no prev; clamped
- *                         at 0 when guard gaps overlap), i.e. the free bytes right below vma;
- *   vma->vm_subtree_gap = max of vm_gap over the subtree;
- *   mm->highest_vm_end  = vma_end_gap(last VMA): the gap above it is searched separately.
- * Every change touches at most two cached gaps (the VMA's own and its successor's); each is
- * refreshed and propagated upwards with one dirty point at a time, so the propagation may stop
- * at the first ancestor whose stored value is unchanged.
+ * Gap bookkeeping (Linux's pre-maple rb_subtree_gap scheme, kept one level up):
+ *   vma->vm_gap          = the free bytes right below vma (vma_start_gap(vma) -
+ *                          vma_end_gap(prev VMA), 0 for none below; clamped at 0 when guard gaps
+ *                          overlap), cached;
+ *   vma->vm_child_gap[i] = the largest vm_gap in child i's subtree, and that subtree's height;
+ *   mm->vma_root_gap     = the same for the whole tree;
+ *   mm->highest_vm_end   = vma_end_gap(last VMA): the gap above it is searched separately.
+ * A node's summary lives in its parent (as maple/B-tree nodes keep their children's gaps), so
+ * the gap walk decides where to go from the node it stands on - one dependent load per level -
+ * and rebalancing reads no sibling. Heights and the guard flags ride in the low bits of these
+ * page-multiple words (VMA_TREE_META_MASK in mm/vma.h) so the tree fits one cache line.
+ * Every change touches at most two cached gaps (the VMA's own and its successor's); they are
+ * refreshed with one dirty point at a time, so a walk may stop at the first ancestor whose
+ * summary comes out unchanged.
  */
 #include "vma_internal.h"
 
 /* ---- Small helpers ------------------------------------------------------------------------ */
 
-static inline int32_t node_height(const struct vma *v)
+/* Gap bytes and height/flag bits of a tree word (see VMA_TREE_META_MASK in mm/vma.h). */
+static inline uint64_t word_gap(uint64_t w)
 {
-	return v ? v->vm_height : 0;
+	return w & ~VMA_TREE_META_MASK;
 }
 
-static inline uint64_t node_subtree_gap(const struct vma *v)
+static inline uint32_t word_height(uint64_t w)
 {
-	return v ? v->vm_subtree_gap : 0;
+	return (uint32_t)(w & VMA_TREE_META_MASK);
+}
+
+static inline uint64_t grows_bits(uint64_t vm_flags)
+{
+	return (vm_flags & VM_GROWSDOWN ? VMA_GAP_GROWSDOWN : 0) |
+	       (vm_flags & VM_GROWSUP ? VMA_GAP_GROWSUP : 0);
 }
 
 static inline uint64_t max_u64(uint64_t a, uint64_t b)
@@ -104,15 +117,16 @@ static inline gva_t end_gap_of(const struct mm_space *mm, gva_t end, uint64_t gr
 	return e;
 }
 
-/* For linked VMAs: vm_gap_flags is on the cache line the tree walks already hold. */
+/* For linked VMAs: the guard flags in vm_gap are on the line the tree walks already hold. */
 static inline gva_t start_gap(const struct mm_space *mm, const struct vma *vma)
 {
-	return start_gap_of(mm, vma->vm_start, vma->vm_gap_flags);
+	return start_gap_of(mm, vma->vm_start,
+			    vma->vm_gap & VMA_GAP_GROWSDOWN ? VM_GROWSDOWN : 0);
 }
 
 static inline gva_t end_gap(const struct mm_space *mm, const struct vma *vma)
 {
-	return end_gap_of(mm, vma->vm_end, vma->vm_gap_flags);
+	return end_gap_of(mm, vma->vm_end, vma->vm_gap & VMA_GAP_GROWSUP ? VM_GROWSUP : 0);
 }
 
 gva_t vma_start_gap(const struct mm_space *mm, const struct vma *vma)
@@ -141,17 +155,25 @@ static uint64_t compute_gap(const struct mm_space *mm, const struct vma *prev,
 
 /* ---- Augmented AVL core ------------------------------------------------------------------- */
 
-/* Recompute a node's height and subtree gap from its children (which must be up to date). */
-static inline void node_update(struct vma *v)
+/* What v's parent stores about v's subtree: max gap | height. Needs v's fields only. */
+static inline uint64_t summary(const struct vma *v)
 {
-	int32_t hl = node_height(v->vm_child[0]), hr = node_height(v->vm_child[1]);
+	uint64_t c0 = v->vm_child_gap[0], c1 = v->vm_child_gap[1];
+	uint32_t h0 = word_height(c0), h1 = word_height(c1);
 
-	v->vm_height = 1 + (hl > hr ? hl : hr);
-	v->vm_subtree_gap = max_u64(v->vm_gap, max_u64(node_subtree_gap(v->vm_child[0]),
-						       node_subtree_gap(v->vm_child[1])));
+	return max_u64(word_gap(v->vm_gap), max_u64(word_gap(c0), word_gap(c1))) |
+	       (1 + (h0 > h1 ? h0 : h1));
 }
 
-/* Make new take old's place under parent (or as the root). */
+/* Where v's summary is kept: its parent's word for that side, or the root word. */
+static inline uint64_t *summary_slot(struct mm_space *mm, const struct vma *v)
+{
+	struct vma *p = v->vm_parent;
+
+	return p ? &p->vm_child_gap[p->vm_child[1] == v] : &mm->vma_root_gap;
+}
+
+/* Make new take old's place under parent (or as the root); the summary word is not touched. */
 static inline void replace_child(struct mm_space *mm, struct vma *parent, struct vma *old,
 				 struct vma *new)
 {
@@ -162,8 +184,9 @@ static inline void replace_child(struct mm_space *mm, struct vma *parent, struct
 }
 
 /*
- * Rotate x's child on side d up into x's place: d = 1 is a left rotation. Both nodes are
- * recomputed, lower first. Returns the new subtree root.
+ * Rotate x's child on side d up into x's place: d = 1 is a left rotation. x's summary moves
+ * into its new parent; the summary of the returned subtree root is left to the caller, whose
+ * slot (x's old slot) still holds what x's parent last saw.
  */
 static struct vma *rotate(struct mm_space *mm, struct vma *x, int d)
 {
@@ -171,86 +194,91 @@ static struct vma *rotate(struct mm_space *mm, struct vma *x, int d)
 	struct vma *inner = y->vm_child[!d];
 
 	x->vm_child[d] = inner;
+	x->vm_child_gap[d] = y->vm_child_gap[!d];
 	if (inner)
 		inner->vm_parent = x;
 	y->vm_parent = x->vm_parent;
 	replace_child(mm, x->vm_parent, x, y);
 	y->vm_child[!d] = x;
 	x->vm_parent = y;
-	node_update(x);
-	node_update(y);
+	y->vm_child_gap[!d] = summary(x);
 	return y;
 }
 
-/* Recompute v and restore the AVL balance at v. Returns the root of v's former subtree. */
+/* Restore the AVL balance at v (children summaries up to date). Returns the subtree's root. */
 static struct vma *rebalance(struct mm_space *mm, struct vma *v)
 {
-	int32_t bf = node_height(v->vm_child[1]) - node_height(v->vm_child[0]);
+	int32_t bf = (int32_t)word_height(v->vm_child_gap[1]) -
+		     (int32_t)word_height(v->vm_child_gap[0]);
 	int d;
 	struct vma *c;
 
-	if (bf >= -1 && bf <= 1) {
-		node_update(v);
+	if (bf >= -1 && bf <= 1)
 		return v;
-	}
 	d = bf > 0;                         /* the heavy side */
 	c = v->vm_child[d];
 	/* Inner-heavy child: double rotation (rotate the child outward first). */
-	if (node_height(c->vm_child[!d]) > node_height(c->vm_child[d]))
-		rotate(mm, c, !d);
+	if (word_height(c->vm_child_gap[!d]) > word_height(c->vm_child_gap[d])) {
+		c = rotate(mm, c, !d);
+		v->vm_child_gap[d] = summary(c);
+	}
 	return rotate(mm, v, d);
 }
 
 /*
- * Walk from n to the root recomputing heights and subtree gaps and rebalancing. The walk stops
- * at the first subtree whose height and max gap equal what its parent last saw — above it
- * nothing can change. Early stopping is not allowed before `floor` has been processed (erase
- * puts a node with stale values there; see vma_tree_unlink()).
+ * Walk from n to the root rebalancing and storing each subtree's summary in its slot. The walk
+ * stops at the first subtree whose summary equals what its parent had — above it nothing can
+ * change. Early stopping is not allowed before `floor` has been processed (a node whose own
+ * gap changed, or one that took an erased node's place; see the callers).
  */
 static void fix_upward(struct mm_space *mm, struct vma *n, const struct vma *floor)
 {
 	while (n) {
-		int32_t old_h = n->vm_height;
-		uint64_t old_g = n->vm_subtree_gap;
+		uint64_t *slot = summary_slot(mm, n);   /* the rotations keep this slot */
+		uint64_t old = *slot, now;
 		bool may_stop = !floor;
 		struct vma *top;
 
 		if (n == floor)
 			floor = NULL;
 		top = rebalance(mm, n);
-		if (may_stop && top->vm_height == old_h && top->vm_subtree_gap == old_g)
+		now = summary(top);
+		*slot = now;
+		if (may_stop && now == old)
 			return;
 		n = top->vm_parent;
 	}
 }
 
-/* vm_gap of v changed: push the new subtree maximum up as far as it makes a difference. */
-static void propagate_gap(struct vma *v)
+/* v's own gap changed: push its subtree summary up as far as it makes a difference. */
+static void propagate_gap(struct mm_space *mm, struct vma *v)
 {
 	while (v) {
-		uint64_t g = max_u64(v->vm_gap, max_u64(node_subtree_gap(v->vm_child[0]),
-							node_subtree_gap(v->vm_child[1])));
+		uint64_t *slot = summary_slot(mm, v);
+		uint64_t now = summary(v);
 
-		if (g == v->vm_subtree_gap)
+		if (*slot == now)
 			return;
-		v->vm_subtree_gap = g;
+		*slot = now;
 		v = v->vm_parent;
 	}
 }
 
-/* Store vma's new cached gap and propagate it if it changed. */
-static void set_gap(struct vma *vma, uint64_t g)
+/* Store vma's new gap (bytes; the flag bits are kept) and propagate it if it changed. */
+static void set_gap(struct mm_space *mm, struct vma *vma, uint64_t g)
 {
-	if (g != vma->vm_gap) {
-		vma->vm_gap = g;
-		propagate_gap(vma);
+	uint64_t w = g | (vma->vm_gap & VMA_TREE_META_MASK);
+
+	if (w != vma->vm_gap) {
+		vma->vm_gap = w;
+		propagate_gap(mm, vma);
 	}
 }
 
 /* Recompute vma's cached gap from its list predecessor. */
 static void refresh_gap(struct mm_space *mm, struct vma *vma)
 {
-	set_gap(vma, compute_gap(mm, vma_prev(mm, vma), vma));
+	set_gap(mm, vma, compute_gap(mm, vma_prev(mm, vma), vma));
 }
 
 static void refresh_highest(struct mm_space *mm)
@@ -270,18 +298,19 @@ void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, 
 	MM_BUG_ON(next && next->vm_start < vma->vm_end);
 
 	vma->vm_child[0] = vma->vm_child[1] = NULL;
+	vma->vm_child_gap[0] = vma->vm_child_gap[1] = 0;
 	vma->vm_parent = parent;
-	vma->vm_height = 1;
 	vma->vm_mm = mm;
-	vma->vm_gap_flags = (uint32_t)(vma->vm_flags & (VM_GROWSDOWN | VM_GROWSUP));
-	vma->vm_gap = compute_gap(mm, prev, vma);
-	vma->vm_subtree_gap = vma->vm_gap;
+	vma->vm_gap = grows_bits(vma->vm_flags);    /* start_gap() below reads the flag bits */
+	vma->vm_gap |= compute_gap(mm, prev, vma);
 	if (parent) {
 		MM_BUG_ON(parent->vm_child[side]);
 		parent->vm_child[side] = vma;
+		parent->vm_child_gap[side] = summary(vma);
 	} else {
 		MM_BUG_ON(mm->vma_root);
 		mm->vma_root = vma;
+		mm->vma_root_gap = summary(vma);
 	}
 	/* Both neighbours are known: link without loading their list words (cold lines). */
 	list_insert_between_(&vma->vm_list, prev ? &prev->vm_list : &mm->vmas,
@@ -293,10 +322,10 @@ void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, 
 	 * successor), so one walk refreshes both: it may not stop early below next.
 	 */
 	if (next) {
-		uint64_t g = compute_gap(mm, vma, next);
+		uint64_t w = compute_gap(mm, vma, next) | (next->vm_gap & VMA_TREE_META_MASK);
 
-		if (g != next->vm_gap) {
-			next->vm_gap = g;
+		if (w != next->vm_gap) {
+			next->vm_gap = w;
 			floor = next;
 		}
 	} else {
@@ -332,8 +361,11 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 
 	MM_BUG_ON(z->vm_mm != mm);
 	if (!z->vm_child[0] || !z->vm_child[1]) {
-		struct vma *child = z->vm_child[0] ? z->vm_child[0] : z->vm_child[1];
+		int c = z->vm_child[0] ? 0 : 1;
+		struct vma *child = z->vm_child[c];
 
+		/* The child's subtree summary, kept in z, moves up into z's slot. */
+		*summary_slot(mm, z) = z->vm_child_gap[c];
 		replace_child(mm, parent, z, child);
 		if (child)
 			child->vm_parent = parent;
@@ -342,8 +374,9 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 		 * Without a right subtree, next is an ancestor: the walk refreshes it (and may not
 		 * stop below it). Otherwise next is in the subtree that moved up: separately.
 		 */
-		if (next && !z->vm_child[1] && next_gap != next->vm_gap) {
-			next->vm_gap = next_gap;
+		if (next && !z->vm_child[1] &&
+		    next_gap != word_gap(next->vm_gap)) {
+			next->vm_gap = next_gap | (next->vm_gap & VMA_TREE_META_MASK);
 			floor = next;
 		} else if (next) {
 			gap_later = next;
@@ -351,8 +384,9 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 	} else {
 		/*
 		 * Two children: the in-order successor s (== next, leftmost in z's right subtree)
-		 * takes z's place. s inherits z's stored height and gap so that the walk can
-		 * compare against what z's parent saw; s itself must be recomputed, hence floor.
+		 * takes z's place and z's children summaries; z's slot keeps what z's parent saw,
+		 * so the walk compares against that. s's own gap differs from z's: s must be
+		 * recomputed (floor).
 		 */
 		struct vma *s = next;
 
@@ -363,19 +397,20 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 			struct vma *sp = s->vm_parent;
 
 			sp->vm_child[0] = s->vm_child[1];
+			sp->vm_child_gap[0] = s->vm_child_gap[1];
 			if (s->vm_child[1])
 				s->vm_child[1]->vm_parent = sp;
 			s->vm_child[1] = z->vm_child[1];
+			s->vm_child_gap[1] = z->vm_child_gap[1];
 			z->vm_child[1]->vm_parent = s;
 			fix_from = sp;
 		}
 		s->vm_child[0] = z->vm_child[0];
+		s->vm_child_gap[0] = z->vm_child_gap[0];
 		z->vm_child[0]->vm_parent = s;
 		s->vm_parent = parent;
 		replace_child(mm, parent, z, s);
-		s->vm_height = z->vm_height;
-		s->vm_subtree_gap = z->vm_subtree_gap;
-		s->vm_gap = next_gap;
+		s->vm_gap = next_gap | (s->vm_gap & VMA_TREE_META_MASK);
 		floor = s;
 	}
 	list_del(&z->vm_list);
@@ -385,7 +420,7 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 
 	fix_upward(mm, fix_from, floor);
 	if (gap_later)
-		set_gap(gap_later, next_gap);
+		set_gap(mm, gap_later, next_gap);
 	if (!next)
 		refresh_highest(mm);
 }
@@ -488,10 +523,12 @@ struct vma *vma_find_intersection(const struct mm_space *mm, gva_t start, gva_t 
 /* ---- Gap search ------------------------------------------------------------------------ */
 
 /*
- * The free gap below node v is [gs, ge) with ge = start_gap(v) and gs = ge - v->vm_gap (exact
- * whenever vm_gap > 0). A gap qualifies when its part inside [low_limit, high_limit) holds
- * L = length + align_mask bytes: vm_gap >= L, gs <= hi and ge >= lo, with hi = high_limit - L
- * and lo = low_limit + L. Subtrees whose max gap is below L are skipped.
+ * The free gap below node v is [gs, ge) with ge = start_gap(v) and gs = ge - its gap bytes
+ * (exact whenever the gap is not 0). A gap qualifies when its part inside [low_limit,
+ * high_limit) holds L = length + align_mask bytes: gap >= L, gs <= hi and ge >= lo, with
+ * hi = high_limit - L and lo = low_limit + L. Subtrees whose max gap is below L are skipped.
+ * L is a page multiple, so tree words compare against it directly (their metadata bits are
+ * below a page).
  *
  * Pruning and early exits use vm_start/vm_end, not the guard-extended bounds (those are not
  * monotonic in address order): every gap below v ends before v->vm_start, every gap above v
@@ -504,24 +541,24 @@ static int unmapped_area_bottomup(const struct mm_space *mm,
 	struct vma *v = mm->vma_root, *from;
 	gva_t gs, ge;
 
-	if (!v || v->vm_subtree_gap < len)
+	if (mm->vma_root_gap < len)
 		goto check_highest;
 	for (;;) {
 		/* Lower addresses first: a left gap can only qualify if it may end above lo. */
-		if (v->vm_start >= lo && v->vm_child[0] && v->vm_child[0]->vm_subtree_gap >= len) {
+		if (v->vm_start >= lo && v->vm_child_gap[0] >= len) {
 			v = v->vm_child[0];
 			continue;
 		}
 check_current:
 		if (v->vm_gap >= len) {
 			ge = start_gap(mm, v);
-			gs = ge - v->vm_gap;
+			gs = ge - word_gap(v->vm_gap);
 			if (ge >= lo && gs <= hi)
 				goto found;
 		}
 		if (v->vm_end > hi)
 			return -MM_ENOMEM;  /* every later gap starts at or above vm_end */
-		if (v->vm_child[1] && v->vm_child[1]->vm_subtree_gap >= len) {
+		if (v->vm_child_gap[1] >= len) {
 			v = v->vm_child[1];
 			continue;
 		}
@@ -559,23 +596,23 @@ static int unmapped_area_topdown(const struct mm_space *mm,
 		ge = info->high_limit;
 		goto found;
 	}
-	if (!v || v->vm_subtree_gap < len)
+	if (mm->vma_root_gap < len)
 		return -MM_ENOMEM;
 	for (;;) {
 		/* Higher addresses first: a right gap can only qualify if it may start below hi. */
-		if (v->vm_end <= hi && v->vm_child[1] && v->vm_child[1]->vm_subtree_gap >= len) {
+		if (v->vm_end <= hi && v->vm_child_gap[1] >= len) {
 			v = v->vm_child[1];
 			continue;
 		}
 check_current:
 		if (v->vm_gap >= len) {
 			ge = start_gap(mm, v);
-			if (ge >= lo && ge - v->vm_gap <= hi)
+			if (ge >= lo && ge - word_gap(v->vm_gap) <= hi)
 				goto found;
 		}
 		if (v->vm_start <= lo)
 			return -MM_ENOMEM;  /* every earlier gap ends below vm_start */
-		if (v->vm_child[0] && v->vm_child[0]->vm_subtree_gap >= len) {
+		if (v->vm_child_gap[0] >= len) {
 			v = v->vm_child[0];
 			continue;
 		}
@@ -644,15 +681,17 @@ static int corrupt(const char *what)
 
 /*
  * Check the subtree at v (parent expected as its parent) and that its in-order sequence
- * continues the list at *cursor. Recursion depth is the tree height (<= 1.44 log2 n + 2).
+ * continues the list at *cursor; *sum = v's summary as recomputed. Recursion depth is the
+ * tree height (<= 1.44 log2 n + 2).
  */
 static int check_subtree(const struct mm_space *mm, const struct vma *v, const struct vma *parent,
-			 const struct list_head **cursor, uint64_t *count)
+			 const struct list_head **cursor, uint64_t *count, uint64_t *sum)
 {
-	int32_t hl, hr;
-	uint64_t sg;
+	uint64_t sub[2] = { 0, 0 };
+	int32_t h0, h1;
 	int ret;
 
+	*sum = 0;
 	if (!v)
 		return 0;
 	if (v->vm_parent != parent)
@@ -661,25 +700,26 @@ static int check_subtree(const struct mm_space *mm, const struct vma *v, const s
 		return corrupt("vm_mm of a linked VMA is not its mm");
 	if (++*count > mm->map_count)
 		return corrupt("more VMAs in the tree than map_count (or a cycle)");
-	ret = check_subtree(mm, v->vm_child[0], v, cursor, count);
+	ret = check_subtree(mm, v->vm_child[0], v, cursor, count, &sub[0]);
 	if (ret)
 		return ret;
 	*cursor = (*cursor)->next;
 	if (*cursor != &v->vm_list)
 		return corrupt("tree order differs from list order");
-	ret = check_subtree(mm, v->vm_child[1], v, cursor, count);
+	ret = check_subtree(mm, v->vm_child[1], v, cursor, count, &sub[1]);
 	if (ret)
 		return ret;
-	hl = node_height(v->vm_child[0]);
-	hr = node_height(v->vm_child[1]);
-	if (v->vm_height != 1 + (hl > hr ? hl : hr))
-		return corrupt("stale AVL height");
-	if (hl - hr > 1 || hr - hl > 1)
+	for (int i = 0; i < 2; i++) {
+		if (word_height(v->vm_child_gap[i]) != word_height(sub[i]))
+			return corrupt("stale subtree height in vm_child_gap");
+		if (word_gap(v->vm_child_gap[i]) != word_gap(sub[i]))
+			return corrupt("stale subtree max gap in vm_child_gap");
+	}
+	h0 = (int32_t)word_height(sub[0]);
+	h1 = (int32_t)word_height(sub[1]);
+	if (h0 - h1 > 1 || h1 - h0 > 1)
 		return corrupt("AVL balance violated");
-	sg = max_u64(v->vm_gap, max_u64(node_subtree_gap(v->vm_child[0]),
-					node_subtree_gap(v->vm_child[1])));
-	if (v->vm_subtree_gap != sg)
-		return corrupt("stale vm_subtree_gap");
+	*sum = summary(v);
 	return 0;
 }
 
@@ -701,9 +741,9 @@ static int check_ranges(const struct mm_space *mm)
 			return corrupt("VMAs overlap or are out of order");
 		if (v->vm_flags & ~VM_KNOWN_FLAGS)
 			return corrupt("unknown bits in vm_flags");
-		if (v->vm_gap_flags != (v->vm_flags & (VM_GROWSDOWN | VM_GROWSUP)))
-			return corrupt("vm_gap_flags differs from vm_flags");
-		if (v->vm_gap != compute_gap(mm, prev, v))
+		if ((v->vm_gap & VMA_TREE_META_MASK) != grows_bits(v->vm_flags))
+			return corrupt("guard flag bits in vm_gap differ from vm_flags");
+		if (word_gap(v->vm_gap) != compute_gap(mm, prev, v))
 			return corrupt("stale vm_gap");
 		n = vma_pages(v);
 		total += n;
@@ -735,7 +775,7 @@ static int check_ranges(const struct mm_space *mm)
 int vma_check(const struct mm_space *mm)
 {
 	const struct list_head *cursor;
-	uint64_t count = 0;
+	uint64_t count = 0, sum;
 	long listed;
 	int ret;
 
@@ -749,9 +789,11 @@ int vma_check(const struct mm_space *mm)
 	if (mm->vma_root && mm->vma_root->vm_parent)
 		return corrupt("root has a parent");
 	cursor = &mm->vmas;
-	ret = check_subtree(mm, mm->vma_root, NULL, &cursor, &count);
+	ret = check_subtree(mm, mm->vma_root, NULL, &cursor, &count, &sum);
 	if (ret)
 		return ret;
+	if (mm->vma_root_gap != sum)
+		return corrupt("stale vma_root_gap");
 	if (count != mm->map_count)
 		return corrupt("fewer VMAs in the tree than map_count");
 	return check_ranges(mm);

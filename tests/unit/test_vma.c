@@ -584,10 +584,10 @@ TEST(checker_catches_corruption)
 	CHECK_REPORTED("gap");          /* the own gap or the subtree maximum it feeds */
 	a->vm_gap -= MM_PAGE_SIZE;
 
-	a->vm_height += 1;
+	a->vm_child_gap[0] += 1;        /* the left subtree's height, as a keeps it */
 	CHECK_EQ(vma_check(&mm), -MM_EUCLEAN);
 	CHECK_REPORTED("height");
-	a->vm_height -= 1;
+	a->vm_child_gap[0] -= 1;
 
 	mm.data_vm += 1;
 	CHECK_EQ(vma_check(&mm), -MM_EUCLEAN);
@@ -599,10 +599,15 @@ TEST(checker_catches_corruption)
 	CHECK_REPORTED("overlap");
 	a->vm_end = AT(11);
 
-	mm.vma_root->vm_subtree_gap += MM_PAGE_SIZE;
+	mm.vma_root_gap += MM_PAGE_SIZE;
 	CHECK_EQ(vma_check(&mm), -MM_EUCLEAN);
-	CHECK_REPORTED("vm_subtree_gap");
-	mm.vma_root->vm_subtree_gap -= MM_PAGE_SIZE;
+	CHECK_REPORTED("vma_root_gap");
+	mm.vma_root_gap -= MM_PAGE_SIZE;
+
+	a->vm_gap |= VMA_GAP_GROWSUP;   /* a guard flag bit that vm_flags does not have */
+	CHECK_EQ(vma_check(&mm), -MM_EUCLEAN);
+	CHECK_REPORTED("guard flag");
+	a->vm_gap &= ~VMA_GAP_GROWSUP;
 
 	mm.map_count++;
 	CHECK_EQ(vma_check(&mm), -MM_EUCLEAN);
@@ -1331,8 +1336,9 @@ TEST(tree_stays_balanced_under_sequential_inserts_and_erases)
 		CHECK_EQ(vma_insert(&mm, v[i]), 0);
 	}
 	CHECK_EQ(vma_check(&mm), 0);
-	CHECK_LE(mm.vma_root->vm_height, 18);               /* 1.44 log2(4096) + 1 */
-	CHECK_EQ_U(mm.vma_root->vm_subtree_gap, AT(0));     /* the gap below the first VMA */
+	/* Height and max gap of the whole tree: mm->vma_root_gap. */
+	CHECK_LE(mm.vma_root_gap & VMA_TREE_META_MASK, 18); /* 1.44 log2(4096) + 1 */
+	CHECK_EQ_U(mm.vma_root_gap & ~VMA_TREE_META_MASK, AT(0)); /* below the first VMA */
 	/* Erase every other VMA from the front: gaps widen to 3 pages. */
 	for (int i = 0; i < N; i += 2) {
 		vma_erase(&mm, v[i]);
@@ -1342,7 +1348,7 @@ TEST(tree_stays_balanced_under_sequential_inserts_and_erases)
 	}
 	CHECK_EQ(mm.map_count, N / 2);
 	CHECK_EQ(vma_check(&mm), 0);
-	CHECK_LE(mm.vma_root->vm_height, 17);
+	CHECK_LE(mm.vma_root_gap & VMA_TREE_META_MASK, 17);
 	teardown(&mm, &t);
 }
 

@@ -78,28 +78,37 @@ struct mm_space;
 
 /*
  * One mapped range. The caller may read every field; it may write vm_start, vm_end, vm_flags,
- * vm_file and vm_pgoff only on a VMA that is not linked (before vma_insert()). The fields from
- * vm_child to vm_gap_flags are the tree's (vm_start/vm_end aside, which it only reads); they fill
- * the first 64 bytes and find_vma reads only the first 32, so a lookup or gap search touches one
- * cache line per node (two where the caller's allocator lets the object straddle a line).
+ * vm_file and vm_pgoff only on a VMA that is not linked (before vma_insert()). vm_child,
+ * vm_parent, vm_gap and vm_child_gap are the tree's. They share the first 64 bytes with
+ * vm_start/vm_end: lookups and gap walks read one cache line per node (find_vma only the first
+ * 32 bytes), and a node's balance and subtree gaps are known without touching its children.
+ *
+ * vm_gap and vm_child_gap hold gaps, which are page multiples; their low MM_PAGE_SHIFT bits
+ * carry the tree's metadata (VMA_TREE_META_MASK), so a word compares against a page-multiple
+ * length exactly as its gap does:
+ *   vm_gap          = free bytes right below this VMA (vma_start_gap(this) - vma_end_gap(prev),
+ *                     or from 0 for the first VMA; 0 when guard gaps overlap)
+ *                     | VMA_GAP_GROWSDOWN / VMA_GAP_GROWSUP (copies of the VM_GROWS* flags);
+ *   vm_child_gap[i] = largest gap in child i's subtree | that subtree's AVL height (0: no child).
  */
+#define VMA_TREE_META_MASK (MM_PAGE_SIZE - 1)
+#define VMA_GAP_GROWSDOWN  UINT64_C(1)
+#define VMA_GAP_GROWSUP    UINT64_C(2)
+
 struct vma {
 	struct vma *vm_child[2];    /* tree: [0] lower addresses, [1] higher */
 	gva_t vm_start;             /* first byte, page aligned */
 	gva_t vm_end;               /* one past the last byte, page aligned, > vm_start */
 	struct vma *vm_parent;      /* tree: NULL for the root */
-	uint64_t vm_gap;            /* free bytes right below this VMA: vma_start_gap(this) -
-				     * vma_end_gap(previous VMA, or 0), or 0 if negative */
-	uint64_t vm_subtree_gap;    /* max vm_gap in this subtree */
-	int32_t vm_height;          /* AVL height: 1 for a leaf */
-	uint32_t vm_gap_flags;      /* vm_flags & (VM_GROWSDOWN | VM_GROWSUP), copied when linked,
-				     * so gap walks read only this cache line */
+	uint64_t vm_gap;            /* tree: gap below | VMA_GAP_GROWS* (see above) */
+	uint64_t vm_child_gap[2];   /* tree: per child: max gap | height (see above) */
 	struct list_head vm_list;   /* in mm_space.vmas, in address order */
 	uint64_t vm_flags;          /* VM_* */
 	uint64_t vm_pgoff;          /* offset in the backing, in pages; anonymous: vm_start >> 12 */
 	const void *vm_file;        /* backing identity, opaque to mm/; NULL = anonymous */
 	struct mm_space *vm_mm;     /* owner while linked, NULL otherwise */
 };
+_Static_assert(offsetof(struct vma, vm_list) == 64, "the tree's fields fill the first 64 bytes");
 
 /*
  * Where VMA objects come from (the guest backs this with slab, tests with malloc). alloc returns
@@ -139,6 +148,7 @@ struct mm_space_config {
  */
 struct mm_space {
 	struct vma *vma_root;       /* AVL root, NULL when empty */
+	uint64_t vma_root_gap;      /* the root's subtree: max gap | height, like vm_child_gap */
 	struct list_head vmas;      /* every VMA in address order */
 	uint64_t map_count;         /* number of VMAs */
 	gva_t highest_vm_end;       /* vma_end_gap() of the last VMA; 0 when empty */
