@@ -90,17 +90,21 @@ struct slab_page_provider {
 
 /*
  * Per-CPU state of one cache: a LIFO list of free objects (linked through each object's free
- * pointer), all from slabs of node `node`. Only CPU `cpu` touches head/count/alloc_fast/free_fast,
- * inside a per-CPU section; statistics readers on other CPUs read count and the counters with
- * relaxed atomic loads (the owner writes them with relaxed stores: plain moves, no lock prefix).
- * One cache line per CPU, so CPUs never share a line.
+ * pointer), all from slabs of node `node`. Only CPU `cpu` writes it, inside a per-CPU section.
+ *
+ * The fast paths touch head, room and one counter each: `room` is how many more frees fit before
+ * the list flushes (cpu_limit - list length), so the free path needs no limit load, and frees are
+ * not counted directly: every slow-path change of the list length is added to `adj`, so
+ *     free_fast = length + alloc_fast - adj        (length = cpu_limit - room).
+ * Statistics on other CPUs read these with relaxed atomic loads (the owner writes them with
+ * relaxed stores: plain moves, no lock prefix). One cache line per CPU.
  */
 struct slab_cpu {
 	void *head;
-	uint32_t count;
+	uint32_t room;
 	uint32_t node;          /* node of every object on the list (the CPU's home node) */
 	uint64_t alloc_fast;
-	uint64_t free_fast;
+	int64_t adj;
 	uint64_t pad[4];
 };
 _Static_assert(sizeof(struct slab_cpu) == 64, "one cache line per CPU");
