@@ -34,13 +34,37 @@
 #define SLAB_BOOT         (1u << 9)
 
 /*
- * Owner word encoding. A slab descriptor is 64-byte aligned, so an owner word with bit 0 set is
- * not a slab: it marks a large kmalloc block (head page: order in the bits above OWNER_ORDER_SHIFT;
- * other pages: OWNER_LARGE | OWNER_TAIL).
+ * Owner words (one per provider page, see struct slab_page_provider). Caches are 128-byte and
+ * slab descriptors 64-byte aligned, which leaves low bits for tags:
+ *
+ *   page of an on-slab slab:      cache | node << OWNER_NODE_SHIFT [| OWNER_FP_OUT]
+ *   page of an off-slab slab:     descriptor | OWNER_OFFSLAB
+ *   first page of a large block:  order << OWNER_ORDER_SHIFT | OWNER_LARGE
+ *   other pages of a large block: OWNER_LARGE | OWNER_TAIL
+ *   not held by this allocator:   NULL
+ *
+ * The plain on-slab form is what keeps kfree fast. Its fast path ends in stores to the object's
+ * free pointer and to the per-CPU list of the object's cache; while their addresses are unknown,
+ * the next allocation's load of a list head must wait (or is replayed), so mixed-size
+ * kmalloc/kfree runs at the speed of the chain pointer -> store addresses. Here that chain is one
+ * load: the owner word gives the cache and node, and no OWNER_FP_OUT means the free pointer is
+ * the object's first word. Measured: with the chain owner -> descriptor -> cache -> fp_offset,
+ * alternating two kmalloc classes cost twice a single class; now 1.3x.
+ * Descriptors are found by rounding the address down to the slab (slabs are naturally aligned),
+ * or for off-slab slabs (only where on-slab would waste over 1/16) through the owner word.
  */
-#define OWNER_LARGE       UINT64_C(0x1)
-#define OWNER_TAIL        UINT64_C(0x2)
-#define OWNER_ORDER_SHIFT 2
+#define OWNER_LARGE        UINT64_C(0x1)
+#define OWNER_OFFSLAB      UINT64_C(0x2)
+#define OWNER_TAIL         UINT64_C(0x2)   /* together with OWNER_LARGE */
+#define OWNER_ORDER_SHIFT  2
+#define OWNER_NODE_SHIFT   2
+#define OWNER_NODE_MASK    UINT64_C(0x3c)
+#define OWNER_FP_OUT       UINT64_C(0x40)  /* free pointer not at offset 0 (ctor, debug) */
+#define OWNER_CACHE_MASK   (~UINT64_C(0x7f))
+#define OWNER_DESC_MASK    (~UINT64_C(0x3f))
+/* What kfree's fast path accepts: an on-slab page of a cache with its free pointer at 0. */
+#define OWNER_NOT_FAST     (OWNER_LARGE | OWNER_OFFSLAB | OWNER_FP_OUT)
+_Static_assert(MM_MAX_NODES <= 16, "an owner word has four node bits");
 
 enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY, SLAB_LIST_FULL };
 
@@ -135,15 +159,70 @@ static inline void fp_set(const struct kmem_cache *s, void *obj, void *next)
 	*(void **)(void *)((char *)obj + s->fp_offset) = next;
 }
 
+/*
+ * Owner word of the page at addr (inside the region). owner_bias is owner0 moved back by the
+ * region's first page, so this is two shifts and a load: kfree's pointer -> per-CPU list chain
+ * is what bounds mixed-size kmalloc/kfree (see OWNER_*), and a multiply would add to it.
+ */
 static inline void **owner_slot(const struct slab_allocator *a, uintptr_t addr)
 {
-	return (void **)(void *)(a->owner0 + ((addr - a->base) >> MM_PAGE_SHIFT) * a->owner_stride);
+	return (void **)(a->owner_bias + ((addr >> MM_PAGE_SHIFT) << a->owner_shift));
+}
+
+/* Owner word of the page holding p (p inside the region). */
+static inline uintptr_t owner_word(const struct slab_allocator *a, const void *p)
+{
+	/* A flat void *[] (stride 8): the load scales the index itself, one shift fewer. */
+	if (mm_likely(a->owner_shift == 3))
+		return (uintptr_t)((void *const *)a->owner_bias)[(uintptr_t)p >> MM_PAGE_SHIFT];
+	return (uintptr_t)*owner_slot(a, (uintptr_t)p);
+}
+
+static inline bool owner_fast(uintptr_t w)
+{
+	return w && !(w & OWNER_NOT_FAST);
+}
+
+static inline bool owner_is_slab(uintptr_t w)
+{
+	return w && !(w & OWNER_LARGE);
 }
 
 /* Address of the object in slot i. */
 static inline char *slab_obj(const struct kmem_cache *s, const struct slab *slab, unsigned i)
 {
 	return slab->pages + s->slot0 + (size_t)i * s->size + s->obj_offset;
+}
+
+/* The owner word new_slab() writes for every page of slab. */
+static uintptr_t owner_encode(const struct kmem_cache *s, const struct slab *slab)
+{
+	if (s->offslab)
+		return (uintptr_t)slab | OWNER_OFFSLAB;
+	return (uintptr_t)s | ((uintptr_t)slab->node << OWNER_NODE_SHIFT) |
+	       (s->fp_offset ? OWNER_FP_OUT : 0);
+}
+
+/* Cache and node of a slab page's owner word w (owner_is_slab(w)). */
+static inline struct kmem_cache *owner_cache(uintptr_t w, unsigned *node)
+{
+	const struct slab *slab;
+
+	if (mm_likely(!(w & OWNER_OFFSLAB))) {
+		*node = (unsigned)((w & OWNER_NODE_MASK) >> OWNER_NODE_SHIFT);
+		return (struct kmem_cache *)(w & OWNER_CACHE_MASK);
+	}
+	slab = (const struct slab *)(w & OWNER_DESC_MASK);
+	*node = slab->node;
+	return slab->cache;
+}
+
+/* Descriptor of the slab of s that holds obj. */
+static inline struct slab *slab_of(const struct kmem_cache *s, const void *obj)
+{
+	if (s->offslab)
+		return (struct slab *)(owner_word(s->alloc, obj) & OWNER_DESC_MASK);
+	return (struct slab *)((uintptr_t)obj & ~(((uintptr_t)MM_PAGE_SIZE << s->order) - 1));
 }
 
 static unsigned ilog2_u64(uint64_t v)
@@ -248,7 +327,7 @@ static void report_cache(const char *func, const char *what, const struct kmem_c
 
 /*
  * Objects that fit in a slab of `order` and the bytes it wastes, on-slab or off-slab (an off-slab
- * descriptor costs sizeof(struct slab) elsewhere). Picks the layout that wastes less.
+ * descriptor costs sizeof(struct slab) elsewhere).
  */
 static unsigned order_fit(uint64_t stride, uint64_t align, unsigned order, bool allow_off,
 			  uint64_t *waste, bool *off)
@@ -260,7 +339,8 @@ static unsigned order_fit(uint64_t stride, uint64_t align, unsigned order, bool 
 	uint64_t offn = bytes / stride;
 	uint64_t waste_off = bytes - offn * stride + sizeof(struct slab);
 
-	*off = allow_off && offn > 0 && waste_off < waste_on;
+	/* Off-slab only where the on-slab header costs over 1/16 of the slab (see OWNER_*). */
+	*off = allow_off && offn > 0 && waste_off < waste_on && waste_on * 16 > bytes;
 	*waste = *off ? waste_off : waste_on;
 	return (unsigned)(*off ? offn : on);
 }
@@ -268,8 +348,11 @@ static unsigned order_fit(uint64_t stride, uint64_t align, unsigned order, bool 
 /*
  * Linux SLUB's calculate_order: the smallest order holding at least min_objects objects with at
  * most 1/16 (then 1/8, 1/4) of the slab wasted; min_objects halves until something fits.
+ * allow_off: off-slab descriptors may be used (they never are where an on-slab layout of some
+ * order wastes at most 1/16; see OWNER_*).
  */
-static unsigned calculate_order(uint64_t stride, uint64_t align, bool allow_off)
+static unsigned calculate_order_pass(uint64_t stride, uint64_t align, bool allow_off,
+				     unsigned min_fraction)
 {
 	uint64_t waste;
 	bool off;
@@ -277,14 +360,28 @@ static unsigned calculate_order(uint64_t stride, uint64_t align, bool allow_off)
 	unsigned min_objects = SLAB_MIN_OBJECTS < max_objs ? SLAB_MIN_OBJECTS : max_objs;
 
 	for (; min_objects >= 1; min_objects /= 2)
-		for (unsigned fraction = 16; fraction >= 4; fraction /= 2)
+		for (unsigned fraction = 16; fraction >= min_fraction; fraction /= 2)
 			for (unsigned order = 0; order <= SLAB_MAX_ORDER; order++) {
 				unsigned n = order_fit(stride, align, order, allow_off, &waste, &off);
 
 				if (n >= min_objects && waste * fraction <= (MM_PAGE_SIZE << order))
 					return order;
 			}
-	for (unsigned order = 0; order <= SLAB_MAX_ORDER; order++)
+	return SLAB_MAX_ORDER + 1;
+}
+
+static unsigned calculate_order(uint64_t stride, uint64_t align, bool allow_off)
+{
+	unsigned order = calculate_order_pass(stride, align, false, 16);
+	uint64_t waste;
+	bool off;
+
+	if (order <= SLAB_MAX_ORDER)
+		return order;
+	order = calculate_order_pass(stride, align, allow_off, 4);
+	if (order <= SLAB_MAX_ORDER)
+		return order;
+	for (order = 0; order <= SLAB_MAX_ORDER; order++)
 		if (order_fit(stride, align, order, allow_off, &waste, &off) >= 1)
 			return order;
 	return SLAB_MAX_ORDER + 1;  /* caller checked the stride fits: unreachable */
@@ -687,7 +784,7 @@ static struct slab *new_slab(struct kmem_cache *s, unsigned node)
 	}
 	fp_set(s, prev, NULL);
 	slab->fl_tail = prev;
-	set_owner(a, pages, s->order, slab);
+	set_owner(a, pages, s->order, (void *)owner_encode(s, slab));
 	return slab;
 }
 
@@ -922,7 +1019,6 @@ static int free_direct(struct kmem_cache *s, struct slab *slab, void *obj)
  */
 static void flush_chain(struct kmem_cache *s, unsigned node, void *chain, uint64_t nr, bool trigger)
 {
-	struct slab_allocator *a = s->alloc;
 	struct slab_node *n = &s->node[node];
 	struct list_head discard = LIST_HEAD_INIT(discard);
 	unsigned long flags;
@@ -930,7 +1026,7 @@ static void flush_chain(struct kmem_cache *s, unsigned node, void *chain, uint64
 	node_lock(n, &flags);
 	while (chain) {
 		void *next = fp_get(s, chain);
-		struct slab *slab = *owner_slot(a, (uintptr_t)chain);
+		struct slab *slab = slab_of(s, chain);
 
 		MM_BUG_ON(slab->cache != s || slab->node != node);
 		slab_put_locked(s, n, slab, chain, &discard);
@@ -949,7 +1045,7 @@ static void flush_chain(struct kmem_cache *s, unsigned node, void *chain, uint64
  * the list (an immediate double free), or a full list. Entered inside the section; leaves it.
  */
 __attribute__((noinline))
-static int cache_free_slow(struct kmem_cache *s, struct slab *slab, void *obj, unsigned cpu,
+static int cache_free_slow(struct kmem_cache *s, unsigned obj_node, void *obj, unsigned cpu,
 			   unsigned long flags)
 {
 	struct slab_cpu *c = &s->cpu[cpu];
@@ -957,9 +1053,9 @@ static int cache_free_slow(struct kmem_cache *s, struct slab *slab, void *obj, u
 	void *p, *old;
 	uint64_t nr;
 
-	if ((s->flags & SLAB_DEBUG) || slab->node != c->node) {
+	if ((s->flags & SLAB_DEBUG) || obj_node != c->node) {
 		mm_env_cpu_exit(flags);
-		return free_direct(s, slab, obj);
+		return free_direct(s, slab_of(s, obj), obj);
 	}
 	if (obj == c->head) {
 		mm_env_cpu_exit(flags);
@@ -981,8 +1077,11 @@ static int cache_free_slow(struct kmem_cache *s, struct slab *slab, void *obj, u
 	return 0;
 }
 
-/* The fast path: push on this CPU's list. */
-static inline int cache_free(struct kmem_cache *s, struct slab *slab, void *obj)
+/*
+ * The fast path: push on this CPU's list. obj_node: node of obj's slab; fp_offset: s->fp_offset,
+ * passed so that kfree can give a constant 0 (see OWNER_FP_OUT).
+ */
+static inline int cache_free(struct kmem_cache *s, unsigned obj_node, void *obj, uint32_t fp_offset)
 {
 	unsigned long flags;
 	unsigned cpu = mm_env_cpu_enter(&flags);
@@ -991,14 +1090,14 @@ static inline int cache_free(struct kmem_cache *s, struct slab *slab, void *obj)
 	uint32_t room = c->room;
 	void *head = c->head;
 
-	if (mm_likely(room && slab->node == c->node && obj != head)) {
-		fp_set(s, obj, head);
+	if (mm_likely(room && obj_node == c->node && obj != head)) {
+		*(void **)(void *)((char *)obj + fp_offset) = head;
 		c->head = obj;
 		PCPU_SET(c->room, room - 1);   /* counts the fast free too: see struct slab_cpu */
 		mm_env_cpu_exit(flags);
 		return 0;
 	}
-	return cache_free_slow(s, slab, obj, cpu, flags);
+	return cache_free_slow(s, obj_node, obj, cpu, flags);
 }
 
 /* Why ptr (owner word w, not a slab) cannot be freed as a slab object. */
@@ -1017,7 +1116,8 @@ int kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	struct slab_allocator *a;
 	uintptr_t addr = (uintptr_t)obj, w;
-	struct slab *slab;
+	struct kmem_cache *owner;
+	unsigned node;
 
 	if (!SLAB_CPU_READY())
 		return kmem_cache_free_first(s, obj);
@@ -1028,24 +1128,24 @@ int kmem_cache_free(struct kmem_cache *s, void *obj)
 	a = s->alloc;
 	if (mm_unlikely(addr - a->base >= a->span))
 		return MM_INVAL("pointer is not from this allocator (outside the provider region)");
-	w = (uintptr_t)*owner_slot(a, addr);
-	if (mm_unlikely(w == 0 || (w & OWNER_LARGE)))
+	w = owner_word(a, obj);
+	if (mm_unlikely(!owner_is_slab(w)))
 		return report_nonslab(__func__, w);
-	slab = (struct slab *)w;
-	if (mm_unlikely(slab->cache != s)) {
+	owner = owner_cache(w, &node);
+	if (mm_unlikely(owner != s)) {
 		struct slab_msg m = { .len = 0 };
 
 		msg_str(&m, "invalid free: object ");
 		msg_hex(&m, addr);
 		msg_str(&m, " belongs to cache \"");
-		msg_str(&m, slab->cache->name);
+		msg_str(&m, owner->name);
 		msg_str(&m, "\", not \"");
 		msg_str(&m, s->name);
 		msg_str(&m, "\"");
 		mm_env_report(__func__, m.buf);
 		return -MM_EINVAL;
 	}
-	return cache_free(s, slab, obj);
+	return cache_free(s, node, obj, s->fp_offset);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1169,11 +1269,18 @@ void *kmalloc_node(struct slab_allocator *a, size_t size, unsigned node)
 	return kmalloc_slow(a, size, node);
 }
 
+/* kfree of anything but an on-slab object: off-slab objects, large blocks, foreign pointers. */
 __attribute__((noinline))
-static int kfree_nonslab(struct slab_allocator *a, void *ptr, uintptr_t w)
+static int kfree_other(struct slab_allocator *a, void *ptr, uintptr_t w)
 {
 	unsigned order;
 
+	if (owner_is_slab(w)) {
+		unsigned node;
+		struct kmem_cache *s = owner_cache(w, &node);
+
+		return cache_free(s, node, ptr, s->fp_offset);
+	}
 	if (w == 0 || (w & OWNER_TAIL) || !MM_IS_ALIGNED((uintptr_t)ptr, MM_PAGE_SIZE)) {
 		if (w == 0)
 			return report_nonslab("kfree", w);
@@ -1203,24 +1310,24 @@ static int kfree_bad(const struct slab_allocator *a, const void *ptr)
 int kfree(struct slab_allocator *a, void *ptr)
 {
 	uintptr_t addr = (uintptr_t)ptr, w;
-	struct slab *slab;
 
 	if (!SLAB_CPU_READY())
 		return kfree_first(a, ptr);
 	/* NULL lies outside the region (base > 0), so one compare also catches kfree(a, NULL). */
 	if (mm_unlikely(!a || addr - a->base >= a->span))
 		return kfree_bad(a, ptr);
-	w = (uintptr_t)*owner_slot(a, addr);
-	if (mm_unlikely(w == 0 || (w & OWNER_LARGE)))
-		return kfree_nonslab(a, ptr, w);
-	slab = (struct slab *)w;
-	return cache_free(slab->cache, slab, ptr);
+	w = owner_word(a, ptr);
+	if (mm_likely(owner_fast(w)))
+		return cache_free((struct kmem_cache *)(w & OWNER_CACHE_MASK),
+				  (unsigned)((w & OWNER_NODE_MASK) >> OWNER_NODE_SHIFT), ptr, 0);
+	return kfree_other(a, ptr, w);
 }
 
 size_t ksize(struct slab_allocator *a, const void *ptr)
 {
 	uintptr_t addr = (uintptr_t)ptr, w;
-	const struct slab *slab;
+	struct kmem_cache *s;
+	unsigned node;
 
 	if (!a || !ptr) {
 		mm_env_report(__func__, !a ? "allocator is NULL" : "pointer is NULL");
@@ -1230,7 +1337,7 @@ size_t ksize(struct slab_allocator *a, const void *ptr)
 		mm_env_report(__func__, "pointer is not from this allocator (outside the provider region)");
 		return 0;
 	}
-	w = (uintptr_t)*owner_slot(a, addr);
+	w = owner_word(a, ptr);
 	if (w & OWNER_LARGE) {
 		if ((w & OWNER_TAIL) || !MM_IS_ALIGNED(addr, MM_PAGE_SIZE)) {
 			mm_env_report(__func__, "pointer is inside a large kmalloc block, not at its start");
@@ -1242,12 +1349,12 @@ size_t ksize(struct slab_allocator *a, const void *ptr)
 		mm_env_report(__func__, "pointer is not from this allocator (page not held by slab)");
 		return 0;
 	}
-	slab = (const struct slab *)w;
-	if (!obj_index_ok(slab->cache, slab, ptr)) {
-		report_obj(__func__, "pointer", slab->cache, ptr, " is not at an object start");
+	s = owner_cache(w, &node);
+	if (!obj_index_ok(s, slab_of(s, ptr), ptr)) {
+		report_obj(__func__, "pointer", s, ptr, " is not at an object start");
 		return 0;
 	}
-	return slab->cache->object_size;
+	return s->object_size;
 }
 
 uint64_t slab_large_pages(const struct slab_allocator *a)
@@ -1600,6 +1707,7 @@ static int cache_init(struct slab_allocator *a, struct kmem_cache *s, const char
 {
 	int rc;
 
+	MM_BUG_ON((uintptr_t)s % 128);     /* owner words keep tags in the low bits */
 	__builtin_memset(s, 0, sizeof(*s));
 	s->alloc = a;
 	s->flags = flags;
@@ -1739,9 +1847,10 @@ static const char *provider_problem(const struct slab_page_provider *p)
 		return "provider base is NULL or not page aligned";
 	if (p->npages == 0 || p->npages > (UINT64_MAX - p->base) >> MM_PAGE_SHIFT)
 		return "provider npages is 0 or wraps the address space";
-	if (!p->owner0 || p->owner_stride < sizeof(void *) ||
-	    !MM_IS_ALIGNED((uintptr_t)p->owner0 | p->owner_stride, sizeof(void *)))
-		return "provider owner table is NULL, misaligned or its stride too small";
+	if (!p->owner0 || !MM_IS_ALIGNED((uintptr_t)p->owner0, sizeof(void *)))
+		return "provider owner table is NULL or misaligned";
+	if (p->owner_stride < sizeof(void *) || !is_pow2(p->owner_stride))
+		return "provider owner_stride is not a power of two >= sizeof(void *)";
 	if (p->nr_nodes == 0 || p->nr_nodes > MM_MAX_NODES)
 		return "provider nr_nodes out of range (1..MM_MAX_NODES)";
 	if (p->max_order < SLAB_MAX_ORDER || p->max_order > 40)
@@ -1757,6 +1866,8 @@ int slab_allocator_init(struct slab_allocator *a, const struct slab_page_provide
 
 	if (!a)
 		return MM_INVAL("allocator is NULL");
+	if ((uintptr_t)a % 128)
+		return MM_INVAL("allocator is not 128-byte aligned (its caches are tagged into owner words)");
 	if (bad)
 		return MM_INVAL(bad);
 	if (flags & ~SLAB_DEBUG)
@@ -1765,8 +1876,8 @@ int slab_allocator_init(struct slab_allocator *a, const struct slab_page_provide
 	a->provider = *p;
 	a->base = p->base;
 	a->span = p->npages << MM_PAGE_SHIFT;
-	a->owner0 = p->owner0;
-	a->owner_stride = p->owner_stride;
+	a->owner_shift = (unsigned)__builtin_ctzll(p->owner_stride);
+	a->owner_bias = (uintptr_t)p->owner0 - ((p->base >> MM_PAGE_SHIFT) << a->owner_shift);
 	a->flags = flags;
 	mm_env_lock_init(&a->lock);
 	list_init(&a->caches);
@@ -1775,7 +1886,7 @@ int slab_allocator_init(struct slab_allocator *a, const struct slab_page_provide
 			false);
 	MM_BUG_ON(rc);
 	cache_link(a, &a->desc_cache);
-	rc = cache_init(a, &a->cache_cache, "kmem_cache", sizeof(struct kmem_cache), 64, SLAB_BOOT,
+	rc = cache_init(a, &a->cache_cache, "kmem_cache", sizeof(struct kmem_cache), 128, SLAB_BOOT,
 			NULL, true);
 	MM_BUG_ON(rc);
 	cache_link(a, &a->cache_cache);

@@ -66,7 +66,8 @@ static void stp_free(void *ctx, void *addr, unsigned order)
 	if (node < 0 || order > STP_MAX_ORDER || ((uintptr_t)addr & (bytes - 1)))
 		abort();
 	for (uint64_t i = 0; i < (UINT64_C(1) << order); i++)   /* slab must clear its owner words */
-		if (((void **)tp->p.owner0)[(((uintptr_t)addr - tp->p.base) >> MM_PAGE_SHIFT) + i])
+		if (*(void **)((char *)tp->p.owner0 +
+			       ((((uintptr_t)addr - tp->p.base) >> MM_PAGE_SHIFT) + i) * tp->p.owner_stride))
 			abort();
 	pthread_mutex_lock(&tp->lock);
 	*(void **)addr = tp->node[node].free[order];
@@ -77,7 +78,15 @@ static void stp_free(void *ctx, void *addr, unsigned order)
 	pthread_mutex_unlock(&tp->lock);
 }
 
+#define STP_GAP_BYTE 0x5c
+
 int stp_init(struct slab_test_provider *tp, size_t bytes_per_node, unsigned nr_nodes)
+{
+	return stp_init_stride(tp, bytes_per_node, nr_nodes, sizeof(void *));
+}
+
+int stp_init_stride(struct slab_test_provider *tp, size_t bytes_per_node, unsigned nr_nodes,
+		    size_t stride)
 {
 	size_t per = (bytes_per_node + STP_ALIGN - 1) & ~(STP_ALIGN - 1);
 	uintptr_t base;
@@ -104,14 +113,18 @@ int stp_init(struct slab_test_provider *tp, size_t bytes_per_node, unsigned nr_n
 	tp->p.ctx = tp;
 	tp->p.base = base;
 	tp->p.npages = npages;
-	tp->p.owner0 = calloc(npages, sizeof(void *));
-	tp->p.owner_stride = sizeof(void *);
+	tp->p.owner0 = calloc(npages, stride);
+	tp->p.owner_stride = stride;
 	tp->p.nr_nodes = nr_nodes;
 	tp->p.max_order = STP_MAX_ORDER;
 	if (!tp->p.owner0) {
 		munmap(tp->map, tp->map_bytes);
 		return -1;
 	}
+	if (stride > sizeof(void *))
+		for (size_t i = 0; i < npages; i++)
+			memset((char *)tp->p.owner0 + i * stride + sizeof(void *), STP_GAP_BYTE,
+			       stride - sizeof(void *));
 	STP_POISON((void *)base, per * nr_nodes);
 	return 0;
 }
@@ -122,6 +135,17 @@ void stp_destroy(struct slab_test_provider *tp)
 	munmap(tp->map, tp->map_bytes);
 	free(tp->p.owner0);
 	pthread_mutex_destroy(&tp->lock);
+}
+
+int stp_check_gaps(const struct slab_test_provider *tp)
+{
+	const unsigned char *t = tp->p.owner0;
+
+	for (size_t i = 0; i < tp->p.npages; i++)
+		for (size_t b = sizeof(void *); b < tp->p.owner_stride; b++)
+			if (t[i * tp->p.owner_stride + b] != STP_GAP_BYTE)
+				return -1;
+	return 0;
 }
 
 int stp_node_of(const struct slab_test_provider *tp, const void *addr)

@@ -39,6 +39,12 @@ struct slab_test_provider {
 
 /* bytes_per_node is rounded up to 4 MiB. Returns 0 or -1 (mmap failed). */
 int stp_init(struct slab_test_provider *tp, size_t bytes_per_node, unsigned nr_nodes);
+/* Same, with owner words `stride` bytes apart (as in a frame descriptor array; the words in
+ * between are filled with a pattern that must survive). */
+int stp_init_stride(struct slab_test_provider *tp, size_t bytes_per_node, unsigned nr_nodes,
+		    size_t stride);
+/* 0 if every byte between owner words still holds the pattern stp_init_stride wrote. */
+int stp_check_gaps(const struct slab_test_provider *tp);
 void stp_destroy(struct slab_test_provider *tp);
 /* Node of an address inside the region, or -1. */
 int stp_node_of(const struct slab_test_provider *tp, const void *addr);

@@ -13,11 +13,14 @@
 TEST(init_rejects_bad_provider)
 {
 	struct slab_fix *f = fix_new(1, 0);
-	struct slab_allocator *a = calloc(1, sizeof(*a));
+	struct slab_allocator *a = fix_zalloc(sizeof(*a) + 128);
 	struct slab_page_provider p;
 
 	CHECK_EQ(slab_allocator_init(NULL, &f->tp.p, 0), -MM_EINVAL);
 	CHECK_REPORTED("allocator is NULL");
+	CHECK_EQ(slab_allocator_init((struct slab_allocator *)(void *)((char *)a + 64), &f->tp.p, 0),
+		 -MM_EINVAL);
+	CHECK_REPORTED("not 128-byte aligned");
 	CHECK_EQ(slab_allocator_init(a, NULL, 0), -MM_EINVAL);
 	CHECK_REPORTED("provider is NULL");
 	p = f->tp.p; p.alloc_pages = NULL;
@@ -34,7 +37,13 @@ TEST(init_rejects_bad_provider)
 	CHECK_REPORTED("owner table");
 	p = f->tp.p; p.owner_stride = 4;
 	CHECK_EQ(slab_allocator_init(a, &p, 0), -MM_EINVAL);
-	CHECK_REPORTED("stride");
+	CHECK_REPORTED("owner_stride is not a power of two");
+	p = f->tp.p; p.owner_stride = 24;
+	CHECK_EQ(slab_allocator_init(a, &p, 0), -MM_EINVAL);
+	CHECK_REPORTED("owner_stride is not a power of two");
+	p = f->tp.p; p.owner0 = (char *)p.owner0 + 4;
+	CHECK_EQ(slab_allocator_init(a, &p, 0), -MM_EINVAL);
+	CHECK_REPORTED("owner table is NULL or misaligned");
 	p = f->tp.p; p.nr_nodes = 0;
 	CHECK_EQ(slab_allocator_init(a, &p, 0), -MM_EINVAL);
 	CHECK_REPORTED("nr_nodes");
@@ -431,6 +440,9 @@ TEST(slab_order_keeps_waste_low)
 	/* A 64-byte class packs 63 objects and its descriptor in one page. */
 	CHECK_EQ(a->kmalloc[3]->objperslab, 63);
 	CHECK_EQ(a->kmalloc[3]->order, 0);
+	/* Descriptors stay on-slab unless that wastes over 1/16: up to 2 KiB, kfree's short path. */
+	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++)
+		CHECK_EQ(a->kmalloc[i]->offslab, a->kmalloc[i]->object_size >= 4096);
 	/* Other sizes: at most 1/4 (the last fraction calculate_order accepts). */
 	for (unsigned i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
 		struct kmem_cache *s = kmem_cache_create(a, "odd", odd[i], 0, 0, NULL);
@@ -574,6 +586,36 @@ TEST(home_node_out_of_memory_falls_back_to_another_node)
 	for (int i = 0; i < n; i++)
 		CHECK_EQ(kmem_cache_free(s, obj[i]), 0);
 	CHECK_EQ(kmem_cache_destroy(s), 0);
+	fix_free(f);
+}
+
+/* ---- provider layouts ---------------------------------------------------------------------- */
+
+TEST(owner_words_inside_a_frame_array)
+{
+	struct slab_fix *f = fix_zalloc(sizeof(*f));
+	struct kmem_cache *s, *off;
+	static void *p[3000];
+
+	/* Like the buddy's frame descriptors: one owner word per 64-byte frame. */
+	CHECK_EQ(stp_init_stride(&f->tp, 64 << 20, 2, 64), 0);
+	CHECK_EQ(slab_allocator_init(&f->a, &f->tp.p, 0), 0);
+	s = kmem_cache_create(&f->a, "framed", 40, 0, 0, NULL);
+	off = kmem_cache_create(&f->a, "framed-off", 4096, 0, 0, NULL);
+	CHECK(off->offslab);
+	for (int i = 0; i < 3000; i++) {
+		p[i] = i % 3 == 0 ? kmem_cache_alloc(s) : i % 3 == 1 ? kmem_cache_alloc(off)
+		     : kmalloc(&f->a, (size_t)(i * 37) % 20000 + 1);
+		CHECK_NOT_NULL(p[i]);
+	}
+	CHECK_EQ(ksize(&f->a, p[0]), 40);
+	for (int i = 0; i < 3000; i++)
+		CHECK_EQ(kfree(&f->a, p[i]), 0);
+	CHECK_EQ(kmem_cache_check(s), 0);
+	CHECK_EQ(kmem_cache_check(off), 0);
+	CHECK_EQ(kmem_cache_destroy(s), 0);
+	CHECK_EQ(kmem_cache_destroy(off), 0);
+	CHECK_EQ(stp_check_gaps(&f->tp), 0);                     /* only the owner words changed */
 	fix_free(f);
 }
 

@@ -172,6 +172,27 @@ TEST(debug_overflow_into_metadata_is_caught)
 	fix_free(f);
 }
 
+TEST(debug_checks_work_on_off_slab_caches)
+{
+	struct slab_fix *f = fix_new(1, 0);
+	/* 16 B red zone + 4048 + 16 B red zone + fp + state = a 4096-byte slot: off-slab. */
+	struct kmem_cache *s = kmem_cache_create(&f->a, "dbg-off", 4048, 0, SLAB_DEBUG, NULL);
+	char *p = kmem_cache_alloc(s), *q = kmem_cache_alloc(s);
+
+	CHECK(s->offslab);                              /* descriptors live in the desc cache */
+	CHECK_EQ(kmem_cache_free(s, p + 64), -MM_EINVAL);
+	CHECK_REPORTED("not at an object start");
+	p[4048] = 0;
+	CHECK_EQ(kfree(&f->a, p), -MM_EUCLEAN);
+	CHECK_REPORTED("red zone overwritten");
+	CHECK_EQ(kmem_cache_free(s, q), 0);
+	CHECK_EQ(kmem_cache_free(s, p), -MM_EINVAL);
+	CHECK_REPORTED("double free of object");
+	CHECK_EQ(kmem_cache_check(s), 0);
+	CHECK_EQ(kmem_cache_destroy(s), 0);
+	fix_free(f);
+}
+
 static unsigned dbg_ctor_calls;
 static void dbg_ctor(void *p)
 {

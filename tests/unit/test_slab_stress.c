@@ -175,7 +175,7 @@ static uint64_t kmalloc_counts(struct slab_allocator *a, bool frees)
 
 TEST(threads_with_remote_frees_keep_statistics_consistent)
 {
-	struct th_shared *sh = calloc(1, sizeof(*sh));
+	struct th_shared *sh = fix_zalloc(sizeof(*sh));
 	struct th_ctx ctx[NTHREADS];
 	pthread_t th[NTHREADS];
 	struct slab_stats st, dst;

@@ -35,7 +35,8 @@
  *     owner word of page i  =  *(void **)((char *)owner0 + i * owner_stride)
  *
  * so the buddy's frame array can supply it directly (owner0 = &frames[first].priv,
- * owner_stride = sizeof(frame)) and a guest direct map a plain void *[] (owner_stride = 8).
+ * owner_stride = sizeof(frame), a power of two like Linux's 64-byte struct page) and a guest
+ * direct map a plain void *[] (owner_stride = 8).
  * That is Linux's page->slab: kfree() and the free fast path find an object's slab with one
  * subtraction, one shift, one multiply and one load, without calling through a pointer.
  *
@@ -56,7 +57,9 @@ struct slab_page_provider {
 	uintptr_t base;         /* page-aligned start of the region */
 	uint64_t npages;        /* pages in the region */
 	void *owner0;           /* owner word of the page at base */
-	size_t owner_stride;    /* bytes between consecutive pages' owner words (>= sizeof(void *)) */
+	size_t owner_stride;    /* bytes between consecutive pages' owner words: a power of two
+				 * >= sizeof(void *) (a frame array of another size can hand slab
+				 * a flat void *[] instead: 8 bytes per page) */
 	unsigned nr_nodes;      /* 1 .. MM_MAX_NODES */
 	unsigned max_order;     /* largest order alloc_pages accepts (>= SLAB_MAX_ORDER) */
 };
@@ -128,9 +131,10 @@ _Static_assert(sizeof(struct slab_node) == 128, "two cache lines per node");
 
 struct slab_allocator;
 
+/* 128-byte aligned: owner words carry a cache pointer with tags in its low seven bits. */
 struct kmem_cache {
 	/* Read by the fast paths: the first cache line. */
-	uint32_t cpu_limit;      /* per-CPU list length that triggers a flush; 0 = no fast path */
+	_Alignas(128) uint32_t cpu_limit;  /* per-CPU list length that triggers a flush; 0 = none */
 	uint32_t fp_offset;      /* free pointer position, from the object start */
 	uint32_t size;           /* stride between objects, including debug metadata */
 	uint32_t object_size;    /* what the caller asked for (class size for kmalloc) */
@@ -156,14 +160,15 @@ struct kmem_cache {
 /*
  * One allocator instance: the provider, the boot caches (for kmem_cache objects and off-slab
  * descriptors, embedded here so nothing comes from libc), the kmalloc caches and the cache list.
- * The caller owns the memory; slab_allocator_init() fills it.
+ * The caller owns the memory (128-byte aligned, as the type says: static, or aligned_alloc);
+ * slab_allocator_init() fills it.
  */
 struct slab_allocator {
 	/* Copied from the provider; read on every kfree. */
 	uintptr_t base;
 	uint64_t span;           /* bytes in the provider region */
-	char *owner0;
-	size_t owner_stride;
+	uintptr_t owner_bias;    /* owner word of page P at owner_bias + (P << owner_shift) */
+	unsigned owner_shift;    /* log2(owner_stride) */
 	struct slab_page_provider provider;
 	unsigned flags;          /* SLAB_DEBUG: every cache debugs */
 	uint8_t cpu_node[MM_MAX_CPUS];
