@@ -458,12 +458,24 @@ static inline uint64_t *debug_state(const struct kmem_cache *s, void *obj)
 	return (uint64_t *)(void *)((char *)obj + s->fp_offset + 8);
 }
 
-/* Offset of the first byte in [p, p+len) that is not v, or -1. */
+/* Offset of the first byte in [p, p+len) that is not v, or -1. Scans a word at a time. */
 static long find_not(const void *p, size_t len, uint8_t v)
 {
 	const uint8_t *b = p;
+	uint64_t word = UINT64_C(0x0101010101010101) * v;
+	size_t i = 0;
 
-	for (size_t i = 0; i < len; i++)
+	for (; i < len && ((uintptr_t)(b + i) & 7); i++)
+		if (b[i] != v)
+			return (long)i;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		__builtin_memcpy(&w, b + i, 8);
+		if (w != word)
+			break;
+	}
+	for (; i < len; i++)
 		if (b[i] != v)
 			return (long)i;
 	return -1;
@@ -899,7 +911,7 @@ static void *cache_alloc_slow(struct kmem_cache *s, unsigned node, unsigned cpu,
 	if (s->flags & SLAB_DEBUG) {
 		mm_env_cpu_exit(flags);
 		obj = alloc_direct(s, home);
-		return obj ? obj : alloc_fallback(s, home);
+		return obj || node != SLAB_NODE_ANY ? obj : alloc_fallback(s, home);
 	}
 	/* Refill from the home node's partial and empty slabs. */
 	mm_env_lock(&n->lock);

@@ -571,22 +571,26 @@ TEST(alloc_node_places_objects_on_that_node)
 
 TEST(home_node_out_of_memory_falls_back_to_another_node)
 {
-	struct slab_fix *f = fix_new_mb(2, 0, 4);
-	struct slab_allocator *a = &f->a;
-	struct kmem_cache *s = kmem_cache_create(a, "fallback", 4096, 0, 0, NULL);
-	static void *obj[2000];
-	int n = 0, on1 = 0;
+	for (unsigned debug = 0; debug < 2; debug++) {
+		struct slab_fix *f = fix_new_mb(2, 0, 4);
+		struct kmem_cache *s = kmem_cache_create(&f->a, "fallback", 4000, 0,
+							 debug ? SLAB_DEBUG : 0, NULL);
+		static void *obj[4000];
+		int n = 0, on1 = 0;
 
-	/* 4 MiB per node: node 0 runs out first, then node 1 serves SLAB_NODE_ANY requests. */
-	while (n < 2000 && (obj[n] = kmem_cache_alloc(s)) != NULL)
-		on1 += stp_node_of(&f->tp, obj[n++]) == 1;
-	CHECK_LT(n, 2000);
-	CHECK_GT(on1, 0);
-	CHECK_NULL(kmem_cache_alloc_node(s, 0));     /* strict node requests do not fall back */
-	for (int i = 0; i < n; i++)
-		CHECK_EQ(kmem_cache_free(s, obj[i]), 0);
-	CHECK_EQ(kmem_cache_destroy(s), 0);
-	fix_free(f);
+		/* 4 MiB per node: node 0 runs out first, then node 1 serves SLAB_NODE_ANY. */
+		while (n < 4000 && (obj[n] = kmem_cache_alloc(s)) != NULL)
+			on1 += stp_node_of(&f->tp, obj[n++]) == 1;
+		CHECK_LT(n, 4000);
+		CHECK_GT(on1, 0);
+		CHECK_LT(on1, n);
+		CHECK_NULL(kmem_cache_alloc_node(s, 0));   /* a named node does not fall back */
+		CHECK_EQ(mvt_report_count(), 0);
+		for (int i = 0; i < n; i++)
+			CHECK_EQ(kmem_cache_free(s, obj[i]), 0);
+		CHECK_EQ(kmem_cache_destroy(s), 0);
+		fix_free(f);
+	}
 }
 
 /* ---- provider layouts ---------------------------------------------------------------------- */
