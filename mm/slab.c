@@ -1,13 +1,16 @@
 /*
  * mm/slab.c — object caches and kmalloc (see mm/slab.h for the API, docs/mm-slab.md for design).
+ * Debug mode and the checker are in slab_debug.c, statistics in slab_stats.c, what they share in
+ * slab_internal.h.
  *
  * Owns every struct kmem_cache and struct slab of an allocator instance, the per-CPU object lists,
  * and the owner words of the provider pages it holds.
  *
  * Shape (SLAB/"sheaves"-like per-CPU lists over SLUB-like slabs):
  *  - A slab is 2^order provider pages cut into equal slots. Its descriptor (struct slab) sits at
- *    the start of the pages (on-slab) or, when that would cost an object, in the allocator's
- *    descriptor cache (off-slab). Every page's owner word points at the descriptor.
+ *    the start of the pages (on-slab) or, where that would waste over 1/16 of the slab, in the
+ *    allocator's descriptor cache (off-slab). Every page's owner word names the cache and node
+ *    (on-slab) or the descriptor (off-slab): see OWNER_* in slab_internal.h.
  *  - Each CPU has, per cache, a LIFO list of free objects from its home node. Allocation pops,
  *    free pushes: no lock, no atomic instruction. An empty list refills by taking whole slab
  *    freelists from the node (O(1) per slab); a list that reaches cpu_limit flushes its older
@@ -21,100 +24,11 @@
  * (so the descriptor cache, used while creating and destroying slabs of other caches, never nests
  * inside another cache's lock). Sections never nest: public entry points are called outside one.
  */
-#include "mm/slab.h"
-
-#define SLAB_MAGIC        0x51ab0c0du
-#define SLAB_MIN_OBJECTS  8u        /* calculate_order tries for at least this many per slab */
-#define SLAB_REDZONE      16u       /* minimum red zone on each side of a debug object */
-#define SLAB_STATE_FREE   UINT64_C(0xf4eef4eef4eef4ee)
-#define SLAB_STATE_ALLOC  UINT64_C(0xa11ca7eda11ca7ed)
-
-/* Internal kmem_cache flags (never accepted from callers). */
-#define SLAB_KMALLOC      (1u << 8)
-#define SLAB_BOOT         (1u << 9)
-
-/*
- * Owner words (one per provider page, see struct slab_page_provider). Caches are 128-byte and
- * slab descriptors 64-byte aligned, which leaves low bits for tags:
- *
- *   page of an on-slab slab:      cache | node << OWNER_NODE_SHIFT [| OWNER_FP_OUT]
- *   page of an off-slab slab:     descriptor | OWNER_OFFSLAB
- *   first page of a large block:  order << OWNER_ORDER_SHIFT | OWNER_LARGE
- *   other pages of a large block: OWNER_LARGE | OWNER_TAIL
- *   not held by this allocator:   NULL
- *
- * The plain on-slab form is what keeps kfree fast. Its fast path ends in stores to the object's
- * free pointer and to the per-CPU list of the object's cache; while their addresses are unknown,
- * the next allocation's load of a list head must wait (or is replayed), so mixed-size
- * kmalloc/kfree runs at the speed of the chain pointer -> store addresses. Here that chain is one
- * load: the owner word gives the cache and node, and no OWNER_FP_OUT means the free pointer is
- * the object's first word. Measured: with the chain owner -> descriptor -> cache -> fp_offset,
- * alternating two kmalloc classes cost twice a single class; now 1.3x.
- * Descriptors are found by rounding the address down to the slab (slabs are naturally aligned),
- * or for off-slab slabs (only where on-slab would waste over 1/16) through the owner word.
- */
-#define OWNER_LARGE        UINT64_C(0x1)
-#define OWNER_OFFSLAB      UINT64_C(0x2)
-#define OWNER_TAIL         UINT64_C(0x2)   /* together with OWNER_LARGE */
-#define OWNER_ORDER_SHIFT  2
-#define OWNER_NODE_SHIFT   2
-#define OWNER_NODE_MASK    UINT64_C(0x3c)
-#define OWNER_FP_OUT       UINT64_C(0x40)  /* free pointer not at offset 0 (ctor, debug) */
-#define OWNER_CACHE_MASK   (~UINT64_C(0x7f))
-#define OWNER_DESC_MASK    (~UINT64_C(0x3f))
-/* What kfree's fast path accepts: an on-slab page of a cache with its free pointer at 0. */
-#define OWNER_NOT_FAST     (OWNER_LARGE | OWNER_OFFSLAB | OWNER_FP_OUT)
-_Static_assert(MM_MAX_NODES <= 16, "an owner word has four node bits");
-
-enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY, SLAB_LIST_FULL };
-
-/*
- * A slab's descriptor. Invariants (under the node lock): objects on `freelist` number
- * objperslab - inuse; `fl_tail` is the last of them (meaningless when freelist is NULL); `list`
- * names the node list `link` is on and agrees with inuse (0: empty, objperslab: full).
- * cache, pages and node never change while the slab exists.
- */
-struct slab {
-	struct kmem_cache *cache;
-	void *freelist;
-	void *fl_tail;
-	struct list_head link;
-	char *pages;
-	uint32_t inuse;
-	uint16_t node;
-	uint8_t list;
-	uint8_t pad0;
-	uint32_t magic;
-	uint32_t pad1;
-};
-_Static_assert(sizeof(struct slab) == 64, "descriptor is one cache line (and 64-byte aligned)");
+#include "slab_internal.h"
 
 /* ------------------------------------------------------------------------------------------ */
-/* Small helpers                                                                              */
+/* Fast-path entry                                                                            */
 /* ------------------------------------------------------------------------------------------ */
-
-/*
- * Per-CPU list lengths and counters are written only by their CPU and read by statistics on any
- * CPU: the kernel's WRITE_ONCE/READ_ONCE idiom (volatile accesses to aligned words, which are
- * single-copy atomic on every target mm/ runs on). Relaxed C11 atomics would say the same, but
- * GCC 12 then recomputes the per-CPU address for every store: ten more instructions per
- * kmalloc+kfree pair, measured with callgrind.
- */
-#define PCPU_SET(field, v) (*(volatile __typeof__(field) *)&(field) = (v))
-#define PCPU_READ(field)   (*(const volatile __typeof__(field) *)&(field))
-
-/* Objects on CPU list c (owner CPU, or any CPU for statistics). */
-static inline uint32_t cpu_len(const struct kmem_cache *s, const struct slab_cpu *c)
-{
-	return s->cpu_limit - PCPU_READ(c->room);
-}
-
-/* A slow path sets the list length to len (owner CPU, or its users are quiescent). */
-static inline void cpu_set_len(const struct kmem_cache *s, struct slab_cpu *c, uint32_t len)
-{
-	PCPU_SET(c->adj, c->adj + (int64_t)len - (int64_t)cpu_len(s, c));
-	PCPU_SET(c->room, s->cpu_limit - len);
-}
 
 /*
  * Hosted environments claim a CPU id on a thread's first per-CPU section (env.h). The fast paths
@@ -148,178 +62,6 @@ static void slab_cpu_claim(void)
 		slab_cpu_claim(); \
 		return name args; \
 	}
-
-static inline void *fp_get(const struct kmem_cache *s, const void *obj)
-{
-	return *(void *const *)(const void *)((const char *)obj + s->fp_offset);
-}
-
-static inline void fp_set(const struct kmem_cache *s, void *obj, void *next)
-{
-	*(void **)(void *)((char *)obj + s->fp_offset) = next;
-}
-
-/*
- * Owner word of the page at addr (inside the region). owner_bias is owner0 moved back by the
- * region's first page, so this is two shifts and a load: kfree's pointer -> per-CPU list chain
- * is what bounds mixed-size kmalloc/kfree (see OWNER_*), and a multiply would add to it.
- */
-static inline void **owner_slot(const struct slab_allocator *a, uintptr_t addr)
-{
-	return (void **)(a->owner_bias + ((addr >> MM_PAGE_SHIFT) << a->owner_shift));
-}
-
-/* Owner word of the page holding p (p inside the region). */
-static inline uintptr_t owner_word(const struct slab_allocator *a, const void *p)
-{
-	/* A flat void *[] (stride 8): the load scales the index itself, one shift fewer. */
-	if (mm_likely(a->owner_shift == 3))
-		return (uintptr_t)((void *const *)a->owner_bias)[(uintptr_t)p >> MM_PAGE_SHIFT];
-	return (uintptr_t)*owner_slot(a, (uintptr_t)p);
-}
-
-static inline bool owner_fast(uintptr_t w)
-{
-	return w && !(w & OWNER_NOT_FAST);
-}
-
-static inline bool owner_is_slab(uintptr_t w)
-{
-	return w && !(w & OWNER_LARGE);
-}
-
-/* Address of the object in slot i. */
-static inline char *slab_obj(const struct kmem_cache *s, const struct slab *slab, unsigned i)
-{
-	return slab->pages + s->slot0 + (size_t)i * s->size + s->obj_offset;
-}
-
-/* The owner word new_slab() writes for every page of slab. */
-static uintptr_t owner_encode(const struct kmem_cache *s, const struct slab *slab)
-{
-	if (s->offslab)
-		return (uintptr_t)slab | OWNER_OFFSLAB;
-	return (uintptr_t)s | ((uintptr_t)slab->node << OWNER_NODE_SHIFT) |
-	       (s->fp_offset ? OWNER_FP_OUT : 0);
-}
-
-/* Cache and node of a slab page's owner word w (owner_is_slab(w)). */
-static inline struct kmem_cache *owner_cache(uintptr_t w, unsigned *node)
-{
-	const struct slab *slab;
-
-	if (mm_likely(!(w & OWNER_OFFSLAB))) {
-		*node = (unsigned)((w & OWNER_NODE_MASK) >> OWNER_NODE_SHIFT);
-		return (struct kmem_cache *)(w & OWNER_CACHE_MASK);
-	}
-	slab = (const struct slab *)(w & OWNER_DESC_MASK);
-	*node = slab->node;
-	return slab->cache;
-}
-
-/* Descriptor of the slab of s that holds obj. */
-static inline struct slab *slab_of(const struct kmem_cache *s, const void *obj)
-{
-	if (s->offslab)
-		return (struct slab *)(owner_word(s->alloc, obj) & OWNER_DESC_MASK);
-	return (struct slab *)((uintptr_t)obj & ~(((uintptr_t)MM_PAGE_SIZE << s->order) - 1));
-}
-
-static unsigned ilog2_u64(uint64_t v)
-{
-	return 63u - (unsigned)__builtin_clzll(v);
-}
-
-static bool is_pow2(uint64_t v)
-{
-	return v && !(v & (v - 1));
-}
-
-/* Take a node lock the only way allowed: inside a per-CPU section. */
-static inline void node_lock(struct slab_node *n, unsigned long *flags)
-{
-	(void)mm_env_cpu_enter(flags);
-	mm_env_lock(&n->lock);
-}
-
-static inline void node_unlock(struct slab_node *n, unsigned long flags)
-{
-	mm_env_unlock(&n->lock);
-	mm_env_cpu_exit(flags);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Messages: reports name the cache and the object, without libc.                            */
-/* ------------------------------------------------------------------------------------------ */
-
-struct slab_msg {
-	char buf[192];
-	size_t len;
-};
-
-static void msg_str(struct slab_msg *m, const char *str)
-{
-	while (*str && m->len + 1 < sizeof(m->buf))
-		m->buf[m->len++] = *str++;
-	m->buf[m->len] = '\0';
-}
-
-static void msg_hex(struct slab_msg *m, uint64_t v)
-{
-	char tmp[19];
-	int i = 18;
-
-	tmp[i] = '\0';
-	do {
-		tmp[--i] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	tmp[--i] = 'x';
-	tmp[--i] = '0';
-	msg_str(m, tmp + i);
-}
-
-static void msg_dec(struct slab_msg *m, uint64_t v)
-{
-	char tmp[21];
-	int i = 20;
-
-	tmp[i] = '\0';
-	do {
-		tmp[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	msg_str(m, tmp + i);
-}
-
-/* "<what> <obj> in cache "<name>"<tail>" */
-static void report_obj(const char *func, const char *what, const struct kmem_cache *s,
-		       const void *obj, const char *tail)
-{
-	struct slab_msg m = { .len = 0 };
-
-	msg_str(&m, what);
-	msg_str(&m, " ");
-	msg_hex(&m, (uintptr_t)obj);
-	msg_str(&m, " in cache \"");
-	msg_str(&m, s->name);
-	msg_str(&m, "\"");
-	if (tail)
-		msg_str(&m, tail);
-	mm_env_report(func, m.buf);
-}
-
-/* "<what> in cache "<name>"" */
-static void report_cache(const char *func, const char *what, const struct kmem_cache *s)
-{
-	struct slab_msg m = { .len = 0 };
-
-	msg_str(&m, what);
-	msg_str(&m, " in cache \"");
-	msg_str(&m, s->name);
-	msg_str(&m, "\"");
-	mm_env_report(func, m.buf);
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Layout: object geometry and slab order                                                     */
@@ -450,163 +192,6 @@ static int cache_layout(struct kmem_cache *s, uint64_t size, uint64_t align, boo
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Debug mode: red zones, poison, state words                                                 */
-/* ------------------------------------------------------------------------------------------ */
-
-static inline uint64_t *debug_state(const struct kmem_cache *s, void *obj)
-{
-	return (uint64_t *)(void *)((char *)obj + s->fp_offset + 8);
-}
-
-/* Offset of the first byte in [p, p+len) that is not v, or -1. Scans a word at a time. */
-static long find_not(const void *p, size_t len, uint8_t v)
-{
-	const uint8_t *b = p;
-	uint64_t word = UINT64_C(0x0101010101010101) * v;
-	size_t i = 0;
-
-	for (; i < len && ((uintptr_t)(b + i) & 7); i++)
-		if (b[i] != v)
-			return (long)i;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-
-		__builtin_memcpy(&w, b + i, 8);
-		if (w != word)
-			break;
-	}
-	for (; i < len; i++)
-		if (b[i] != v)
-			return (long)i;
-	return -1;
-}
-
-static bool poisoned(const struct kmem_cache *s)
-{
-	return !s->ctor;
-}
-
-static void debug_poison(const struct kmem_cache *s, void *obj)
-{
-	__builtin_memset(obj, SLAB_POISON_FREE, s->object_size - 1);
-	((uint8_t *)obj)[s->object_size - 1] = SLAB_POISON_END;
-}
-
-/* Red zones of a slot: left, right (after the object), tail (after the state word). */
-static void debug_redzones(const struct kmem_cache *s, void *obj, char **p, size_t *len)
-{
-	char *slot = (char *)obj - s->obj_offset;
-
-	p[0] = slot;
-	len[0] = s->obj_offset;
-	p[1] = (char *)obj + s->object_size;
-	len[1] = s->fp_offset - s->object_size;
-	p[2] = (char *)obj + s->fp_offset + 16;
-	len[2] = s->size - s->obj_offset - s->fp_offset - 16;
-}
-
-static void debug_init_object(const struct kmem_cache *s, void *obj)
-{
-	char *p[3];
-	size_t len[3];
-
-	debug_redzones(s, obj, p, len);
-	for (int i = 0; i < 3; i++)
-		__builtin_memset(p[i], SLAB_RED_BYTE, len[i]);
-	if (poisoned(s))
-		debug_poison(s, obj);
-	*debug_state(s, obj) = SLAB_STATE_FREE;
-}
-
-/* Check (and repair) the red zones; reports and returns false if one was overwritten. */
-static bool debug_check_redzones(const char *func, const struct kmem_cache *s, void *obj)
-{
-	static const char *const where[3] = {
-		" (before the object)", " (after the object)", " (after the object's metadata)",
-	};
-	char *p[3];
-	size_t len[3];
-	bool ok = true;
-
-	debug_redzones(s, obj, p, len);
-	for (int i = 0; i < 3; i++) {
-		if (find_not(p[i], len[i], SLAB_RED_BYTE) < 0)
-			continue;
-		report_obj(func, "red zone overwritten around object", s, obj, where[i]);
-		__builtin_memset(p[i], SLAB_RED_BYTE, len[i]);
-		ok = false;
-	}
-	return ok;
-}
-
-/* Check (and restore) a free object's poison; reports a write after free. */
-static bool debug_check_poison(const char *func, const struct kmem_cache *s, void *obj)
-{
-	long bad;
-
-	if (!poisoned(s))
-		return true;
-	bad = find_not(obj, s->object_size - 1, SLAB_POISON_FREE);
-	if (bad < 0 && ((uint8_t *)obj)[s->object_size - 1] == SLAB_POISON_END)
-		return true;
-	report_obj(func, "write after free to object", s, obj, " (poison overwritten)");
-	debug_poison(s, obj);
-	return false;
-}
-
-/* Is obj the start of an object of slab? (debug and checker only: divides) */
-static bool obj_index_ok(const struct kmem_cache *s, const struct slab *slab, const void *obj)
-{
-	uintptr_t first = (uintptr_t)slab_obj(s, slab, 0);
-	uintptr_t p = (uintptr_t)obj;
-
-	return p >= first && (p - first) % s->size == 0 && (p - first) / s->size < s->objperslab;
-}
-
-/* A free object is about to be handed out: verify it was left alone while free. */
-static void debug_alloc_checks(const struct kmem_cache *s, void *obj)
-{
-	uint64_t *state = debug_state(s, obj);
-
-	if (*state != SLAB_STATE_FREE)
-		report_obj(__func__, "free object", s, obj, ": state word overwritten");
-	(void)debug_check_redzones(__func__, s, obj);
-	(void)debug_check_poison(__func__, s, obj);
-	*state = SLAB_STATE_ALLOC;
-}
-
-/*
- * Checks before freeing obj (a debug cache, node lock held). -MM_EINVAL: not freed (not an object
- * start, double free). -MM_EUCLEAN: red zone damage reported and repaired, free goes on. 0: fine.
- */
-static int debug_free_checks(const struct kmem_cache *s, const struct slab *slab, void *obj)
-{
-	uint64_t *state;
-	int rc = 0;
-
-	if (!obj_index_ok(s, slab, obj)) {
-		report_obj(__func__, "invalid free: pointer", s, obj, " is not at an object start");
-		return -MM_EINVAL;
-	}
-	state = debug_state(s, obj);
-	if (*state == SLAB_STATE_FREE) {
-		report_obj(__func__, "double free of object", s, obj, NULL);
-		return -MM_EINVAL;
-	}
-	if (*state != SLAB_STATE_ALLOC) {
-		report_obj(__func__, "red zone overwritten around object", s, obj,
-			   " (state word after the object)");
-		rc = -MM_EUCLEAN;
-	}
-	if (!debug_check_redzones(__func__, s, obj))
-		rc = -MM_EUCLEAN;
-	if (poisoned(s))
-		debug_poison(s, obj);
-	*state = SLAB_STATE_FREE;
-	return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Slab lists (node lock held)                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
@@ -627,13 +212,6 @@ static void list_move_locked(struct slab_node *n, struct slab *slab, enum slab_l
 	}
 }
 
-static enum slab_list list_for_inuse(const struct kmem_cache *s, const struct slab *slab)
-{
-	if (slab->inuse == 0)
-		return SLAB_LIST_EMPTY;
-	return slab->inuse == s->objperslab ? SLAB_LIST_FULL : SLAB_LIST_PARTIAL;
-}
-
 /* A slab to take free objects from: partial ones first (keeps empty ones returnable). */
 static struct slab *node_pick_locked(struct slab_node *n)
 {
@@ -648,7 +226,7 @@ static struct slab *node_pick_locked(struct slab_node *n)
 static inline void check_fp(const struct kmem_cache *s, const struct slab *slab, const void *p)
 {
 #ifdef MM_DEBUG
-	MM_BUG_ON(p && !obj_index_ok(s, slab, p));
+	MM_BUG_ON(p && !slab_obj_index_ok(s, slab, p));
 #else
 	(void)s; (void)slab; (void)p;
 #endif
@@ -667,7 +245,7 @@ static void *slab_pop_locked(struct kmem_cache *s, struct slab_node *n, struct s
 	n->inuse++;
 	list_move_locked(n, slab, list_for_inuse(s, slab));
 	if (s->flags & SLAB_DEBUG)
-		debug_alloc_checks(s, obj);
+		slab_debug_alloc(s, obj);
 	return obj;
 }
 
@@ -785,7 +363,7 @@ static struct slab *new_slab(struct kmem_cache *s, unsigned node)
 		char *obj = slab_obj(s, slab, i);
 
 		if (s->flags & SLAB_DEBUG)
-			debug_init_object(s, obj);
+			slab_debug_init(s, obj);
 		if (s->ctor)
 			s->ctor(obj);
 		if (prev)
@@ -811,8 +389,8 @@ static long free_slab(struct kmem_cache *s, struct slab *slab)
 		for (unsigned i = 0; i < s->objperslab; i++) {
 			void *obj = slab_obj(s, slab, i);
 
-			(void)debug_check_redzones(__func__, s, obj);
-			(void)debug_check_poison(__func__, s, obj);
+			(void)slab_debug_check_redzones(__func__, s, obj);
+			(void)slab_debug_check_poison(__func__, s, obj);
 		}
 	set_owner(a, pages, s->order, NULL);
 	slab->magic = 0;
@@ -1014,7 +592,7 @@ static int free_direct(struct kmem_cache *s, struct slab *slab, void *obj)
 
 	node_lock(n, &flags);
 	if (s->flags & SLAB_DEBUG)
-		rc = debug_free_checks(s, slab, obj);
+		rc = slab_debug_free(s, slab, obj);
 	if (rc != -MM_EINVAL) {
 		slab_put_locked(s, n, slab, obj, &discard);
 		n->inuse--;
@@ -1071,7 +649,7 @@ static int cache_free_slow(struct kmem_cache *s, unsigned obj_node, void *obj, u
 	}
 	if (obj == c->head) {
 		mm_env_cpu_exit(flags);
-		report_obj(__func__, "double free of object", s, obj, " (already on the per-CPU list)");
+		slab_report_obj(__func__, "double free of object", s, obj, " (already on the per-CPU list)");
 		return -MM_EINVAL;
 	}
 	/* Full list: push obj, keep the newest `keep` objects, flush the older rest. */
@@ -1147,13 +725,13 @@ int kmem_cache_free(struct kmem_cache *s, void *obj)
 	if (mm_unlikely(owner != s)) {
 		struct slab_msg m = { .len = 0 };
 
-		msg_str(&m, "invalid free: object ");
-		msg_hex(&m, addr);
-		msg_str(&m, " belongs to cache \"");
-		msg_str(&m, owner->name);
-		msg_str(&m, "\", not \"");
-		msg_str(&m, s->name);
-		msg_str(&m, "\"");
+		slab_msg_str(&m, "invalid free: object ");
+		slab_msg_hex(&m, addr);
+		slab_msg_str(&m, " belongs to cache \"");
+		slab_msg_str(&m, owner->name);
+		slab_msg_str(&m, "\", not \"");
+		slab_msg_str(&m, s->name);
+		slab_msg_str(&m, "\"");
 		mm_env_report(__func__, m.buf);
 		return -MM_EINVAL;
 	}
@@ -1362,8 +940,8 @@ size_t ksize(struct slab_allocator *a, const void *ptr)
 		return 0;
 	}
 	s = owner_cache(w, &node);
-	if (!obj_index_ok(s, slab_of(s, ptr), ptr)) {
-		report_obj(__func__, "pointer", s, ptr, " is not at an object start");
+	if (!slab_obj_index_ok(s, slab_of(s, ptr), ptr)) {
+		slab_report_obj(__func__, "pointer", s, ptr, " is not at an object start");
 		return 0;
 	}
 	return s->object_size;
@@ -1453,253 +1031,6 @@ void slab_flush_cpu(struct slab_allocator *a)
 	mm_env_unlock(&a->lock);
 }
 
-/* Checker for one slab (node lock held). Returns false after reporting a problem. */
-static bool check_slab(const struct kmem_cache *s, const struct slab *slab, unsigned node,
-		       enum slab_list list)
-{
-	unsigned nfree = 0, nstate_free = 0;
-
-	if (slab->magic != SLAB_MAGIC || slab->cache != s || slab->node != node ||
-	    slab->list != list) {
-		report_obj(__func__, "corrupt slab descriptor", s, slab, NULL);
-		return false;
-	}
-	if (list_for_inuse(s, slab) != list) {
-		report_obj(__func__, "slab", s, slab, " is on the wrong list for its use count");
-		return false;
-	}
-	for (void *p = slab->freelist; p; p = fp_get(s, p)) {
-		if (!obj_index_ok(s, slab, p) || ++nfree > s->objperslab) {
-			report_obj(__func__, "corrupt free pointer in slab", s, slab, NULL);
-			return false;
-		}
-		if (!fp_get(s, p) && p != slab->fl_tail) {
-			report_obj(__func__, "stale freelist tail in slab", s, slab, NULL);
-			return false;
-		}
-	}
-	if (nfree != s->objperslab - slab->inuse) {
-		report_obj(__func__, "free count disagrees with use count in slab", s, slab, NULL);
-		return false;
-	}
-	if (!(s->flags & SLAB_DEBUG))
-		return true;
-	for (unsigned i = 0; i < s->objperslab; i++) {
-		void *obj = slab_obj(s, slab, i);
-		uint64_t state = *debug_state(s, obj);
-
-		if (!debug_check_redzones(__func__, s, obj))
-			return false;
-		if (state == SLAB_STATE_FREE) {
-			nstate_free++;
-			if (!debug_check_poison(__func__, s, obj))
-				return false;
-		} else if (state != SLAB_STATE_ALLOC) {
-			report_obj(__func__, "red zone overwritten around object", s, obj,
-				   " (state word after the object)");
-			return false;
-		}
-	}
-	if (nstate_free != nfree) {
-		report_obj(__func__, "free objects and freelist disagree in slab", s, slab, NULL);
-		return false;
-	}
-	return true;
-}
-
-/* Walk one node list (bounded, so a cycle cannot hang us) and every slab on it. */
-static bool check_list(const struct kmem_cache *s, unsigned node, const struct list_head *h,
-		       enum slab_list list, uint32_t nr, uint64_t *inuse)
-{
-	const struct list_head *p = h;
-	uint32_t seen = 0;
-
-	for (;;) {
-		const struct list_head *next = p->next;
-
-		if (!next || next->prev != p || next == LIST_POISON_NEXT) {
-			report_cache(__func__, "slab list links are corrupt", s);
-			return false;
-		}
-		if (next == h)
-			break;
-		if (++seen > nr) {
-			report_cache(__func__, "slab list longer than its count", s);
-			return false;
-		}
-		if (!check_slab(s, list_entry(next, struct slab, link), node, list))
-			return false;
-		*inuse += list_entry(next, struct slab, link)->inuse;
-		p = next;
-	}
-	if (seen != nr) {
-		report_cache(__func__, "slab list shorter than its count", s);
-		return false;
-	}
-	return true;
-}
-
-int kmem_cache_check(struct kmem_cache *s)
-{
-	if (!s)
-		return MM_INVAL("cache is NULL");
-	for (unsigned node = 0; node < s->alloc->provider.nr_nodes; node++) {
-		struct slab_node *n = &s->node[node];
-		unsigned long flags;
-		uint64_t inuse = 0;
-		bool ok;
-
-		node_lock(n, &flags);
-		ok = check_list(s, node, &n->partial, SLAB_LIST_PARTIAL, n->nr_partial, &inuse) &&
-		     check_list(s, node, &n->empty, SLAB_LIST_EMPTY, n->nr_empty, &inuse) &&
-		     check_list(s, node, &n->full, SLAB_LIST_FULL, n->nr_full, &inuse);
-		if (ok && inuse != n->inuse) {
-			report_cache(__func__, "node use count disagrees with its slabs", s);
-			ok = false;
-		}
-		node_unlock(n, flags);
-		if (!ok)
-			return -MM_EUCLEAN;
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Statistics                                                                                 */
-/* ------------------------------------------------------------------------------------------ */
-
-static void stats_sum(struct kmem_cache *s, struct slab_stats *st)
-{
-	uint64_t inuse = 0, cached = 0;
-
-	*st = (struct slab_stats){ .name = s->name };
-	for (unsigned node = 0; node < s->alloc->provider.nr_nodes; node++) {
-		struct slab_node *n = &s->node[node];
-		unsigned long flags;
-
-		node_lock(n, &flags);
-		st->num_slabs += (uint64_t)n->nr_partial + n->nr_empty + n->nr_full;
-		st->active_slabs += (uint64_t)n->nr_partial + n->nr_full;
-		inuse += n->inuse;
-		st->alloc_slow += n->alloc_slow;
-		st->free_slow += n->free_slow;
-		node_unlock(n, flags);
-	}
-	for (unsigned cpu = 0; cpu < MM_MAX_CPUS; cpu++) {
-		struct slab_cpu *c = &s->cpu[cpu];
-
-		uint64_t len = cpu_len(s, c), alloc_fast = PCPU_READ(c->alloc_fast);
-
-		cached += len;
-		st->alloc_fast += alloc_fast;
-		st->free_fast += (uint64_t)((int64_t)(len + alloc_fast) - PCPU_READ(c->adj));
-	}
-	st->cpu_cached = cached;
-	st->active_objs = inuse > cached ? inuse - cached : 0;
-	st->objsize = s->size;
-	st->objperslab = s->objperslab;
-	st->pagesperslab = UINT64_C(1) << s->order;
-	st->num_objs = st->num_slabs * s->objperslab;
-}
-
-int kmem_cache_stats(struct kmem_cache *s, struct slab_stats *st)
-{
-	if (!s || !st)
-		return MM_INVAL(!s ? "cache is NULL" : "stats pointer is NULL");
-	stats_sum(s, st);
-	return 0;
-}
-
-int slab_for_each_cache(struct slab_allocator *a, int (*fn)(const struct slab_stats *, void *),
-			void *arg)
-{
-	struct list_head *p;
-	int rc = 0;
-
-	if (!a || !fn)
-		return MM_INVAL(!a ? "allocator is NULL" : "callback is NULL");
-	mm_env_lock(&a->lock);
-	list_for_each(p, &a->caches) {
-		struct slab_stats st;
-
-		stats_sum(list_entry(p, struct kmem_cache, list), &st);
-		rc = fn(&st, arg);
-		if (rc)
-			break;
-	}
-	mm_env_unlock(&a->lock);
-	return rc;
-}
-
-/* Text output: appends with truncation, counting what the whole text needs. */
-struct text_out {
-	char *buf;
-	size_t len, pos;
-};
-
-static void out_str(struct text_out *o, const char *str, unsigned width)
-{
-	unsigned n = 0;
-
-	for (; *str; str++, n++, o->pos++)
-		if (o->pos + 1 < o->len)
-			o->buf[o->pos] = *str;
-	for (; n < width; n++, o->pos++)
-		if (o->pos + 1 < o->len)
-			o->buf[o->pos] = ' ';
-}
-
-static void out_dec(struct text_out *o, uint64_t v, unsigned width)
-{
-	struct slab_msg m = { .len = 0 };
-
-	msg_dec(&m, v);
-	out_str(o, " ", 0);
-	for (size_t n = m.len; n < width; n++)
-		out_str(o, " ", 0);
-	out_str(o, m.buf, 0);
-}
-
-static int format_one(const struct slab_stats *st, void *arg)
-{
-	struct text_out *o = arg;
-
-	out_str(o, st->name, 18);
-	out_dec(o, st->active_objs, 8);
-	out_dec(o, st->num_objs, 8);
-	out_dec(o, st->objsize, 6);
-	out_dec(o, st->objperslab, 4);
-	out_dec(o, st->pagesperslab, 2);
-	out_str(o, " : slabdata", 0);
-	out_dec(o, st->active_slabs, 6);
-	out_dec(o, st->num_slabs, 6);
-	out_str(o, " : stats", 0);
-	out_dec(o, st->alloc_fast, 10);
-	out_dec(o, st->alloc_slow, 8);
-	out_dec(o, st->free_fast, 10);
-	out_dec(o, st->free_slow, 8);
-	out_dec(o, st->cpu_cached, 6);
-	out_str(o, "\n", 0);
-	return 0;
-}
-
-size_t slab_format_info(struct slab_allocator *a, char *buf, size_t len)
-{
-	struct text_out o = { .buf = buf, .len = buf ? len : 0, .pos = 0 };
-
-	if (!a) {
-		mm_env_report(__func__, "allocator is NULL");
-		return 0;
-	}
-	out_str(&o, "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab>"
-		    " : slabdata <active_slabs> <num_slabs>"
-		    " : stats <alloc_fast> <alloc_slow> <free_fast> <free_slow> <cpu_cached>\n", 0);
-	(void)slab_for_each_cache(a, format_one, &o);
-	if (o.len)
-		o.buf[o.pos < o.len ? o.pos : o.len - 1] = '\0';
-	return o.pos;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Cache creation and destruction                                                             */
 /* ------------------------------------------------------------------------------------------ */
@@ -1773,7 +1104,7 @@ static bool cache_drain_busy(struct kmem_cache *s)
 		cpu_flush(s, cpu);
 	if (cache_inuse(s) == 0)
 		return false;
-	report_cache("kmem_cache_destroy", "objects still allocated", s);
+	slab_report_cache("kmem_cache_destroy", "objects still allocated", s);
 	return true;
 }
 
@@ -1962,7 +1293,7 @@ int slab_allocator_destroy(struct slab_allocator *a)
 		struct kmem_cache *s = list_entry(p, struct kmem_cache, list);
 
 		if (!(s->flags & (SLAB_KMALLOC | SLAB_BOOT))) {
-			report_cache(__func__, "caller-created cache still exists", s);
+			slab_report_cache(__func__, "caller-created cache still exists", s);
 			return -MM_EBUSY;
 		}
 	}
