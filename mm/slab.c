@@ -702,40 +702,80 @@ static int report_nonslab(const char *func, uintptr_t w)
 
 SLAB_FIRST_SECTION(int, kmem_cache_free, (struct kmem_cache *s, void *obj), (s, obj))
 
+/* kmem_cache_free of anything but an on-slab object of s on this CPU's home node. */
+__attribute__((noinline))
+static int kmem_cache_free_other(struct kmem_cache *s, void *obj)
+{
+	struct slab_allocator *a = s->alloc;
+	uintptr_t addr = (uintptr_t)obj, w;
+	struct kmem_cache *owner;
+	struct slab_msg m = { .len = 0 };
+	unsigned node;
+
+	if (!obj)
+		return 0;
+	if (addr - a->base >= a->span) {
+		mm_env_report("kmem_cache_free",
+			      "pointer is not from this allocator (outside the provider region)");
+		return -MM_EINVAL;
+	}
+	w = owner_word(a, obj);
+	if (!owner_is_slab(w))
+		return report_nonslab("kmem_cache_free", w);
+	owner = owner_cache(w, &node);
+	if (owner == s)
+		return cache_free(s, node, obj, s->fp_offset);
+	slab_msg_str(&m, "invalid free: object ");
+	slab_msg_hex(&m, addr);
+	slab_msg_str(&m, " belongs to cache \"");
+	slab_msg_str(&m, owner->name);
+	slab_msg_str(&m, "\", not \"");
+	slab_msg_str(&m, s->name);
+	slab_msg_str(&m, "\"");
+	mm_env_report("kmem_cache_free", m.buf);
+	return -MM_EINVAL;
+}
+
 int kmem_cache_free(struct kmem_cache *s, void *obj)
 {
 	struct slab_allocator *a;
-	uintptr_t addr = (uintptr_t)obj, w;
-	struct kmem_cache *owner;
-	unsigned node;
+	uintptr_t addr = (uintptr_t)obj, home;
+	struct slab_cpu *c;
+	unsigned long flags;
+	unsigned cpu;
 
 	if (!SLAB_CPU_READY())
 		return kmem_cache_free_first(s, obj);
 	if (mm_unlikely(!s))
 		return MM_INVAL("cache is NULL");
-	if (mm_unlikely(!obj))
-		return 0;
 	a = s->alloc;
+	/* NULL lies outside the region: the slow path sorts it out. */
 	if (mm_unlikely(addr - a->base >= a->span))
-		return MM_INVAL("pointer is not from this allocator (outside the provider region)");
-	w = owner_word(a, obj);
-	if (mm_unlikely(!owner_is_slab(w)))
-		return report_nonslab(__func__, w);
-	owner = owner_cache(w, &node);
-	if (mm_unlikely(owner != s)) {
-		struct slab_msg m = { .len = 0 };
+		return kmem_cache_free_other(s, obj);
+	/*
+	 * One compare checks that obj belongs to s, that its slab is on-slab on this CPU's home
+	 * node and that its free pointer is its first word: the owner word must be s | home tag.
+	 */
+	cpu = mm_env_cpu_enter(&flags);
+	home = (uintptr_t)a->cpu_node[cpu] << OWNER_NODE_SHIFT;
+	if (mm_likely(owner_word(a, obj) == ((uintptr_t)s | home))) {
+		uint32_t room;
+		void *head;
 
-		slab_msg_str(&m, "invalid free: object ");
-		slab_msg_hex(&m, addr);
-		slab_msg_str(&m, " belongs to cache \"");
-		slab_msg_str(&m, owner->name);
-		slab_msg_str(&m, "\", not \"");
-		slab_msg_str(&m, s->name);
-		slab_msg_str(&m, "\"");
-		mm_env_report(__func__, m.buf);
-		return -MM_EINVAL;
+		c = &s->cpu[cpu];
+		room = c->room;
+		head = c->head;
+		if (mm_likely(room && obj != head)) {
+			*(void **)obj = head;
+			c->head = obj;
+			PCPU_SET(c->room, room - 1);
+			mm_env_cpu_exit(flags);
+			return 0;
+		}
+		return cache_free_slow(s, a->cpu_node[cpu], obj, cpu, flags);
 	}
-	return cache_free(s, node, obj, s->fp_offset);
+	mm_env_cpu_exit(flags);
+	return kmem_cache_free_other(s, obj);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -899,17 +939,46 @@ static int kfree_bad(const struct slab_allocator *a, const void *ptr)
 
 int kfree(struct slab_allocator *a, void *ptr)
 {
-	uintptr_t addr = (uintptr_t)ptr, w;
+	uintptr_t addr = (uintptr_t)ptr, w, home, k;
+	struct slab_cpu *c;
+	unsigned long flags;
+	unsigned cpu;
 
 	if (!SLAB_CPU_READY())
 		return kfree_first(a, ptr);
 	/* NULL lies outside the region (base > 0), so one compare also catches kfree(a, NULL). */
 	if (mm_unlikely(!a || addr - a->base >= a->span))
 		return kfree_bad(a, ptr);
+	/*
+	 * The fast path takes exactly the owner words cache | home tag (on-slab, free pointer at 0,
+	 * this CPU's home node), so this CPU's list is at w + k with k known before the owner word
+	 * arrives: the stores below need no arithmetic after that load (see OWNER_*; mixed sizes
+	 * 5% faster than masking the cache out of w). The empty asm hides k's value from the
+	 * compiler, which otherwise rebuilds it from w & ~OWNER_CACHE_MASK inside the branch.
+	 */
+	cpu = mm_env_cpu_enter(&flags);
+	home = (uintptr_t)a->cpu_node[cpu] << OWNER_NODE_SHIFT;
+	k = offsetof(struct kmem_cache, cpu) + cpu * sizeof(struct slab_cpu) - home;
+	__asm__("" : "+r"(k));
 	w = owner_word(a, ptr);
-	if (mm_likely(owner_fast(w)))
-		return cache_free((struct kmem_cache *)(w & OWNER_CACHE_MASK),
-				  (unsigned)((w & OWNER_NODE_MASK) >> OWNER_NODE_SHIFT), ptr, 0);
+	if (mm_likely(w && (w & ~OWNER_CACHE_MASK) == home)) {
+		uint32_t room;
+		void *head;
+
+		c = (struct slab_cpu *)(w + k);     /* == &((struct kmem_cache *)(w - home))->cpu[cpu] */
+		room = c->room;
+		head = c->head;
+		if (mm_likely(room && ptr != head)) {
+			*(void **)ptr = head;
+			c->head = ptr;
+			PCPU_SET(c->room, room - 1);
+			mm_env_cpu_exit(flags);
+			return 0;
+		}
+		return cache_free_slow((struct kmem_cache *)(w - home), a->cpu_node[cpu], ptr, cpu,
+				       flags);
+	}
+	mm_env_cpu_exit(flags);
 	return kfree_other(a, ptr, w);
 }
 

@@ -47,8 +47,6 @@
 #define OWNER_FP_OUT       UINT64_C(0x40)  /* free pointer not at offset 0 (ctor, debug) */
 #define OWNER_CACHE_MASK   (~UINT64_C(0x7f))
 #define OWNER_DESC_MASK    (~UINT64_C(0x3f))
-/* What kfree's fast path accepts: an on-slab page of a cache with its free pointer at 0. */
-#define OWNER_NOT_FAST     (OWNER_LARGE | OWNER_OFFSLAB | OWNER_FP_OUT)
 _Static_assert(MM_MAX_NODES <= 16, "an owner word has four node bits");
 
 enum slab_list { SLAB_LIST_NONE, SLAB_LIST_PARTIAL, SLAB_LIST_EMPTY, SLAB_LIST_FULL };
@@ -128,11 +126,6 @@ static inline uintptr_t owner_word(const struct slab_allocator *a, const void *p
 	if (mm_likely(a->owner_shift == 3))
 		return (uintptr_t)((void *const *)a->owner_bias)[(uintptr_t)p >> MM_PAGE_SHIFT];
 	return (uintptr_t)*owner_slot(a, (uintptr_t)p);
-}
-
-static inline bool owner_fast(uintptr_t w)
-{
-	return w && !(w & OWNER_NOT_FAST);
 }
 
 static inline bool owner_is_slab(uintptr_t w)

@@ -4,7 +4,8 @@
  *
  * One mmap'd region split into nr_nodes equal parts, part n being "node n". Blocks of 2^order
  * pages are carved naturally aligned from a per-node bump pointer and recycled through per-order
- * LIFO free lists (no coalescing: enough for tests). The owner table is a flat void *[] (stride 8).
+ * LIFO free lists (no coalescing: enough for tests). The owner table is a flat void *[] (stride 8)
+ * or, with stp_init_stride, one word per `stride` bytes, like a frame descriptor array.
  * Under AddressSanitizer, pages not lent out are poisoned, so slab touching a page it gave back is
  * caught. Counters let tests check that shrink/destroy really return pages.
  * Thread-safe (one mutex).

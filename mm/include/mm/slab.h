@@ -34,11 +34,13 @@
  *
  *     owner word of page i  =  *(void **)((char *)owner0 + i * owner_stride)
  *
- * so the buddy's frame array can supply it directly (owner0 = &frames[first].priv,
- * owner_stride = sizeof(frame), a power of two like Linux's 64-byte struct page) and a guest
- * direct map a plain void *[] (owner_stride = 8).
- * That is Linux's page->slab: kfree() and the free fast path find an object's slab with one
- * subtraction, one shift, one multiply and one load, without calling through a pointer.
+ * so a frame descriptor array whose descriptors are a power of two in size could supply it
+ * directly (owner0 = &frames[first].priv, owner_stride = sizeof(frame), like Linux's 64-byte
+ * struct page), and anything else a flat void *[] over the region (owner_stride = 8: 8 bytes per
+ * 4 KiB page, and the fastest lookup). mm/buddy's frames are 40 bytes with holes between ranges,
+ * so its adapter uses the flat table (docs/mm-slab.md).
+ * That is Linux's page->slab: kfree() and the free fast path find an object's cache with a shift
+ * and one load, without calling through a pointer.
  *
  * Contract:
  *  - alloc_pages(ctx, order, node) returns a block of 2^order pages aligned to its size, on NUMA
