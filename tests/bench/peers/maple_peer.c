@@ -1,0 +1,192 @@
+/*
+ * maple_peer.c — the Linux 6.1 maple tree as a VMA tree, driven the way 6.1 mm/mmap.c drives it.
+ *
+ * Owns: struct maple_peer (a maple tree plus an array of small VMA objects) and vma_peer_maple.
+ * No locks of its own: the tree uses MT_FLAGS_LOCK_EXTERN like mm->mm_mt, and the benchmark
+ * calls it from one thread.
+ *
+ * Build: only tools/bench-peers/build-linux-mm.sh compiles this file, from the unpacked
+ * linux-source-6.1 tree's tools/testing/radix-tree directory, because it pulls lib/maple_tree.c
+ * (GPL-2.0+) into this translation unit. The object it produces stays in the build directory.
+ *
+ * How each operation maps to 6.1 (mm/mmap.c):
+ *   insert       vma_link(): mas_preallocate() is NOT used; a plain mas_store_gfp() over
+ *                [vm_start, vm_end - 1] (see the note below on why)
+ *   erase        vma_mas_remove(): store NULL over [vm_start, vm_end - 1]
+ *   find         find_vma(): mt_find(&mm_mt, &addr, ULONG_MAX)
+ *   gap_topdown  unmapped_area_topdown(): mas_empty_area_rev(low, high - 1, len), then
+ *                mas.last + 1 - len; the VM_GROWSDOWN/guard-gap re-checks 6.1 does with
+ *                mas_next()/mas_prev() afterwards are left out (no stacks here): that only
+ *                makes the peer faster
+ *   split_merge  __split_vma() twice (each stores the new upper part over its range), then
+ *                vma_merge() case 1 (prev absorbs middle and next: one store over [s, e - 1])
+ *
+ * Allocation: 6.1 mm preallocates 1 + 3 * height nodes before each store (mas_preallocate) and
+ * frees the unused ones afterwards. Under the test harness's kmem_cache shim every node is a
+ * posix_memalign()+free() pair, so that would mostly time glibc. mas_store_gfp() allocates only
+ * what the store needs; the shim's GFP_NOWAIT allowance (non_kernel) is raised so the first
+ * attempt succeeds as it does in the kernel instead of failing and retrying. Both choices favour
+ * the maple tree.
+ */
+#include "test.h"
+#include <stdlib.h>
+
+#ifndef fallthrough
+#define fallthrough __attribute__((__fallthrough__))
+#endif
+
+#include "../../../lib/maple_tree.c"
+
+#include "vma_peer.h"
+
+/* In the harness's linux.c; maple_tree.c declares it only with CONFIG_DEBUG_MAPLE_TREE. */
+void kmem_cache_set_non_kernel(struct kmem_cache *cachep, unsigned int val);
+
+/* The part of a vm_area_struct the tree code reads. */
+struct maple_peer_vma {
+	unsigned long vm_start;
+	unsigned long vm_end;
+	uint32_t id;
+};
+
+struct maple_peer {
+	struct maple_tree mt;
+	uint32_t nr;                      /* ids 0..nr-1, then VMA_PEER_SPARES spares */
+	struct maple_peer_vma vma[];
+};
+
+/* The kernel initialises its node cache once at boot; so do we, on first use. */
+static void maple_peer_global_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	rcu_register_thread();
+	maple_tree_init();
+	/* Let GFP_NOWAIT allocations succeed, as a kernel slab with free objects would. */
+	kmem_cache_set_non_kernel(maple_node_cache, UINT32_MAX);
+}
+
+static void *maple_peer_create(uint32_t nr)
+{
+	struct maple_peer *p;
+
+	maple_peer_global_init();
+	p = calloc(1, sizeof(*p) + (size_t)(nr + VMA_PEER_SPARES) * sizeof(p->vma[0]));
+	if (!p)
+		return NULL;
+	p->nr = nr;
+	for (uint32_t i = 0; i < nr + VMA_PEER_SPARES; i++)
+		p->vma[i].id = i;
+	mt_init_flags(&p->mt, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
+	return p;
+}
+
+static void maple_peer_reset(void *tree)
+{
+	struct maple_peer *p = tree;
+
+	mtree_destroy(&p->mt);
+	mt_init_flags(&p->mt, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
+}
+
+static void maple_peer_destroy(void *tree)
+{
+	struct maple_peer *p = tree;
+
+	mtree_destroy(&p->mt);
+	free(p);
+}
+
+/* Store entry (a VMA or NULL) over [start, end - 1], as vma_mas_store()/vma_mas_remove() do. */
+static int maple_peer_store(struct maple_peer *p, unsigned long start, unsigned long end,
+			    void *entry)
+{
+	MA_STATE(mas, &p->mt, start, end - 1);
+
+	return mas_store_gfp(&mas, entry, GFP_KERNEL);
+}
+
+static int maple_peer_insert(void *tree, uint32_t id, uint64_t start, uint64_t end)
+{
+	struct maple_peer *p = tree;
+	struct maple_peer_vma *v = &p->vma[id];
+
+	v->vm_start = start;
+	v->vm_end = end;
+	return maple_peer_store(p, start, end, v);
+}
+
+static void maple_peer_erase(void *tree, uint32_t id)
+{
+	struct maple_peer *p = tree;
+	struct maple_peer_vma *v = &p->vma[id];
+
+	BUG_ON(maple_peer_store(p, v->vm_start, v->vm_end, NULL));
+}
+
+static int64_t maple_peer_find(void *tree, uint64_t addr)
+{
+	struct maple_peer *p = tree;
+	unsigned long index = addr;
+	struct maple_peer_vma *v = mt_find(&p->mt, &index, ULONG_MAX);
+
+	return v ? (int64_t)v->id : VMA_PEER_NONE;
+}
+
+static int maple_peer_gap_topdown(void *tree, uint64_t len, uint64_t low, uint64_t high,
+				  uint64_t *addr)
+{
+	struct maple_peer *p = tree;
+	MA_STATE(mas, &p->mt, 0, 0);
+	int err;
+
+	err = mas_empty_area_rev(&mas, low, high - 1, len);
+	if (err)
+		return err;
+	*addr = mas.last + 1 - len;
+	return 0;
+}
+
+static int maple_peer_split_merge(void *tree, uint32_t id, uint64_t a, uint64_t b)
+{
+	struct maple_peer *p = tree;
+	struct maple_peer_vma *v = &p->vma[id];
+	struct maple_peer_vma *mid = &p->vma[p->nr], *hi = &p->vma[p->nr + 1];
+	unsigned long end = v->vm_end;
+	int err;
+
+	/* __split_vma(v, a): the new upper part [a, end) is stored over its range. */
+	mid->vm_start = a;
+	mid->vm_end = end;
+	v->vm_end = a;
+	err = maple_peer_store(p, a, end, mid);
+	if (err)
+		return err;
+	/* __split_vma(mid, b). */
+	hi->vm_start = b;
+	hi->vm_end = end;
+	mid->vm_end = b;
+	err = maple_peer_store(p, b, end, hi);
+	if (err)
+		return err;
+	/* vma_merge() case 1: v grows over mid and hi in one store. */
+	v->vm_end = end;
+	return maple_peer_store(p, v->vm_start, end, v);
+}
+
+const struct vma_peer_ops vma_peer_maple = {
+	.name = "Linux 6.1 maple tree",
+	.note = "maple tree nodes come from the radix-tree test harness's kmem_cache shim (a mutex, "
+		"and posix_memalign/free per 256-byte node): writes cost more than with SLUB",
+	.create = maple_peer_create,
+	.destroy = maple_peer_destroy,
+	.reset = maple_peer_reset,
+	.insert = maple_peer_insert,
+	.erase = maple_peer_erase,
+	.find = maple_peer_find,
+	.gap_topdown = maple_peer_gap_topdown,
+	.split_merge = maple_peer_split_merge,
+};
