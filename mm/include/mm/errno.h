@@ -16,5 +16,7 @@
 #define MM_ENOSPC  28
 #define MM_ERANGE  34
 #define MM_EUCLEAN 117   /* consistency check found corrupted state */
+#define MM_EAGAIN  11    /* resource limit that may clear later (e.g. memlock) */
+#define MM_EACCES  13    /* permission refused (e.g. mprotect beyond VM_MAY*) */
 
 #endif /* MM_ERRNO_H */
