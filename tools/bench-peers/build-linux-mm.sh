@@ -13,7 +13,7 @@
 # vma_peer_maple and vma_peer_rbtree (see tests/bench/peers/vma_peer.h). Every harness symbol is
 # made local so it cannot collide with memvisor's. Link it with -lurcu -lpthread.
 #
-# Environment: PEER_CFLAGS (default "-O2 -g", the kernel's optimisation level), LD, OBJCOPY, AR.
+# Environment: PEER_CFLAGS (default "-O2 -g", the kernel's optimisation level), LD, OBJCOPY, AR, NM.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 . "$root/tools/lib/deps.sh"
@@ -26,6 +26,7 @@ cc=${2:-cc}
 ld=${LD:-ld}
 objcopy=${OBJCOPY:-objcopy}
 ar=${AR:-ar}
+nm=${NM:-nm}
 opt=${PEER_CFLAGS:--O2 -g}
 tarball=/usr/src/linux-source-6.1.tar.xz
 peers=$root/tests/bench/peers
@@ -44,9 +45,10 @@ if [ ! -f "$out/.unpacked" ] || [ "$tarball" -nt "$out/.unpacked" ]; then
 	touch "$out/.unpacked"
 fi
 
-# 2. The radix-tree harness: generated headers and the shim objects maple_tree.c links against
-#    (kmem_cache in linux.o, kmalloc in slab.o, xarray/radix-tree/idr, bitmaps, urcu glue).
-#    Built with the peer flags instead of the harness's -Og + sanitizers.
+# 2. The radix-tree harness: generated headers and the shim objects (kmalloc in slab.o, rbtree.o,
+#    and what else the glue may need: xarray/radix-tree/idr, bitmaps). Built with the peer flags
+#    instead of the harness's -Og + sanitizers. Its kmem_cache shim (linux.o) is archived too but
+#    not linked: peer_slab.c defines kmem_cache_* first (see why there).
 rt=$src/tools/testing/radix-tree
 harness="xarray.o radix-tree.o idr.o linux.o test.o find_bit.o bitmap.o slab.o rbtree.o"
 make -s -C "$rt" CC="$cc" CFLAGS="$opt -D_LGPL_SOURCE -I. -I../../include -w" \
@@ -58,12 +60,18 @@ rm -f "$out/harness.a"
 #    so it is compiled from there with the harness's include paths.
 (cd "$rt" && "$cc" $opt -D_LGPL_SOURCE -I. -I../../include -I"$peers" -w \
 	-c "$peers/maple_peer.c" -o "$out/maple_peer.o")
+(cd "$rt" && "$cc" $opt -I. -I../../include -Wall \
+	-c "$peers/peer_slab.c" -o "$out/peer_slab.o")
 "$cc" $opt -I"$src/tools/include" -I"$peers" -Wall -Wno-unused-function \
 	-c "$peers/rbtree_peer.c" -o "$out/rbtree_peer.o"
 
 # 4. One object: the glue plus the harness members it needs (ld -r pulls archive members the
 #    way a final link does), with every global except the two ops tables made local.
-"$ld" -r -o "$out/linux_mm_peers.tmp.o" "$out/maple_peer.o" "$out/rbtree_peer.o" "$out/harness.a"
+"$ld" -r -o "$out/linux_mm_peers.tmp.o" "$out/maple_peer.o" "$out/rbtree_peer.o" \
+	"$out/peer_slab.o" "$out/harness.a"
+if "$nm" "$out/linux_mm_peers.tmp.o" | grep -qw kmem_cache_free_locked; then
+	die "the harness's kmem_cache shim (linux.o) got linked: peer_slab.c must define what it did"
+fi
 "$objcopy" --keep-global-symbol=vma_peer_maple --keep-global-symbol=vma_peer_rbtree \
 	"$out/linux_mm_peers.tmp.o" "$out/linux_mm_peers.o"
 rm -f "$out/linux_mm_peers.tmp.o"

@@ -22,11 +22,9 @@
  *                vma_merge() case 1 (prev absorbs middle and next: one store over [s, e - 1])
  *
  * Allocation: 6.1 mm preallocates 1 + 3 * height nodes before each store (mas_preallocate) and
- * frees the unused ones afterwards. Under the test harness's kmem_cache shim every node is a
- * posix_memalign()+free() pair, so that would mostly time glibc. mas_store_gfp() allocates only
- * what the store needs; the shim's GFP_NOWAIT allowance (non_kernel) is raised so the first
- * attempt succeeds as it does in the kernel instead of failing and retrying. Both choices favour
- * the maple tree.
+ * frees the unused ones afterwards. mas_store_gfp() allocates only what the store needs, so it
+ * is used here: that favours the maple tree. Nodes come from peer_slab.c (a lock-free freelist
+ * standing in for SLUB's fast path), not from the harness's kmem_cache shim.
  */
 #include "test.h"
 #include <stdlib.h>
@@ -39,9 +37,6 @@
 
 #include "vma_peer.h"
 
-/* In the harness's linux.c; maple_tree.c declares it only with CONFIG_DEBUG_MAPLE_TREE. */
-void kmem_cache_set_non_kernel(struct kmem_cache *cachep, unsigned int val);
-
 /* The part of a vm_area_struct the tree code reads. */
 struct maple_peer_vma {
 	unsigned long vm_start;
@@ -49,10 +44,20 @@ struct maple_peer_vma {
 	uint32_t id;
 };
 
+/* Every tree's VMA objects are VMA_PEER_OBJ_STRIDE bytes apart and cache-line aligned. */
+union maple_peer_slot {
+	struct maple_peer_vma v;
+	char stride[VMA_PEER_OBJ_STRIDE];
+};
+_Static_assert(sizeof(union maple_peer_slot) == VMA_PEER_OBJ_STRIDE, "object stride");
+
 struct maple_peer {
 	struct maple_tree mt;
-	uint32_t nr;                      /* ids 0..nr-1, then VMA_PEER_SPARES spares */
-	struct maple_peer_vma vma[];
+	uint32_t nr;                             /* ids 0..nr-1 */
+	uint32_t used;                           /* objects handed out since create/reset */
+	struct maple_peer_vma **by_id;           /* id -> its object; NULL before 1st insert */
+	/* Objects in first-insert order (as a slab would hand them out), then the two spares. */
+	union maple_peer_slot *slot;
 };
 
 /* The kernel initialises its node cache once at boot; so do we, on first use. */
@@ -65,8 +70,22 @@ static void maple_peer_global_init(void)
 	done = true;
 	rcu_register_thread();
 	maple_tree_init();
-	/* Let GFP_NOWAIT allocations succeed, as a kernel slab with free objects would. */
-	kmem_cache_set_non_kernel(maple_node_cache, UINT32_MAX);
+}
+
+/*
+ * The object of id: the k-th id inserted since create/reset gets slot[k], so memory order is
+ * insertion order for every tree in the benchmark (none gets address-ordered locality).
+ */
+static struct maple_peer_vma *maple_peer_object(struct maple_peer *p, uint32_t id)
+{
+	struct maple_peer_vma *v = p->by_id[id];
+
+	if (!v) {
+		v = &p->slot[p->used++].v;
+		v->id = id;
+		p->by_id[id] = v;
+	}
+	return v;
 }
 
 static void *maple_peer_create(uint32_t nr)
@@ -74,12 +93,18 @@ static void *maple_peer_create(uint32_t nr)
 	struct maple_peer *p;
 
 	maple_peer_global_init();
-	p = calloc(1, sizeof(*p) + (size_t)(nr + VMA_PEER_SPARES) * sizeof(p->vma[0]));
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->nr = nr;
-	for (uint32_t i = 0; i < nr + VMA_PEER_SPARES; i++)
-		p->vma[i].id = i;
+	p->by_id = calloc(nr, sizeof(*p->by_id));
+	p->slot = vma_peer_alloc_objects(nr + VMA_PEER_SPARES);
+	if (!p->by_id || !p->slot) {
+		free(p->by_id);
+		free(p->slot);
+		free(p);
+		return NULL;
+	}
 	mt_init_flags(&p->mt, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
 	return p;
 }
@@ -90,6 +115,8 @@ static void maple_peer_reset(void *tree)
 
 	mtree_destroy(&p->mt);
 	mt_init_flags(&p->mt, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
+	p->used = 0;
+	memset(p->by_id, 0, p->nr * sizeof(*p->by_id));
 }
 
 static void maple_peer_destroy(void *tree)
@@ -97,6 +124,8 @@ static void maple_peer_destroy(void *tree)
 	struct maple_peer *p = tree;
 
 	mtree_destroy(&p->mt);
+	free(p->by_id);
+	free(p->slot);
 	free(p);
 }
 
@@ -112,7 +141,7 @@ static int maple_peer_store(struct maple_peer *p, unsigned long start, unsigned 
 static int maple_peer_insert(void *tree, uint32_t id, uint64_t start, uint64_t end)
 {
 	struct maple_peer *p = tree;
-	struct maple_peer_vma *v = &p->vma[id];
+	struct maple_peer_vma *v = maple_peer_object(p, id);
 
 	v->vm_start = start;
 	v->vm_end = end;
@@ -122,7 +151,7 @@ static int maple_peer_insert(void *tree, uint32_t id, uint64_t start, uint64_t e
 static void maple_peer_erase(void *tree, uint32_t id)
 {
 	struct maple_peer *p = tree;
-	struct maple_peer_vma *v = &p->vma[id];
+	struct maple_peer_vma *v = p->by_id[id];
 
 	BUG_ON(maple_peer_store(p, v->vm_start, v->vm_end, NULL));
 }
@@ -153,8 +182,8 @@ static int maple_peer_gap_topdown(void *tree, uint64_t len, uint64_t low, uint64
 static int maple_peer_split_merge(void *tree, uint32_t id, uint64_t a, uint64_t b)
 {
 	struct maple_peer *p = tree;
-	struct maple_peer_vma *v = &p->vma[id];
-	struct maple_peer_vma *mid = &p->vma[p->nr], *hi = &p->vma[p->nr + 1];
+	struct maple_peer_vma *v = p->by_id[id];
+	struct maple_peer_vma *mid = &p->slot[p->nr].v, *hi = &p->slot[p->nr + 1].v;
 	unsigned long end = v->vm_end;
 	int err;
 
@@ -179,8 +208,8 @@ static int maple_peer_split_merge(void *tree, uint32_t id, uint64_t a, uint64_t 
 
 const struct vma_peer_ops vma_peer_maple = {
 	.name = "Linux 6.1 maple tree",
-	.note = "maple tree nodes come from the radix-tree test harness's kmem_cache shim (a mutex, "
-		"and posix_memalign/free per 256-byte node): writes cost more than with SLUB",
+	.note = "writes use mas_store_gfp (6.1 mm also preallocates 1 + 3 * height nodes per "
+		"store); nodes come from a lock-free freelist standing in for SLUB's fast path",
 	.create = maple_peer_create,
 	.destroy = maple_peer_destroy,
 	.reset = maple_peer_reset,

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <linux/rbtree_augmented.h>
 
 #include "vma_peer.h"
@@ -31,12 +32,22 @@ struct rb_peer_vma {
 	uint32_t id;
 };
 
+/* Every tree's VMA objects are VMA_PEER_OBJ_STRIDE bytes apart and cache-line aligned. */
+union rb_peer_slot {
+	struct rb_peer_vma v;
+	char stride[VMA_PEER_OBJ_STRIDE];
+};
+_Static_assert(sizeof(union rb_peer_slot) == VMA_PEER_OBJ_STRIDE, "object stride");
+
 struct rb_peer {
 	struct rb_root root;
 	struct rb_peer_vma *first;
 	unsigned long highest_vm_end;            /* end of the last VMA; 0 when empty */
-	uint32_t nr;                             /* ids 0..nr-1, then VMA_PEER_SPARES spares */
-	struct rb_peer_vma vma[];
+	uint32_t nr;                             /* ids 0..nr-1 */
+	uint32_t used;                           /* objects handed out since create/reset */
+	struct rb_peer_vma **by_id;              /* id -> its object; NULL before 1st insert */
+	/* Objects in first-insert order (as a slab would hand them out), then the two spares. */
+	union rb_peer_slot *slot;
 };
 
 static inline struct rb_peer_vma *rb_peer_entry(struct rb_node *n)
@@ -61,17 +72,39 @@ static void rb_peer_gap_update(struct rb_peer_vma *v)
 	rb_peer_gap_callbacks_propagate(&v->vm_rb, NULL);
 }
 
+/*
+ * The object of id: the k-th id inserted since create/reset gets slot[k], so memory order is
+ * insertion order for every tree in the benchmark (none gets address-ordered locality).
+ */
+static struct rb_peer_vma *rb_peer_object(struct rb_peer *p, uint32_t id)
+{
+	struct rb_peer_vma *v = p->by_id[id];
+
+	if (!v) {
+		v = &p->slot[p->used++].v;
+		v->id = id;
+		p->by_id[id] = v;
+	}
+	return v;
+}
+
 static void *rb_peer_create(uint32_t nr)
 {
 	struct rb_peer *p;
 
-	p = calloc(1, sizeof(*p) + (size_t)(nr + VMA_PEER_SPARES) * sizeof(p->vma[0]));
+	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
 	p->nr = nr;
+	p->by_id = calloc(nr, sizeof(*p->by_id));
+	p->slot = vma_peer_alloc_objects(nr + VMA_PEER_SPARES);
+	if (!p->by_id || !p->slot) {
+		free(p->by_id);
+		free(p->slot);
+		free(p);
+		return NULL;
+	}
 	p->root = RB_ROOT;
-	for (uint32_t i = 0; i < nr + VMA_PEER_SPARES; i++)
-		p->vma[i].id = i;
 	return p;
 }
 
@@ -82,11 +115,17 @@ static void rb_peer_reset(void *tree)
 	p->root = RB_ROOT;
 	p->first = NULL;
 	p->highest_vm_end = 0;
+	p->used = 0;
+	memset(p->by_id, 0, p->nr * sizeof(*p->by_id));
 }
 
 static void rb_peer_destroy(void *tree)
 {
-	free(tree);
+	struct rb_peer *p = tree;
+
+	free(p->by_id);
+	free(p->slot);
+	free(p);
 }
 
 /* Link v (vm_start/vm_end set) into the tree and the list. -EEXIST if it overlaps a VMA. */
@@ -161,7 +200,7 @@ static void rb_peer_fix_after(struct rb_peer *p, struct rb_peer_vma *prev, struc
 static int rb_peer_insert(void *tree, uint32_t id, uint64_t start, uint64_t end)
 {
 	struct rb_peer *p = tree;
-	struct rb_peer_vma *v = &p->vma[id];
+	struct rb_peer_vma *v = rb_peer_object(p, id);
 
 	v->vm_start = start;
 	v->vm_end = end;
@@ -171,7 +210,7 @@ static int rb_peer_insert(void *tree, uint32_t id, uint64_t start, uint64_t end)
 static void rb_peer_erase(void *tree, uint32_t id)
 {
 	struct rb_peer *p = tree;
-	struct rb_peer_vma *v = &p->vma[id];
+	struct rb_peer_vma *v = p->by_id[id];
 
 	rb_peer_unlink(p, v);
 	rb_peer_fix_after(p, v->vm_prev, v->vm_next);
@@ -280,8 +319,8 @@ found:
 static int rb_peer_split_merge(void *tree, uint32_t id, uint64_t a, uint64_t b)
 {
 	struct rb_peer *p = tree;
-	struct rb_peer_vma *v = &p->vma[id];
-	struct rb_peer_vma *mid = &p->vma[p->nr], *hi = &p->vma[p->nr + 1];
+	struct rb_peer_vma *v = p->by_id[id];
+	struct rb_peer_vma *mid = &p->slot[p->nr].v, *hi = &p->slot[p->nr + 1].v;
 	unsigned long end = v->vm_end;
 	int err;
 

@@ -14,14 +14,34 @@
  * split_merge uses. Ranges are [start, end), page aligned, non-overlapping; every id is in the tree
  * at most once. Calls with ids or ranges that break this model are bugs in the driver, not inputs
  * the peers check.
+ *
+ * Placement: the k-th id inserted since create/reset lives in the k-th VMA object of the tree's
+ * array, in every tree. The benchmark inserts in shuffled order, so no tree walks VMAs that sit in
+ * memory in address order while another does not. Objects are VMA_PEER_OBJ_STRIDE bytes apart and
+ * cache-line aligned in every tree: about a Linux vm_area_struct, so that the trees' node visits
+ * touch comparable memory whatever the size of their own structs.
  */
 #ifndef MV_BENCH_VMA_PEER_H
 #define MV_BENCH_VMA_PEER_H
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define VMA_PEER_SPARES 2u
 #define VMA_PEER_NONE   (-1)
+#define VMA_PEER_OBJ_STRIDE 192u
+
+/* Zeroed, cache-line aligned room for n objects of VMA_PEER_OBJ_STRIDE bytes; NULL if none. */
+static inline void *vma_peer_alloc_objects(uint32_t n)
+{
+	size_t bytes = (size_t)n * VMA_PEER_OBJ_STRIDE;
+	void *p = aligned_alloc(64, bytes);
+
+	if (p)
+		memset(p, 0, bytes);
+	return p;
+}
 
 struct vma_peer_ops {
 	const char *name;
