@@ -8,7 +8,8 @@
  * Every tree runs behind the same struct vma_peer_ops, so each operation pays the same indirect
  * call. Per size (64, 1k, 10k, 100k VMAs, or the sizes given on the command line):
  *
- *   insert        build the tree from scratch, ids in a shuffled order; ns per insert
+ *   insert        build the tree from scratch, ids in a shuffled order (--topdown: in
+ *                 descending address order, as top-down mmap creates them); ns per insert
  *   find_vma      first VMA with end > addr, addr uniform over the layout
  *   gap search    top-down unmapped area of a random length inside [first start, last end)
  *   erase+insert  unlink a random VMA and link it back
@@ -29,6 +30,11 @@
  *
  * Gap lengths are uniform in 1..(largest gap) pages, so every search succeeds, short ones near
  * the top and long ones after a deeper descent.
+ *
+ * VMA objects are 192 bytes apart, cache-line aligned, in first-insert order in every tree
+ * (peers/vma_peer.h), so at 100k VMAs (19 MB of objects) each pointer-tree level is a likely
+ * cache miss for memvisor and the rbtree alike, while the maple tree's 256-byte nodes hold up to
+ * 16 entries each. The maple tree's nodes come from peers/peer_slab.c (a SLUB-like freelist).
  */
 #include <mm/vma.h>
 
@@ -80,7 +86,14 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-static void layout_make(struct layout *L, uint32_t nr, struct mvt_rng *rng)
+/* How the trees are built (and so where VMA objects sit in memory: first-insert order). */
+enum build_order {
+	ORDER_SHUFFLED,             /* default: random order, objects scattered like after churn */
+	ORDER_TOPDOWN,              /* descending addresses, as a process mmapping top-down does */
+};
+
+static void layout_make(struct layout *L, uint32_t nr, enum build_order order,
+			struct mvt_rng *rng)
 {
 	uint64_t addr = LAYOUT_BASE;
 
@@ -101,9 +114,9 @@ static void layout_make(struct layout *L, uint32_t nr, struct mvt_rng *rng)
 		L->start[i] = addr;
 		addr += (1 + mvt_rng_below(rng, 16)) * PAGE;
 		L->end[i] = addr;
-		L->order[i] = i;
+		L->order[i] = order == ORDER_TOPDOWN ? nr - 1 - i : i;
 	}
-	for (uint32_t i = nr - 1; i > 0; i--) {      /* Fisher-Yates */
+	for (uint32_t i = nr - 1; order == ORDER_SHUFFLED && i > 0; i--) {   /* Fisher-Yates */
 		uint32_t j = (uint32_t)mvt_rng_below(rng, (uint64_t)i + 1), t = L->order[i];
 
 		L->order[i] = L->order[j];
@@ -626,7 +639,7 @@ static void print_targets(uint32_t nr, double res[NTREES][NOPS])
 
 /* ---- Driver -------------------------------------------------------------------------------------- */
 
-static int bench_size(uint32_t nr, struct mvt_rng *rng)
+static int bench_size(uint32_t nr, enum build_order order, struct mvt_rng *rng)
 {
 	static struct queries Q;
 	struct layout L;
@@ -634,7 +647,7 @@ static int bench_size(uint32_t nr, struct mvt_rng *rng)
 	double res[NTREES][NOPS];
 	int bad = 0;
 
-	layout_make(&L, nr, rng);
+	layout_make(&L, nr, order, rng);
 	queries_make(&Q, &L, rng);
 
 	for (int t = 0; t < NTREES; t++) {
@@ -670,15 +683,45 @@ out:
 	return bad;
 }
 
+static __attribute__((noreturn)) void usage(const char *argv0)
+{
+	fprintf(stderr, "usage: %s [--topdown] [NR_VMAS (2..1000000)]...\n"
+		"  --topdown  build in descending address order (default: shuffled)\n", argv0);
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
 	static const uint32_t default_sizes[] = { 64, 1000, 10000, 100000 };
+	uint32_t sizes[16];
+	unsigned nsizes = 0;
+	enum build_order order = ORDER_SHUFFLED;
 	struct mvt_rng rng;
 	int bad = 0;
 
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		long n;
+
+		if (strcmp(argv[i], "--topdown") == 0) {
+			order = ORDER_TOPDOWN;
+			continue;
+		}
+		n = strtol(argv[i], &end, 0);
+		if (*end || n < 2 || n > 1000000 || nsizes == sizeof(sizes) / sizeof(sizes[0]))
+			usage(argv[0]);
+		sizes[nsizes++] = (uint32_t)n;
+	}
+	if (nsizes == 0) {
+		for (; nsizes < sizeof(default_sizes) / sizeof(default_sizes[0]); nsizes++)
+			sizes[nsizes] = default_sizes[nsizes];
+	}
+
 	printf("# VMA trees: memvisor (mm/vma.c) vs Linux 6.1 maple tree vs Linux <=6.0 rbtree\n");
 	printf("# layout: VMAs of 1-16 pages, gaps 1-4 pages (7/8) or 5-64 pages (1/8), seed %#llx;"
-	       " inserts in shuffled order\n", (unsigned long long)SEED);
+	       " built in %s order; VMA objects %u bytes apart in first-insert order\n",
+	       (unsigned long long)SEED, order == ORDER_TOPDOWN ? "descending address" : "shuffled",
+	       VMA_PEER_OBJ_STRIDE);
 	for (int t = 0; t < NTREES; t++)
 		if (trees[t]->note)
 			printf("# note (%s): %s\n", trees[t]->name, trees[t]->note);
@@ -687,20 +730,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	mvt_rng_seed(&rng, SEED);
-	if (argc > 1) {
-		for (int i = 1; i < argc; i++) {
-			long n = strtol(argv[i], NULL, 0);
-
-			if (n < 2 || n > 1000000) {
-				fprintf(stderr, "usage: %s [NR_VMAS (2..1000000)]...\n", argv[0]);
-				return 2;
-			}
-			bad += bench_size((uint32_t)n, &rng);
-		}
-	} else {
-		for (size_t i = 0; i < sizeof(default_sizes) / sizeof(default_sizes[0]); i++)
-			bad += bench_size(default_sizes[i], &rng);
-	}
+	for (unsigned i = 0; i < nsizes; i++)
+		bad += bench_size(sizes[i], order, &rng);
 	if (bad) {
 		fprintf(stderr, "bench_vma: %d mismatch(es): results not printed for those sizes\n",
 			bad);
