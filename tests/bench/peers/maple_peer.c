@@ -113,7 +113,7 @@ static void maple_peer_reset(void *tree)
 {
 	struct maple_peer *p = tree;
 
-	mtree_destroy(&p->mt);
+	__mt_destroy(&p->mt);    /* the caller holds the (external) lock, as exit_mmap() does */
 	mt_init_flags(&p->mt, MT_FLAGS_ALLOC_RANGE | MT_FLAGS_LOCK_EXTERN);
 	p->used = 0;
 	memset(p->by_id, 0, p->nr * sizeof(*p->by_id));
@@ -123,7 +123,7 @@ static void maple_peer_destroy(void *tree)
 {
 	struct maple_peer *p = tree;
 
-	mtree_destroy(&p->mt);
+	__mt_destroy(&p->mt);    /* the caller holds the (external) lock, as exit_mmap() does */
 	free(p->by_id);
 	free(p->slot);
 	free(p);
@@ -153,7 +153,9 @@ static void maple_peer_erase(void *tree, uint32_t id)
 	struct maple_peer *p = tree;
 	struct maple_peer_vma *v = p->by_id[id];
 
-	BUG_ON(maple_peer_store(p, v->vm_start, v->vm_end, NULL));
+	/* The store may need nodes (rebalancing); peer_slab.c only fails when malloc does. */
+	if (maple_peer_store(p, v->vm_start, v->vm_end, NULL))
+		abort();
 }
 
 static int64_t maple_peer_find(void *tree, uint64_t addr)
