@@ -64,7 +64,7 @@ static void vma_init(struct vma *v, gva_t start, gva_t end, uint64_t flags, cons
 	v->vm_end = end;
 	v->vm_gap = v->vm_subtree_gap = 0;
 	v->vm_height = 0;
-	v->vm_reserved = 0;
+	v->vm_gap_flags = 0;
 	v->vm_list.next = v->vm_list.prev = NULL;
 	v->vm_flags = flags;
 	v->vm_pgoff = pgoff;
@@ -313,7 +313,8 @@ void mm_space_destroy(struct mm_space *mm)
 
 int vma_insert(struct mm_space *mm, struct vma *vma)
 {
-	struct vma *next, *prev;
+	struct vma *n, *parent = NULL, *prev = NULL, *next = NULL;
+	int side = 0;
 	int ret;
 
 	if (!mm || !vma)
@@ -331,11 +332,22 @@ int vma_insert(struct mm_space *mm, struct vma *vma)
 	if (vma->vm_pgoff + vma_pages(vma) < vma->vm_pgoff)
 		return MM_INVAL("vm_pgoff + pages overflows");
 
-	next = vma_tree_find(mm, vma->vm_start);
+	/*
+	 * One descent finds the slot and both neighbours: the last node we went right at is the
+	 * previous VMA, the last one we went left at the next (the in-order neighbours of a leaf
+	 * slot are always on the path to it).
+	 */
+	for (n = mm->vma_root; n; n = n->vm_child[side]) {
+		/* Branch-free direction choice, as in find_vma (random inserts mispredict). */
+		side = n->vm_end <= vma->vm_start;
+		prev = side ? n : prev;
+		next = side ? next : n;
+		parent = n;
+	}
+	/* next is the first VMA ending above vm_start: the only one that can overlap. */
 	if (next && next->vm_start < vma->vm_end)
 		return -MM_EEXIST;
-	prev = next ? vma_prev(mm, next) : vma_tree_last(mm);
-	vma_tree_link_after(mm, vma, prev);
+	vma_tree_link_at(mm, vma, parent, side, prev, next);
 	vma_account(mm, vma->vm_flags, (int64_t)vma_pages(vma));
 	return 0;
 }
@@ -860,7 +872,7 @@ int mm_brk(struct mm_space *mm, gva_t brk)
 	}
 	/* Linux keeps a page (plus the guard gap below a stack) free above the heap. */
 	next = vma_tree_find(mm, oldbrk);
-	if (next && (newbrk + MM_PAGE_SIZE < newbrk || newbrk + MM_PAGE_SIZE > vma_start_gap(mm, next)))
+	if (next && newbrk + MM_PAGE_SIZE > vma_start_gap(mm, next))
 		return -MM_ENOMEM;
 	if (mm->map_count > mm->max_map_count)
 		return -MM_ENOMEM;

@@ -20,6 +20,14 @@
  */
 void vma_tree_link_after(struct mm_space *mm, struct vma *vma, struct vma *prev);
 
+/*
+ * Link vma as child `side` of parent (NULL: as the root of an empty tree), between prev and next
+ * in address order; the caller found the slot with a search, so it is the correct in-order
+ * position. O(log n).
+ */
+void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, int side,
+		      struct vma *prev, struct vma *next);
+
 /* Remove vma from the tree and list; it is not freed. O(log n). */
 void vma_tree_unlink(struct mm_space *mm, struct vma *vma);
 
@@ -40,8 +48,6 @@ struct vma *vma_tree_find(const struct mm_space *mm, gva_t addr);
 /* The last (highest) VMA, or NULL. O(1). */
 struct vma *vma_tree_last(const struct mm_space *mm);
 
-/* Linux vm_stat_account() plus locked_vm: add npages (negative to remove) of a flags mapping. */
-void vma_account(struct mm_space *mm, uint64_t flags, int64_t npages);
 
 static inline bool vma_is_exec_mapping(uint64_t flags)
 {
@@ -56,6 +62,22 @@ static inline bool vma_is_stack_mapping(uint64_t flags)
 static inline bool vma_is_data_mapping(uint64_t flags)
 {
 	return (flags & (VM_WRITE | VM_SHARED | VM_STACK)) == VM_WRITE;
+}
+
+/* Linux vm_stat_account() plus locked_vm: add npages (negative to remove) of a flags mapping. */
+static inline void vma_account(struct mm_space *mm, uint64_t flags, int64_t npages)
+{
+	uint64_t n = (uint64_t)npages;      /* two's complement: adding n subtracts -npages */
+
+	mm->total_vm += n;
+	if (vma_is_exec_mapping(flags))
+		mm->exec_vm += n;
+	else if (vma_is_stack_mapping(flags))
+		mm->stack_vm += n;
+	else if (vma_is_data_mapping(flags))
+		mm->data_vm += n;
+	if (flags & VM_LOCKED)
+		mm->locked_vm += n;
 }
 
 #endif /* MM_VMA_INTERNAL_H */

@@ -76,44 +76,57 @@ struct vma *vma_prev(const struct mm_space *mm, const struct vma *vma)
 	return list_entry(vma->vm_list.prev, struct vma, vm_list);
 }
 
-/* Linux vm_start_gap(): a VM_GROWSDOWN VMA keeps stack_guard_gap free below it. */
-static inline gva_t start_gap(const struct mm_space *mm, const struct vma *vma)
+/*
+ * Linux vm_start_gap()/vm_end_gap() for a VMA with the given VM_GROWS* flags: a VM_GROWSDOWN
+ * VMA keeps stack_guard_gap free below it, a VM_GROWSUP one above it.
+ */
+static inline gva_t start_gap_of(const struct mm_space *mm, gva_t start, uint64_t grows)
 {
-	gva_t s = vma->vm_start;
+	gva_t s = start;
 
-	if (vma->vm_flags & VM_GROWSDOWN) {
+	if (grows & VM_GROWSDOWN) {
 		s -= mm->stack_guard_gap;
-		if (s > vma->vm_start)
+		if (s > start)
 			s = 0;
 	}
 	return s;
 }
 
-/* Linux vm_end_gap(): a VM_GROWSUP VMA keeps stack_guard_gap free above it. */
-static inline gva_t end_gap(const struct mm_space *mm, const struct vma *vma)
+static inline gva_t end_gap_of(const struct mm_space *mm, gva_t end, uint64_t grows)
 {
-	gva_t e = vma->vm_end;
+	gva_t e = end;
 
-	if (vma->vm_flags & VM_GROWSUP) {
+	if (grows & VM_GROWSUP) {
 		e += mm->stack_guard_gap;
-		if (e < vma->vm_end)
+		if (e < end)
 			e = (gva_t)0 - MM_PAGE_SIZE;
 	}
 	return e;
+}
+
+/* For linked VMAs: vm_gap_flags is on the cache line the tree walks already hold. */
+static inline gva_t start_gap(const struct mm_space *mm, const struct vma *vma)
+{
+	return start_gap_of(mm, vma->vm_start, vma->vm_gap_flags);
+}
+
+static inline gva_t end_gap(const struct mm_space *mm, const struct vma *vma)
+{
+	return end_gap_of(mm, vma->vm_end, vma->vm_gap_flags);
 }
 
 gva_t vma_start_gap(const struct mm_space *mm, const struct vma *vma)
 {
 	if (!mm || !vma)
 		return mm_env_report(__func__, "mm or vma is NULL"), 0;
-	return start_gap(mm, vma);
+	return start_gap_of(mm, vma->vm_start, vma->vm_flags);
 }
 
 gva_t vma_end_gap(const struct mm_space *mm, const struct vma *vma)
 {
 	if (!mm || !vma)
 		return mm_env_report(__func__, "mm or vma is NULL"), 0;
-	return end_gap(mm, vma);
+	return end_gap_of(mm, vma->vm_end, vma->vm_flags);
 }
 
 /* The free bytes between prev (NULL = address 0) and vma, guard gaps excluded. */
@@ -225,15 +238,19 @@ static void propagate_gap(struct vma *v)
 	}
 }
 
-/* Recompute vma's cached gap from its list predecessor and propagate if it changed. */
-static void refresh_gap(struct mm_space *mm, struct vma *vma)
+/* Store vma's new cached gap and propagate it if it changed. */
+static void set_gap(struct vma *vma, uint64_t g)
 {
-	uint64_t g = compute_gap(mm, vma_prev(mm, vma), vma);
-
 	if (g != vma->vm_gap) {
 		vma->vm_gap = g;
 		propagate_gap(vma);
 	}
+}
+
+/* Recompute vma's cached gap from its list predecessor. */
+static void refresh_gap(struct mm_space *mm, struct vma *vma)
+{
+	set_gap(vma, compute_gap(mm, vma_prev(mm, vma), vma));
 }
 
 static void refresh_highest(struct mm_space *mm)
@@ -243,47 +260,54 @@ static void refresh_highest(struct mm_space *mm)
 	mm->highest_vm_end = last ? end_gap(mm, last) : 0;
 }
 
-void vma_tree_link_after(struct mm_space *mm, struct vma *vma, struct vma *prev)
+void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, int side,
+		      struct vma *prev, struct vma *next)
 {
-	struct vma *next = prev ? vma_next(mm, prev) : vma_first(mm);
-
 	MM_BUG_ON(vma->vm_mm != NULL);
 	MM_BUG_ON(prev && prev->vm_end > vma->vm_start);
 	MM_BUG_ON(next && next->vm_start < vma->vm_end);
 
 	vma->vm_child[0] = vma->vm_child[1] = NULL;
+	vma->vm_parent = parent;
 	vma->vm_height = 1;
 	vma->vm_mm = mm;
+	vma->vm_gap_flags = (uint32_t)(vma->vm_flags & (VM_GROWSDOWN | VM_GROWSUP));
 	vma->vm_gap = compute_gap(mm, prev, vma);
 	vma->vm_subtree_gap = vma->vm_gap;
+	if (parent) {
+		MM_BUG_ON(parent->vm_child[side]);
+		parent->vm_child[side] = vma;
+	} else {
+		MM_BUG_ON(mm->vma_root);
+		mm->vma_root = vma;
+	}
+	/* Both neighbours are known: link without loading their list words (cold lines). */
+	list_insert_between_(&vma->vm_list, prev ? &prev->vm_list : &mm->vmas,
+			     next ? &next->vm_list : &mm->vmas);
+	mm->map_count++;
+
+	fix_upward(mm, parent, NULL);
+	if (next)
+		set_gap(next, compute_gap(mm, vma, next));
+	else
+		mm->highest_vm_end = end_gap(mm, vma);
+}
+
+void vma_tree_link_after(struct mm_space *mm, struct vma *vma, struct vma *prev)
+{
+	struct vma *next = prev ? vma_next(mm, prev) : vma_first(mm);
 
 	/*
 	 * In-order successor position of prev: prev's empty right slot, or else the empty left
 	 * slot of next (which is the leftmost node of prev's right subtree). No prev: the left
 	 * slot of the first node.
 	 */
-	if (!mm->vma_root) {
-		vma->vm_parent = NULL;
-		mm->vma_root = vma;
-	} else if (prev && !prev->vm_child[1]) {
-		vma->vm_parent = prev;
-		prev->vm_child[1] = vma;
-	} else {
-		MM_BUG_ON(!next || next->vm_child[0]);
-		vma->vm_parent = next;
-		next->vm_child[0] = vma;
-	}
-	if (prev)
-		list_add(&vma->vm_list, &prev->vm_list);
+	if (!mm->vma_root)
+		vma_tree_link_at(mm, vma, NULL, 0, prev, next);
+	else if (prev && !prev->vm_child[1])
+		vma_tree_link_at(mm, vma, prev, 1, prev, next);
 	else
-		list_add(&vma->vm_list, &mm->vmas);
-	mm->map_count++;
-
-	fix_upward(mm, vma->vm_parent, NULL);
-	if (next)
-		refresh_gap(mm, next);
-	else
-		refresh_highest(mm);
+		vma_tree_link_at(mm, vma, next, 0, prev, next);
 }
 
 void vma_tree_unlink(struct mm_space *mm, struct vma *z)
@@ -362,27 +386,13 @@ void vma_tree_set_end(struct mm_space *mm, struct vma *vma, gva_t end)
 		refresh_highest(mm);
 }
 
-void vma_account(struct mm_space *mm, uint64_t flags, int64_t npages)
-{
-	uint64_t n = (uint64_t)npages;      /* two's complement: adding n subtracts -npages */
-
-	mm->total_vm += n;
-	if (vma_is_exec_mapping(flags))
-		mm->exec_vm += n;
-	else if (vma_is_stack_mapping(flags))
-		mm->stack_vm += n;
-	else if (vma_is_data_mapping(flags))
-		mm->data_vm += n;
-	if (flags & VM_LOCKED)
-		mm->locked_vm += n;
-}
-
 /* ---- Lookups --------------------------------------------------------------------------- */
 
 /*
- * Descend choosing the child by comparison result rather than by branch: the candidate is the
- * last node whose vm_end is above addr on the way down (Linux find_vma()). The walk always
- * reaches a leaf; at most 1.44 log2(n) levels.
+ * Linux find_vma(): the candidate is the last node on the way down whose vm_end is above addr.
+ * The direction is chosen by indexing rather than by branch (random lookups would mispredict
+ * every level), so the walk always reaches a leaf: at most 1.44 log2(n) levels. (Stopping at a
+ * node that contains addr needs a branch that mispredicts once per lookup and measured slower.)
  */
 static inline struct vma *find_vma(const struct mm_space *mm, gva_t addr)
 {
@@ -445,20 +455,15 @@ struct vma *vma_find_intersection(const struct mm_space *mm, gva_t start, gva_t 
 /* ---- Gap search ------------------------------------------------------------------------ */
 
 /*
- * The free gap below node v is [gs, ge) with ge = start_gap(v) and gs = ge - v->vm_gap; when
- * vm_gap is 0 (overlapping guard gaps) gs is reported as ge, which is below the true start, so
- * only the tests that are valid for any gs <= the true start use it.
+ * The free gap below node v is [gs, ge) with ge = start_gap(v) and gs = ge - v->vm_gap (exact
+ * whenever vm_gap > 0). A gap qualifies when its part inside [low_limit, high_limit) holds
+ * L = length + align_mask bytes: vm_gap >= L, gs <= hi and ge >= lo, with hi = high_limit - L
+ * and lo = low_limit + L. Subtrees whose max gap is below L are skipped.
  *
- * A gap qualifies when its part inside [low_limit, high_limit) holds L = length + align_mask
- * bytes, i.e. vm_gap >= L, gs <= hi and ge >= lo with hi = high_limit - L, lo = low_limit + L.
- * Subtrees whose max gap is below L are skipped; the pruning by address uses vm_start/vm_end
- * (not the guard-extended bounds, which are not monotonic in address order).
+ * Pruning and early exits use vm_start/vm_end, not the guard-extended bounds (those are not
+ * monotonic in address order): every gap below v ends before v->vm_start, every gap above v
+ * starts at or after v->vm_end. Nothing here reads beyond the first cache line of a VMA.
  */
-static bool gap_fits(const struct vma *v, gva_t ge, uint64_t len, gva_t lo, gva_t hi)
-{
-	return v->vm_gap >= len && ge - v->vm_gap <= hi && ge >= lo;
-}
-
 static int unmapped_area_bottomup(const struct mm_space *mm,
 				  const struct vma_unmapped_area_info *info, uint64_t len, gva_t lo,
 				  gva_t hi, gva_t *addr)
@@ -475,12 +480,14 @@ static int unmapped_area_bottomup(const struct mm_space *mm,
 			continue;
 		}
 check_current:
-		ge = start_gap(mm, v);
-		gs = ge - v->vm_gap;
-		if (v->vm_gap && gs > hi)
-			return -MM_ENOMEM;  /* every later gap starts even higher */
-		if (gap_fits(v, ge, len, lo, hi))
-			goto found;
+		if (v->vm_gap >= len) {
+			ge = start_gap(mm, v);
+			gs = ge - v->vm_gap;
+			if (ge >= lo && gs <= hi)
+				goto found;
+		}
+		if (v->vm_end > hi)
+			return -MM_ENOMEM;  /* every later gap starts at or above vm_end */
 		if (v->vm_child[1] && v->vm_child[1]->vm_subtree_gap >= len) {
 			v = v->vm_child[1];
 			continue;
@@ -528,11 +535,13 @@ static int unmapped_area_topdown(const struct mm_space *mm,
 			continue;
 		}
 check_current:
-		ge = start_gap(mm, v);
-		if (v->vm_gap && ge < lo)
-			return -MM_ENOMEM;  /* every earlier gap ends even lower */
-		if (gap_fits(v, ge, len, lo, hi))
-			goto found;
+		if (v->vm_gap >= len) {
+			ge = start_gap(mm, v);
+			if (ge >= lo && ge - v->vm_gap <= hi)
+				goto found;
+		}
+		if (v->vm_start <= lo)
+			return -MM_ENOMEM;  /* every earlier gap ends below vm_start */
 		if (v->vm_child[0] && v->vm_child[0]->vm_subtree_gap >= len) {
 			v = v->vm_child[0];
 			continue;
@@ -659,6 +668,8 @@ static int check_ranges(const struct mm_space *mm)
 			return corrupt("VMAs overlap or are out of order");
 		if (v->vm_flags & ~VM_KNOWN_FLAGS)
 			return corrupt("unknown bits in vm_flags");
+		if (v->vm_gap_flags != (v->vm_flags & (VM_GROWSDOWN | VM_GROWSUP)))
+			return corrupt("vm_gap_flags differs from vm_flags");
 		if (v->vm_gap != compute_gap(mm, prev, v))
 			return corrupt("stale vm_gap");
 		n = vma_pages(v);

@@ -79,19 +79,21 @@ struct mm_space;
 /*
  * One mapped range. The caller may read every field; it may write vm_start, vm_end, vm_flags,
  * vm_file and vm_pgoff only on a VMA that is not linked (before vma_insert()). The fields from
- * vm_child to vm_subtree_gap belong to the tree; they come first so that a lookup touches one
- * cache line per node.
+ * vm_child to vm_gap_flags are the tree's (vm_start/vm_end aside, which it only reads); they fill
+ * the first 64 bytes and find_vma reads only the first 32, so a lookup or gap search touches one
+ * cache line per node (two where the caller's allocator lets the object straddle a line).
  */
 struct vma {
 	struct vma *vm_child[2];    /* tree: [0] lower addresses, [1] higher */
-	struct vma *vm_parent;      /* tree: NULL for the root */
 	gva_t vm_start;             /* first byte, page aligned */
 	gva_t vm_end;               /* one past the last byte, page aligned, > vm_start */
+	struct vma *vm_parent;      /* tree: NULL for the root */
 	uint64_t vm_gap;            /* free bytes right below this VMA: vma_start_gap(this) -
 				     * vma_end_gap(previous VMA, or 0), or 0 if negative */
 	uint64_t vm_subtree_gap;    /* max vm_gap in this subtree */
 	int32_t vm_height;          /* AVL height: 1 for a leaf */
-	uint32_t vm_reserved;
+	uint32_t vm_gap_flags;      /* vm_flags & (VM_GROWSDOWN | VM_GROWSUP), copied when linked,
+				     * so gap walks read only this cache line */
 	struct list_head vm_list;   /* in mm_space.vmas, in address order */
 	uint64_t vm_flags;          /* VM_* */
 	uint64_t vm_pgoff;          /* offset in the backing, in pages; anonymous: vm_start >> 12 */
