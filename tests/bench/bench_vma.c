@@ -54,6 +54,7 @@
 #define NCHECK_FIND      4096u                       /* oracle checks per verification */
 #define NCHECK_GAP       512u
 #define REPS             11u
+#define FIND_NONE        (-1)                        /* find_vma found nothing */
 
 /* ---- The layout and the queries --------------------------------------------------------------- */
 
@@ -146,7 +147,7 @@ static int64_t oracle_find(const struct layout *L, uint64_t addr)
 		else
 			lo = mid + 1;
 	}
-	return lo < L->nr ? (int64_t)lo : VMA_PEER_NONE;
+	return lo < L->nr ? (int64_t)lo : FIND_NONE;
 }
 
 /* Oracle top-down gap search inside [low, high): the highest gap between VMAs that fits. */
@@ -327,12 +328,16 @@ static void mv_erase(void *tree, uint32_t id)
 	t->by_id[id] = NULL;
 }
 
-static int64_t mv_find(void *tree, uint64_t addr)
+static const void *mv_find(void *tree, uint64_t addr)
 {
 	struct mv_tree *t = tree;
-	struct vma *v = vma_find(&t->mm, addr);
 
-	return v ? (int64_t)mv_of(v)->id : VMA_PEER_NONE;
+	return vma_find(&t->mm, addr);
+}
+
+static uint32_t mv_id_of(void *tree, const void *vma)
+{
+	return mv_of((struct vma *)vma)->id;
 }
 
 static int mv_gap_topdown(void *tree, uint64_t len, uint64_t low, uint64_t high, uint64_t *addr)
@@ -375,6 +380,7 @@ static const struct vma_peer_ops vma_peer_memvisor = {
 	.insert = mv_insert,
 	.erase = mv_erase,
 	.find = mv_find,
+	.id_of = mv_id_of,
 	.gap_topdown = mv_gap_topdown,
 	.split_merge = mv_split_merge,
 };
@@ -415,7 +421,7 @@ static void loop_find(void *arg, uint64_t iters)
 	uint64_t sum = 0;
 
 	for (uint64_t i = 0; i < iters; i++)
-		sum += (uint64_t)r->ops->find(r->tree, r->Q->addr[r->pos++ % NQ]);
+		sum += (uintptr_t)r->ops->find(r->tree, r->Q->addr[r->pos++ % NQ]);
 	sink = sum;
 }
 
@@ -552,7 +558,8 @@ static int verify(const struct run *r, const char *when)
 	int bad = 0;
 
 	for (uint32_t i = 0; i < NCHECK_FIND && bad < 5; i++) {
-		int64_t got = r->ops->find(r->tree, Q->addr[i]);
+		const void *v = r->ops->find(r->tree, Q->addr[i]);
+		int64_t got = v ? (int64_t)r->ops->id_of(r->tree, v) : FIND_NONE;
 
 		if (got != Q->find_ans[i]) {
 			fprintf(stderr, "MISMATCH %s (%s, %u VMAs): find_vma(%#llx) = %lld, expected %lld\n",

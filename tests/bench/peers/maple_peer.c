@@ -158,13 +158,17 @@ static void maple_peer_erase(void *tree, uint32_t id)
 		abort();
 }
 
-static int64_t maple_peer_find(void *tree, uint64_t addr)
+static const void *maple_peer_find(void *tree, uint64_t addr)
 {
 	struct maple_peer *p = tree;
 	unsigned long index = addr;
-	struct maple_peer_vma *v = mt_find(&p->mt, &index, ULONG_MAX);
 
-	return v ? (int64_t)v->id : VMA_PEER_NONE;
+	return mt_find(&p->mt, &index, ULONG_MAX);
+}
+
+static uint32_t maple_peer_id_of(void *tree, const void *vma)
+{
+	return ((const struct maple_peer_vma *)vma)->id;
 }
 
 static int maple_peer_gap_topdown(void *tree, uint64_t len, uint64_t low, uint64_t high,
@@ -218,6 +222,7 @@ const struct vma_peer_ops vma_peer_maple = {
 	.insert = maple_peer_insert,
 	.erase = maple_peer_erase,
 	.find = maple_peer_find,
+	.id_of = maple_peer_id_of,
 	.gap_topdown = maple_peer_gap_topdown,
 	.split_merge = maple_peer_split_merge,
 };

@@ -217,7 +217,7 @@ static void rb_peer_erase(void *tree, uint32_t id)
 }
 
 /* find_vma(): the first VMA with vm_end > addr. */
-static int64_t rb_peer_find(void *tree, uint64_t addr)
+static const void *rb_peer_find(void *tree, uint64_t addr)
 {
 	struct rb_peer *p = tree;
 	struct rb_node *n = p->root.rb_node;
@@ -235,7 +235,12 @@ static int64_t rb_peer_find(void *tree, uint64_t addr)
 			n = n->rb_right;
 		}
 	}
-	return found ? (int64_t)found->id : VMA_PEER_NONE;
+	return found;
+}
+
+static uint32_t rb_peer_id_of(void *tree, const void *vma)
+{
+	return ((const struct rb_peer_vma *)vma)->id;
 }
 
 /*
@@ -353,6 +358,7 @@ const struct vma_peer_ops vma_peer_rbtree = {
 	.insert = rb_peer_insert,
 	.erase = rb_peer_erase,
 	.find = rb_peer_find,
+	.id_of = rb_peer_id_of,
 	.gap_topdown = rb_peer_gap_topdown,
 	.split_merge = rb_peer_split_merge,
 };

@@ -29,7 +29,6 @@
 #include <string.h>
 
 #define VMA_PEER_SPARES 2u
-#define VMA_PEER_NONE   (-1)
 #define VMA_PEER_OBJ_STRIDE 192u
 
 /* Zeroed, cache-line aligned room for n objects of VMA_PEER_OBJ_STRIDE bytes; NULL if none. */
@@ -57,8 +56,13 @@ struct vma_peer_ops {
 	int (*insert)(void *tree, uint32_t id, uint64_t start, uint64_t end);
 	/* Unlink id (it is in the tree); its object stays for a later insert. */
 	void (*erase)(void *tree, uint32_t id);
-	/* Linux find_vma(addr): the id of the first VMA with end > addr, or VMA_PEER_NONE. */
-	int64_t (*find)(void *tree, uint64_t addr);
+	/*
+	 * Linux find_vma(addr): the first VMA with end > addr (an object of this tree), or NULL.
+	 * The timed loop only keeps the pointer: reading anything from the VMA is the caller's cost.
+	 */
+	const void *(*find)(void *tree, uint64_t addr);
+	/* The id of a VMA find() returned (for checking results, outside the timed loops). */
+	uint32_t (*id_of)(void *tree, const void *vma);
 	/*
 	 * Top-down get_unmapped_area without alignment or guard gaps: the highest addr with
 	 * [addr, addr + len) free and inside [low, high). 0 and *addr, or a negative error if no
