@@ -337,12 +337,15 @@ int vma_insert(struct mm_space *mm, struct vma *vma)
 	 * previous VMA, the last one we went left at the next (the in-order neighbours of a leaf
 	 * slot are always on the path to it).
 	 */
-	for (n = mm->vma_root; n; n = n->vm_child[side]) {
-		/* Branch-free direction choice, as in find_vma (random inserts mispredict). */
+	for (n = mm->vma_root; n; ) {
+		/* Branch-free, one dependent load per level: see find_vma() in vma_tree.c. */
+		uintptr_t lo = (uintptr_t)n->vm_child[0], hi = (uintptr_t)n->vm_child[1];
+
 		side = n->vm_end <= vma->vm_start;
 		prev = side ? n : prev;
 		next = side ? next : n;
 		parent = n;
+		n = (struct vma *)(lo ^ ((lo ^ hi) & -(uintptr_t)side));
 	}
 	/* next is the first VMA ending above vm_start: the only one that can overlap. */
 	if (next && next->vm_start < vma->vm_end)

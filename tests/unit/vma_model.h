@@ -849,12 +849,12 @@ static inline const char *vharness_step(struct vharness *h, const uint64_t r[4])
 	}
 	if (!model_done) {
 		/* The operation failed for lack of VMA objects: it must have changed nothing. */
-		char what[sizeof(h->msg)];
+		char what[160];
 		const char *d = vharness_compare(h);
 
 		if (!d)
 			return NULL;
-		snprintf(what, sizeof(what), "%s", d);
+		snprintf(what, sizeof(what), "%.150s", d);
 		return VH_FAIL(h, "op %llu (kind %u) failed to allocate and changed the space: %s",
 			       (unsigned long long)h->ops, kind, what);
 	}
