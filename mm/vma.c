@@ -95,32 +95,36 @@ static struct vma *merge_neighbours(struct mm_space *mm, struct vma *v)
 {
 	struct vma *prev = vma_prev(mm, v), *next;
 
+	/*
+	 * Absorbing: the survivor first covers both ranges, then the absorbed VMA is unlinked,
+	 * so the gap above them is recomputed against the same end and does not change.
+	 */
 	if (mergeable(prev, v)) {
-		gva_t end = v->vm_end;
-
+		prev->vm_end = v->vm_end;
 		vma_tree_unlink(mm, v);
 		vma_free(mm, v);
-		vma_tree_set_end(mm, prev, end);
 		v = prev;
 	}
 	next = vma_next(mm, v);
 	if (mergeable(v, next)) {
-		gva_t end = next->vm_end;
-
+		v->vm_end = next->vm_end;
 		vma_tree_unlink(mm, next);
 		vma_free(mm, next);
-		vma_tree_set_end(mm, v, end);
 	}
 	return v;
 }
 
-/* v keeps [vm_start, addr); upper (unlinked) takes [addr, vm_end). Counters are unchanged. */
+/*
+ * v keeps [vm_start, addr); upper (unlinked) takes [addr, vm_end). Counters are unchanged.
+ * v's end moves without refreshing the gap above it: upper ends where v ended, so once upper
+ * is linked that gap is what it was.
+ */
 static void split_at(struct mm_space *mm, struct vma *v, gva_t addr, struct vma *upper)
 {
 	MM_BUG_ON(addr <= v->vm_start || addr >= v->vm_end);
 	vma_init(upper, addr, v->vm_end, v->vm_flags, v->vm_file,
 		 v->vm_pgoff + ((addr - v->vm_start) >> MM_PAGE_SHIFT));
-	vma_tree_set_end(mm, v, addr);
+	v->vm_end = addr;
 	vma_tree_link_after(mm, upper, v);
 }
 
@@ -546,9 +550,9 @@ static void map_fixed(struct mm_space *mm, gva_t s, gva_t e, uint64_t flags, con
 	if (with_prev && with_next) {
 		gva_t end = next->vm_end;
 
+		prev->vm_end = end;         /* absorb next, see merge_neighbours() */
 		vma_tree_unlink(mm, next);
 		vma_free(mm, next);
-		vma_tree_set_end(mm, prev, end);
 	} else if (with_prev) {
 		vma_tree_set_end(mm, prev, e);
 	} else if (with_next) {

@@ -23,12 +23,16 @@ void vma_tree_link_after(struct mm_space *mm, struct vma *vma, struct vma *prev)
 /*
  * Link vma as child `side` of parent (NULL: as the root of an empty tree), between prev and next
  * in address order; the caller found the slot with a search, so it is the correct in-order
- * position. O(log n).
+ * position (prev and next are then ancestors of the slot). O(log n).
  */
 void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, int side,
 		      struct vma *prev, struct vma *next);
 
-/* Remove vma from the tree and list; it is not freed. O(log n). */
+/*
+ * Remove vma from the tree and list; it is not freed. The next VMA's gap is recomputed from
+ * vma's predecessor, so a caller that first extends the predecessor over vma's range (a merge)
+ * leaves that gap unchanged and pays no gap propagation. O(log n).
+ */
 void vma_tree_unlink(struct mm_space *mm, struct vma *vma);
 
 /*

@@ -263,6 +263,8 @@ static void refresh_highest(struct mm_space *mm)
 void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, int side,
 		      struct vma *prev, struct vma *next)
 {
+	struct vma *floor = NULL;
+
 	MM_BUG_ON(vma->vm_mm != NULL);
 	MM_BUG_ON(prev && prev->vm_end > vma->vm_start);
 	MM_BUG_ON(next && next->vm_start < vma->vm_end);
@@ -286,11 +288,21 @@ void vma_tree_link_at(struct mm_space *mm, struct vma *vma, struct vma *parent, 
 			     next ? &next->vm_list : &mm->vmas);
 	mm->map_count++;
 
-	fix_upward(mm, parent, NULL);
-	if (next)
-		set_gap(next, compute_gap(mm, vma, next));
-	else
+	/*
+	 * next's gap now starts at vma. next is an ancestor of the new leaf (its in-order
+	 * successor), so one walk refreshes both: it may not stop early below next.
+	 */
+	if (next) {
+		uint64_t g = compute_gap(mm, vma, next);
+
+		if (g != next->vm_gap) {
+			next->vm_gap = g;
+			floor = next;
+		}
+	} else {
 		mm->highest_vm_end = end_gap(mm, vma);
+	}
+	fix_upward(mm, parent, floor);
 }
 
 void vma_tree_link_after(struct mm_space *mm, struct vma *vma, struct vma *prev)
@@ -314,7 +326,9 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 {
 	struct vma *next = vma_next(mm, z);
 	struct vma *parent = z->vm_parent;
-	struct vma *fix_from, *floor = NULL;
+	struct vma *fix_from, *floor = NULL, *gap_later = NULL;
+	/* next's gap after z is gone: it now starts at z's predecessor. */
+	uint64_t next_gap = next ? compute_gap(mm, vma_prev(mm, z), next) : 0;
 
 	MM_BUG_ON(z->vm_mm != mm);
 	if (!z->vm_child[0] || !z->vm_child[1]) {
@@ -324,6 +338,16 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 		if (child)
 			child->vm_parent = parent;
 		fix_from = parent;
+		/*
+		 * Without a right subtree, next is an ancestor: the walk refreshes it (and may not
+		 * stop below it). Otherwise next is in the subtree that moved up: separately.
+		 */
+		if (next && !z->vm_child[1] && next_gap != next->vm_gap) {
+			next->vm_gap = next_gap;
+			floor = next;
+		} else if (next) {
+			gap_later = next;
+		}
 	} else {
 		/*
 		 * Two children: the in-order successor s (== next, leftmost in z's right subtree)
@@ -351,6 +375,7 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 		replace_child(mm, parent, z, s);
 		s->vm_height = z->vm_height;
 		s->vm_subtree_gap = z->vm_subtree_gap;
+		s->vm_gap = next_gap;
 		floor = s;
 	}
 	list_del(&z->vm_list);
@@ -359,9 +384,9 @@ void vma_tree_unlink(struct mm_space *mm, struct vma *z)
 	z->vm_mm = NULL;
 
 	fix_upward(mm, fix_from, floor);
-	if (next)
-		refresh_gap(mm, next);
-	else
+	if (gap_later)
+		set_gap(gap_later, next_gap);
+	if (!next)
 		refresh_highest(mm);
 }
 
