@@ -337,7 +337,9 @@ static const void *mv_find(void *tree, uint64_t addr)
 
 static uint32_t mv_id_of(void *tree, const void *vma)
 {
-	return mv_of((struct vma *)vma)->id;
+	const char *obj = (const char *)vma - offsetof(struct mv_vma, vma);
+
+	return ((const struct mv_vma *)obj)->id;
 }
 
 static int mv_gap_topdown(void *tree, uint64_t len, uint64_t low, uint64_t high, uint64_t *addr)
