@@ -3,8 +3,8 @@
  * benchmarks, fuzzers): locks and per-thread CPU ids. The BUG and report hooks differ per program
  * (the VMM logs and aborts; tests capture) and live with each program.
  *
- * - Locks: test-and-test-and-set spinlock with sched_yield() under contention. mm/ holds them
- *   only for short, non-sleeping sections.
+ * - Locks: test-and-test-and-set spinlock (fast path inline in mm/env.h) with sched_yield()
+ *   under contention. mm/ holds them only for short, non-sleeping sections.
  * - CPU ids: each thread gets its own id on first use (so per-CPU sections need no interrupt
  *   masking; mm_env_cpu_enter/exit are inline in mm/env.h for MM_ENV_HOSTED builds). Ids are
  *   recycled when a thread exits; its per-CPU caches pass to the next thread that gets the id.
@@ -23,20 +23,14 @@ void mm_env_lock_init(struct mm_lock *lock)
 	lock->owner = 0;
 }
 
-void mm_env_lock(struct mm_lock *lock)
+/* The inline fast path in env.h lost the exchange: spin on plain loads, yield when long. */
+void mm_env_lock_contended(struct mm_lock *lock)
 {
-	for (;;) {
-		if (__atomic_exchange_n(&lock->word, 1, __ATOMIC_ACQUIRE) == 0)
-			return;
+	do {
 		for (unsigned spins = 0; __atomic_load_n(&lock->word, __ATOMIC_RELAXED); spins++)
 			if (spins > 64)
 				sched_yield();
-	}
-}
-
-void mm_env_unlock(struct mm_lock *lock)
-{
-	__atomic_store_n(&lock->word, 0, __ATOMIC_RELEASE);
+	} while (__atomic_exchange_n(&lock->word, 1, __ATOMIC_ACQUIRE) != 0);
 }
 
 static uint64_t cpu_ids_used;

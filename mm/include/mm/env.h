@@ -34,10 +34,25 @@ __attribute__((noreturn)) void mm_env_bug(const char *file, int line, const char
 void mm_env_report(const char *func, const char *what);
 
 void mm_env_lock_init(struct mm_lock *lock);
-void mm_env_lock(struct mm_lock *lock);
-void mm_env_unlock(struct mm_lock *lock);
 
 #ifdef MM_ENV_HOSTED
+/*
+ * Hosted locks: the uncontended acquire and the release are inline (one exchange, one store),
+ * so zone and slab-node locks cost no call; mm_env_lock_contended() spins and yields.
+ */
+void mm_env_lock_contended(struct mm_lock *lock);
+
+static inline void mm_env_lock(struct mm_lock *lock)
+{
+	if (__builtin_expect(__atomic_exchange_n(&lock->word, 1, __ATOMIC_ACQUIRE) != 0, 0))
+		mm_env_lock_contended(lock);
+}
+
+static inline void mm_env_unlock(struct mm_lock *lock)
+{
+	__atomic_store_n(&lock->word, 0, __ATOMIC_RELEASE);
+}
+
 /*
  * Hosted environments (VMM, tests, benchmarks) give every thread its own CPU id, so a per-CPU
  * section needs no interrupt masking and the fast paths of slab and the per-CPU page lists stay
@@ -62,6 +77,8 @@ static inline void mm_env_cpu_exit(unsigned long flags)
 	(void)flags;
 }
 #else
+void mm_env_lock(struct mm_lock *lock);
+void mm_env_unlock(struct mm_lock *lock);
 unsigned mm_env_cpu_enter(unsigned long *flags);
 void mm_env_cpu_exit(unsigned long flags);
 #endif
