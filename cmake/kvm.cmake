@@ -87,19 +87,11 @@ function(mv_add_kvm_test_binary)
   if(T_TIMEOUT)
     set(timeout_arg TIMEOUT ${T_TIMEOUT})
   endif()
-  set(count 0)
-  foreach(src ${T_SOURCES})
-    file(STRINGS ${src} lines REGEX "^TEST\\([A-Za-z0-9_]+\\)")
-    foreach(line ${lines})
-      string(REGEX REPLACE "^TEST\\(([A-Za-z0-9_]+)\\).*" "\\1" tname "${line}")
-      mv_add_kvm_test(NAME ${short}.${tname} COMMAND $<TARGET_FILE:${T_NAME}> ${tname}
-                      ${timeout_arg})
-      math(EXPR count "${count} + 1")
-    endforeach()
+  mv_test_names(names ${T_NAME} ${T_SOURCES})
+  foreach(tname ${names})
+    mv_add_kvm_test(NAME ${short}.${tname} COMMAND $<TARGET_FILE:${T_NAME}> ${tname}
+                    ${timeout_arg})
   endforeach()
-  if(count EQUAL 0)
-    message(FATAL_ERROR "${T_NAME}: no TEST() found in ${T_SOURCES}")
-  endif()
 endfunction()
 
 # kvm.batch: one sandbox boot running every kvm case (see the header).

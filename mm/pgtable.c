@@ -631,6 +631,30 @@ static const char *check_page_size(const struct pgtable_format *f, uint64_t page
 	return "page size not supported by the format (4 KiB, 2 MiB or 1 GiB)";
 }
 
+/* An initialised table and a range in 4 KiB units: what unmap, protect and walk check first. */
+static const char *check_pt_range(const struct pgtable *pt, uint64_t addr, uint64_t len)
+{
+	const char *why = check_pt(pt);
+
+	return why ? why : check_range(pt->fmt, addr, len, MM_PAGE_SIZE);
+}
+
+/*
+ * An initialised table, a page size the format can map (its level into *level) and a range in
+ * units of that size: what map and set_state check first, in this order.
+ */
+static const char *check_pt_sized_range(const struct pgtable *pt, uint64_t addr, uint64_t len,
+					uint64_t page_size, unsigned *level)
+{
+	const char *why = check_pt(pt);
+
+	if (!why)
+		why = check_page_size(pt->fmt, page_size, level);
+	if (!why)
+		why = check_range(pt->fmt, addr, len, page_size);
+	return why;
+}
+
 static const char *check_attr(const struct pgtable_format *f, const struct pgtable_attr *attr)
 {
 	if (!attr)
@@ -692,14 +716,8 @@ int pgtable_map(struct pgtable *pt, uint64_t addr, phys_addr_t pa, uint64_t len,
 		struct pgtable_flush *flush)
 {
 	struct pt_op op = { .kind = OP_MAP };
-	const char *why = check_pt(pt);
+	const char *why = check_pt_sized_range(pt, addr, len, page_size, &op.target);
 
-	if (why)
-		return MM_INVAL(why);
-	why = check_page_size(pt->fmt, page_size, &op.target);
-	if (why)
-		return MM_INVAL(why);
-	why = check_range(pt->fmt, addr, len, page_size);
 	if (why)
 		return MM_INVAL(why);
 	if (!MM_IS_ALIGNED(pa, page_size))
@@ -723,11 +741,8 @@ int pgtable_map(struct pgtable *pt, uint64_t addr, phys_addr_t pa, uint64_t len,
 int pgtable_unmap(struct pgtable *pt, uint64_t addr, uint64_t len, struct pgtable_flush *flush)
 {
 	struct pt_op op = { .kind = OP_UNMAP };
-	const char *why = check_pt(pt);
+	const char *why = check_pt_range(pt, addr, len);
 
-	if (why)
-		return MM_INVAL(why);
-	why = check_range(pt->fmt, addr, len, MM_PAGE_SIZE);
 	if (why)
 		return MM_INVAL(why);
 	op.pt = pt;
@@ -740,11 +755,8 @@ int pgtable_protect(struct pgtable *pt, uint64_t addr, uint64_t len,
 		    const struct pgtable_attr *attr, struct pgtable_flush *flush)
 {
 	struct pt_op op = { .kind = OP_PROTECT };
-	const char *why = check_pt(pt);
+	const char *why = check_pt_range(pt, addr, len);
 
-	if (why)
-		return MM_INVAL(why);
-	why = check_range(pt->fmt, addr, len, MM_PAGE_SIZE);
 	if (why)
 		return MM_INVAL(why);
 	why = check_attr(pt->fmt, attr);
@@ -763,14 +775,8 @@ int pgtable_set_state(struct pgtable *pt, uint64_t addr, uint64_t len, uint64_t 
 		      enum pt_state state, uint64_t slot, struct pgtable_flush *flush)
 {
 	struct pt_op op = { .kind = OP_STATE };
-	const char *why = check_pt(pt);
+	const char *why = check_pt_sized_range(pt, addr, len, page_size, &op.target);
 
-	if (why)
-		return MM_INVAL(why);
-	why = check_page_size(pt->fmt, page_size, &op.target);
-	if (why)
-		return MM_INVAL(why);
-	why = check_range(pt->fmt, addr, len, page_size);
 	if (why)
 		return MM_INVAL(why);
 	if (state != PT_STATE_SWAP && state != PT_STATE_BALLOONED && state != PT_STATE_DISCARDED)
@@ -923,12 +929,9 @@ int pgtable_walk(struct pgtable *pt, uint64_t addr, uint64_t len, unsigned flags
 		 pgtable_visit_fn fn, void *arg, struct pgtable_flush *flush)
 {
 	struct walk_ctx w = { pt, flags, fn, arg, flush };
-	const char *why = check_pt(pt);
+	const char *why = check_pt_range(pt, addr, len);
 	uint64_t ia;
 
-	if (why)
-		return MM_INVAL(why);
-	why = check_range(pt->fmt, addr, len, MM_PAGE_SIZE);
 	if (why)
 		return MM_INVAL(why);
 	if (!fn)

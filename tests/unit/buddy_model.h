@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buddy_shape.h"
+
 #define BM_MAX_PIECES  (2 * BUDDY_MAX_RANGES)
 #define BM_MAX_LIVE    4096
 #define BM_RECENT      8
@@ -331,20 +333,9 @@ static inline void bm_verify(struct bm *m)
 /* The free-list shape: (pfn << 8 | order) of every free block, in pfn order. */
 static inline unsigned bm_shape(const struct buddy *b, uint64_t *out, unsigned max)
 {
-	unsigned n = 0;
+	unsigned n = buddy_shape(b, out, max);
 
-	for (uint64_t si = 0; si < b->nr_sections; si++) {
-		const struct buddy_section *s = &b->sections[si];
-
-		for (uint64_t off = 0; off < s->nr; off++) {
-			const struct buddy_frame *f = &s->frames[off];
-
-			if ((f->flags & BUDDY_FRAME_STATE_MASK) != BUDDY_FRAME_FREE)
-				continue;
-			BM_ASSERT(n < max);
-			out[n++] = (s->start + off) << 8 | f->order;
-		}
-	}
+	BM_ASSERT(n <= max);
 	return n;
 }
 

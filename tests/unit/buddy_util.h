@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 
+#include "buddy_shape.h"
 #include "mvtest.h"
 
 #define BT_R(start, nr, node) { (start), (nr), (node) }
@@ -53,20 +54,9 @@ static inline int bt_free_order(const struct buddy *b, pfn_t pfn)
 /* The free-list shape: (pfn << 8 | order) of every free block, in pfn order. */
 static inline unsigned bt_shape(const struct buddy *b, uint64_t *out, unsigned max)
 {
-	unsigned n = 0;
+	unsigned n = buddy_shape(b, out, max);
 
-	for (uint64_t si = 0; si < b->nr_sections; si++) {
-		const struct buddy_section *s = &b->sections[si];
-
-		for (uint64_t off = 0; off < s->nr; off++) {
-			const struct buddy_frame *f = &s->frames[off];
-
-			if ((f->flags & BUDDY_FRAME_STATE_MASK) != BUDDY_FRAME_FREE)
-				continue;
-			CHECK_LT(n, max);
-			out[n++] = (s->start + off) << 8 | f->order;
-		}
-	}
+	CHECK_LE(n, max);
 	return n;
 }
 

@@ -126,3 +126,28 @@ void ptsnap_free(struct ptsnap *s)
 	s->words = NULL;
 	s->n = 0;
 }
+
+void ptfix_setup(struct ptmem *m, struct pgtable *pt, const struct pgtable_format *f)
+{
+	struct pgtable_mem ops;
+
+	ptmem_init(m, 2048);
+	ptmem_ops(m, &ops);
+	CHECK_EQ(pgtable_init(pt, f, &ops), 0);
+}
+
+void ptfix_teardown(struct ptmem *m, struct pgtable *pt)
+{
+	CHECK_EQ(pgtable_check(pt), (long)pt->tables);
+	CHECK_EQ(pgtable_destroy(pt), 0);
+	CHECK_EQ_U(m->outstanding, 0);
+	ptmem_fini(m);
+}
+
+struct pgtable_info ptfix_translate(struct pgtable *pt, uint64_t addr)
+{
+	struct pgtable_info i;
+
+	CHECK_EQ(pgtable_translate(pt, addr, &i), 0);
+	return i;
+}

@@ -1,7 +1,8 @@
 /*
  * pgtable_testmem.h — table-page memory for the page-table tests: a pool of 4 KiB pages with
  * made-up physical addresses (high enough to exercise the upper address bits of every format),
- * counters of outstanding pages, failure injection, and snapshots of a whole table tree.
+ * counters of outstanding pages, failure injection, snapshots of a whole table tree, and the
+ * set-up/tear-down of one table over its own pool that test_pgtable.c and test_stage2.c share.
  */
 #ifndef PGTABLE_TESTMEM_H
 #define PGTABLE_TESTMEM_H
@@ -34,6 +35,16 @@ struct ptsnap {
 void ptsnap_take(const struct pgtable *pt, struct ptsnap *s);
 int ptsnap_equal(const struct ptsnap *a, const struct ptsnap *b);
 void ptsnap_free(struct ptsnap *s);
+
+/*
+ * The per-test fixture: pt initialised in format f over a fresh 2048-page pool m. Teardown checks
+ * that the checker counts exactly pt->tables table pages, destroys pt, checks that every table
+ * page came back to the pool, and frees the pool. Both fail the test on any error.
+ */
+void ptfix_setup(struct ptmem *m, struct pgtable *pt, const struct pgtable_format *f);
+void ptfix_teardown(struct ptmem *m, struct pgtable *pt);
+/* pgtable_translate(pt, addr) that must succeed. */
+struct pgtable_info ptfix_translate(struct pgtable *pt, uint64_t addr);
 
 static inline struct pgtable_attr pt_attr(uint32_t flags, uint32_t memtype)
 {

@@ -252,6 +252,14 @@ TEST(pcp_disabled_sends_order0_straight_to_the_zone)
 
 /* ---- watermarks ---- */
 
+/* A zone's min, low and high watermarks, one CHECK each so a failure names the one that is off. */
+#define CHECK_WMARKS(st, min, low, high) \
+	do { \
+		CHECK_EQ((st).wmark[BUDDY_WMARK_MIN], (min)); \
+		CHECK_EQ((st).wmark[BUDDY_WMARK_LOW], (low)); \
+		CHECK_EQ((st).wmark[BUDDY_WMARK_HIGH], (high)); \
+	} while (0)
+
 static void *wmark_instance(struct buddy *b, const struct buddy_range *r, uint64_t min_free)
 {
 	struct buddy_config cfg = { .ranges = r, .nr_ranges = 1, .min_free_pages = min_free };
@@ -271,9 +279,7 @@ TEST(default_watermarks_follow_linux_formula)
 	void *meta = wmark_instance(&b, &r, 0);
 	struct buddy_stats st = bt_zone_stats(&b, 0, BUDDY_ZONE_DMA32);
 
-	CHECK_EQ(st.wmark[BUDDY_WMARK_MIN], 1024);
-	CHECK_EQ(st.wmark[BUDDY_WMARK_LOW], 1286);
-	CHECK_EQ(st.wmark[BUDDY_WMARK_HIGH], 1548);
+	CHECK_WMARKS(st, 1024, 1286, 1548);
 	CHECK_EQ(st.pcp_batch, 63);
 	CHECK_EQ(st.pcp_high, 252);
 	free(meta);
@@ -295,15 +301,9 @@ TEST(default_watermarks_are_shared_among_zones_by_size_and_clamped)
 	struct buddy_stats nor = bt_zone_stats(&b, 0, BUDDY_ZONE_NORMAL);
 	struct buddy_stats t = bt_zone_stats(&c, 0, BUDDY_ZONE_DMA32);
 
-	CHECK_EQ(d32.wmark[BUDDY_WMARK_MIN], 768);
-	CHECK_EQ(d32.wmark[BUDDY_WMARK_LOW], 964);
-	CHECK_EQ(d32.wmark[BUDDY_WMARK_HIGH], 1160);
-	CHECK_EQ(nor.wmark[BUDDY_WMARK_MIN], 256);
-	CHECK_EQ(nor.wmark[BUDDY_WMARK_LOW], 321);
-	CHECK_EQ(nor.wmark[BUDDY_WMARK_HIGH], 386);
-	CHECK_EQ(t.wmark[BUDDY_WMARK_MIN], 32);
-	CHECK_EQ(t.wmark[BUDDY_WMARK_LOW], 40);
-	CHECK_EQ(t.wmark[BUDDY_WMARK_HIGH], 48);
+	CHECK_WMARKS(d32, 768, 964, 1160);
+	CHECK_WMARKS(nor, 256, 321, 386);
+	CHECK_WMARKS(t, 32, 40, 48);
 	free(mb);
 	free(mc);
 }
@@ -316,9 +316,7 @@ TEST(min_free_pages_overrides_the_formula)
 	void *meta = wmark_instance(&b, &r, 100);
 	struct buddy_stats st = bt_zone_stats(&b, 0, BUDDY_ZONE_DMA32);
 
-	CHECK_EQ(st.wmark[BUDDY_WMARK_MIN], 100);
-	CHECK_EQ(st.wmark[BUDDY_WMARK_LOW], 125);
-	CHECK_EQ(st.wmark[BUDDY_WMARK_HIGH], 150);
+	CHECK_WMARKS(st, 100, 125, 150);
 	free(meta);
 }
 

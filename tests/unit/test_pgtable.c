@@ -24,28 +24,18 @@ static struct pgtable pt;
 
 static void setup(const struct pgtable_format *f)
 {
-	struct pgtable_mem ops;
-
-	ptmem_init(&mem, 2048);
-	ptmem_ops(&mem, &ops);
-	CHECK_EQ(pgtable_init(&pt, f, &ops), 0);
-	CHECK_EQ_U(mem.outstanding, 1);
+	ptfix_setup(&mem, &pt, f);
+	CHECK_EQ_U(mem.outstanding, 1);   /* just the root page */
 }
 
 static void teardown(void)
 {
-	CHECK_EQ(pgtable_check(&pt), (long)pt.tables);
-	CHECK_EQ(pgtable_destroy(&pt), 0);
-	CHECK_EQ_U(mem.outstanding, 0);
-	ptmem_fini(&mem);
+	ptfix_teardown(&mem, &pt);
 }
 
 static struct pgtable_info tr(uint64_t addr)
 {
-	struct pgtable_info i;
-
-	CHECK_EQ(pgtable_translate(&pt, addr, &i), 0);
-	return i;
+	return ptfix_translate(&pt, addr);
 }
 
 static void map_ok(uint64_t addr, phys_addr_t pa, uint64_t len, uint64_t size, uint32_t flags,
