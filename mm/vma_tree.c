@@ -585,7 +585,7 @@ found:
 }
 
 /* Tree height (about 1.44 log2 of the VMA count) from which top-down starts at the top VMA. */
-#define VMA_GAP_CLIMB_MIN_HEIGHT 12
+#define VMA_GAP_CLIMB_MIN_HEIGHT 13
 
 static int unmapped_area_topdown(const struct mm_space *mm,
 				 const struct vma_unmapped_area_info *info, uint64_t len, gva_t lo,

@@ -60,12 +60,12 @@ TEST(model_random_with_failing_allocator_100k_ops)
 }
 
 /*
- * Gap searches in a tall tree (AVL height >= 12, where top-down starts its walk at the last VMA
+ * Gap searches in a tall tree (AVL height >= 13, where top-down starts its walk at the last VMA
  * instead of the root), against the model, with random windows and alignments. Layout: about
- * about 3000 one-page VMAs at random 1-3 page distances in a 12288-page space, some of them
+ * about 6100 one-page VMAs at random 2-4 page distances in a 24576-page space, some of them
  * VM_GROWSDOWN/VM_GROWSUP (guard gaps), so gap sizes vary and many windows cut gaps:
  *
- *   |16p..| A |gap| B |gap|  S(grows down)  |gap| ... | Z |..12288p|
+ *   |16p..| A |gap| B |gap|  S(grows down)  |gap| ... | Z |..24576p|
  */
 TEST(model_gap_search_tall_tree_100k_queries)
 {
@@ -73,7 +73,7 @@ TEST(model_gap_search_tall_tree_100k_queries)
 	struct mvt_rng rng;
 	uint64_t addr = 16 * MM_PAGE_SIZE, out, mout;
 
-	CHECK_EQ(vharness_init_sized(&h, true, 0, 12288), 0);
+	CHECK_EQ(vharness_init_sized(&h, true, 0, 24576), 0);
 	mvt_rng_seed(&rng, 5);
 	for (;;) {
 		uint64_t len = MM_PAGE_SIZE;
@@ -85,10 +85,10 @@ TEST(model_gap_search_tall_tree_100k_queries)
 			break;
 		CHECK_EQ(mm_mmap(&h.mm, addr, len, flags, MM_MAP_FIXED, NULL, 0, &out), 0);
 		CHECK_EQ(vh_mmap_model(&h, addr, len, MM_MAP_FIXED, flags, NULL, 0, &mout), 0);
-		addr += len + (1 + mvt_rng_below(&rng, 3)) * MM_PAGE_SIZE;
+		addr += len + (2 + mvt_rng_below(&rng, 3)) * MM_PAGE_SIZE;
 	}
 	CHECK(vharness_compare(&h) == NULL);
-	CHECK_GE(h.mm.vma_root_gap & VMA_TREE_META_MASK, 12);
+	CHECK_GE(h.mm.vma_root_gap & VMA_TREE_META_MASK, 13);
 	for (unsigned i = 0; i < 100000; i++) {
 		struct vma_unmapped_area_info info;
 		uint64_t a = vh_addr(&h, mvt_rng_next(&rng)), b = vh_addr(&h, mvt_rng_next(&rng));

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define VMODEL_MAX 4096
+#define VMODEL_MAX 8192
 
 struct vmodel_rec {
 	uint64_t start, end, flags, pgoff;
