@@ -584,6 +584,9 @@ found:
 	return 0;
 }
 
+/* Tree height (about 1.44 log2 of the VMA count) from which top-down starts at the top VMA. */
+#define VMA_GAP_CLIMB_MIN_HEIGHT 13
+
 static int unmapped_area_topdown(const struct mm_space *mm,
 				 const struct vma_unmapped_area_info *info, uint64_t len, gva_t lo,
 				 gva_t hi, gva_t *addr)
@@ -598,6 +601,22 @@ static int unmapped_area_topdown(const struct mm_space *mm,
 	}
 	if (mm->vma_root_gap < len)
 		return -MM_ENOMEM;
+	/*
+	 * Where to start. The walk below is correct from any node on the right spine (the path
+	 * from the root to the last VMA): that node's subtree holds every VMA above it, and the
+	 * climb continues below it in descending order. Top-down answers usually sit among the
+	 * highest few dozen VMAs (the gap below the last mmap), so in a tall tree climb the spine
+	 * from the last VMA to the first node S that is inside the window (vm_end <= hi) and whose
+	 * subtree has a big enough gap, and descend from S: about 2 height(S) steps instead of
+	 * depth(S) + height(S). The spine nodes above S all end below S, so this skips nothing
+	 * that the descent from the root would prune by hi. A short tree gains nothing from it.
+	 */
+	if (word_height(mm->vma_root_gap) >= VMA_GAP_CLIMB_MIN_HEIGHT) {
+		for (v = vma_tree_last(mm); v->vm_parent; v = v->vm_parent) {
+			if (v->vm_end <= hi && v->vm_parent->vm_child_gap[1] >= len)
+				break;
+		}
+	}
 	for (;;) {
 		/* Higher addresses first: a right gap can only qualify if it may start below hi. */
 		if (v->vm_end <= hi && v->vm_child_gap[1] >= len) {

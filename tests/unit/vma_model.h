@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define VMODEL_MAX 4096
+#define VMODEL_MAX 8192
 
 struct vmodel_rec {
 	uint64_t start, end, flags, pgoff;
@@ -456,13 +456,15 @@ static void vharness_free(void *ctx, struct vma *v)
  * A small address space so that operations collide: 2048 pages, mmap_min_addr 16 pages,
  * mmap_base at 1792 pages, legacy base 512 pages, brk at 256 pages, guard gap 8 pages.
  */
-static inline int vharness_init(struct vharness *h, bool topdown, unsigned fail_every)
+/* A harness over a space of task_pages pages (>= 2048; the layout below assumes that). */
+static inline int vharness_init_sized(struct vharness *h, bool topdown, unsigned fail_every,
+				      uint64_t task_pages)
 {
 	struct mm_space_config cfg;
 
 	memset(h, 0, sizeof(*h));
 	mm_space_default_config(&cfg);
-	cfg.task_size = 2048 * MM_PAGE_SIZE;
+	cfg.task_size = task_pages * MM_PAGE_SIZE;
 	cfg.mmap_min_addr = 16 * MM_PAGE_SIZE;
 	cfg.mmap_base = 1792 * MM_PAGE_SIZE;
 	cfg.mmap_legacy_base = 512 * MM_PAGE_SIZE;
@@ -480,6 +482,11 @@ static inline int vharness_init(struct vharness *h, bool topdown, unsigned fail_
 		return -1;
 	vmodel_init(&h->m, &h->mm);
 	return 0;
+}
+
+static inline int vharness_init(struct vharness *h, bool topdown, unsigned fail_every)
+{
+	return vharness_init_sized(h, topdown, fail_every, 2048);
 }
 
 static inline void vharness_destroy(struct vharness *h)
