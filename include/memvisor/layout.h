@@ -1,0 +1,53 @@
+/*
+ * memvisor/layout.h — the guest-physical memory map and I/O ports of a memvisor machine (x86-64).
+ * Shared by the VMM (which builds the machine) and the guest (which finds everything through
+ * hvm_start_info and ACPI, and uses these constants only to cross-check or for fixed devices).
+ * Freestanding: <stdint.h> only. Every address a component relies on is named here.
+ *
+ *   guest-physical                     what                                       E820 type
+ *   0x0000_0000 ─ 0x0000_0fff  real-mode IVT/BDA page; never written by the VMM   RAM
+ *   0x0000_6000 ─ 0x0000_6fff  MV_GPA_START_INFO: hvm_start_info, then its memory
+ *                              map entries (at most MV_START_INFO_MAX_MEMMAP)     RAM (guest must
+ *   0x0000_7000 ─ 0x0000_7fff  MV_GPA_CMDLINE: the command line, NUL-terminated      copy before reuse)
+ *   0x0009_fc00 ─ 0x000f_ffff  legacy hole (EBDA, VGA, option ROMs)               reserved
+ *     0x000e_0000 ─ 0x000f_ffff  MV_GPA_ACPI: RSDP first, then XSDT, FADT, DSDT,  reserved
+ *                                MADT, SRAT, SLIT (a guest finds them from RSDP)
+ *   0x0010_0000 ─              MV_GPA_KERNEL_MIN: lowest address an image may load RAM
+ *   ...                        RAM, nodes laid out in id order from 0
+ *   0xc000_0000                MV_GPA_LOW_RAM_END: RAM stops at 3 GiB
+ *   0xc000_0000 ─ 0xfebf_ffff  MV_GPA_MMIO_BASE: device MMIO windows (virtio-mmio)  (not in E820)
+ *   0xfec0_0000 ─ 0xfec0_0fff  IOAPIC                                              (not in E820)
+ *   0xfee0_0000 ─ 0xfee0_0fff  local APIC                                          (not in E820)
+ *   0x1_0000_0000 ─            MV_GPA_HIGH_RAM_BASE: RAM continues above 4 GiB     RAM
+ *
+ * NUMA nodes are placed back to back in id order starting at 0; a node whose RAM crosses 3 GiB
+ * continues at 4 GiB, so one node may be two ranges (and two KVM memory slots). Node 0 must hold
+ * the low area and the kernel, so it is at least MV_NODE0_MIN bytes.
+ */
+#ifndef MEMVISOR_LAYOUT_H
+#define MEMVISOR_LAYOUT_H
+
+#include <stdint.h>
+
+#define MV_GPA_START_INFO      UINT64_C(0x6000)
+#define MV_GPA_CMDLINE         UINT64_C(0x7000)
+#define MV_CMDLINE_MAX         UINT64_C(0x1000)       /* bytes, including the NUL */
+#define MV_GPA_LEGACY_HOLE     UINT64_C(0x9fc00)      /* reserved from here to 1 MiB */
+#define MV_GPA_ACPI            UINT64_C(0xe0000)
+#define MV_ACPI_SIZE           UINT64_C(0x20000)      /* 128 KiB, up to 1 MiB */
+#define MV_GPA_KERNEL_MIN      UINT64_C(0x100000)
+#define MV_GPA_LOW_RAM_END     UINT64_C(0xc0000000)
+#define MV_GPA_MMIO_BASE       UINT64_C(0xc0000000)
+#define MV_GPA_MMIO_END        UINT64_C(0xfec00000)
+#define MV_GPA_IOAPIC          UINT64_C(0xfec00000)
+#define MV_GPA_LAPIC           UINT64_C(0xfee00000)
+#define MV_GPA_HIGH_RAM_BASE   UINT64_C(0x100000000)
+
+#define MV_NODE0_MIN           UINT64_C(0x200000)     /* 2 MiB: low area + a small kernel */
+
+/* I/O ports. */
+#define MV_PORT_COM1           0x3f8                  /* 16550 UART, 8 registers */
+#define MV_PORT_EXIT           0xf4                   /* isa-debug-exit: write c → exit (c<<1)|1 */
+#define MV_IRQ_COM1            4                      /* IOAPIC / ISA IRQ of COM1 */
+
+#endif /* MEMVISOR_LAYOUT_H */
