@@ -63,6 +63,15 @@ __attribute__((noreturn)) void mvt_fail(const char *file, int line, const char *
 				 #a, #b, mvt_a_, mvt_b_); \
 	} while (0)
 
+/* a contains b (a substring check, e.g. on an error message); both strings are printed. */
+#define CHECK_CONTAINS(a, b) \
+	do { \
+		const char *mvt_a_ = (a), *mvt_b_ = (b); \
+		if (!strstr(mvt_a_, mvt_b_)) \
+			mvt_fail(__FILE__, __LINE__, "CHECK_CONTAINS(%s, %s) failed: \"%s\" lacks \"%s\"", \
+				 #a, #b, mvt_a_, mvt_b_); \
+	} while (0)
+
 /*
  * Bad-argument reports (mm_env_report) and BUGs (mm_env_bug) raised by mm/ are captured:
  *
