@@ -18,6 +18,9 @@
  *   0xc000_0000 ─ 0xfebf_ffff  MV_GPA_MMIO_BASE: device MMIO windows (virtio-mmio)  (not in E820)
  *   0xfec0_0000 ─ 0xfec0_0fff  IOAPIC                                              (not in E820)
  *   0xfee0_0000 ─ 0xfee0_0fff  local APIC                                          (not in E820)
+ *   0xfffb_c000 ─ 0xfffb_cfff  MV_GPA_KVM_IDENTITY_MAP: KVM's identity page table   (not in E820)
+ *                              (Intel real mode only; set so KVM never picks its own)
+ *   0xfffb_d000 ─ 0xfffb_ffff  MV_GPA_KVM_TSS: KVM's 3-page real-mode TSS (Intel)   (not in E820)
  *   0x1_0000_0000 ─            MV_GPA_HIGH_RAM_BASE: RAM continues above 4 GiB     RAM
  *
  * NUMA nodes are placed back to back in id order starting at 0; a node whose RAM crosses 3 GiB
@@ -39,6 +42,8 @@
 #define MV_GPA_LOW_RAM_END     UINT64_C(0xc0000000)
 #define MV_GPA_MMIO_BASE       UINT64_C(0xc0000000)
 #define MV_GPA_MMIO_END        UINT64_C(0xfec00000)
+#define MV_GPA_KVM_IDENTITY_MAP UINT64_C(0xfffbc000)
+#define MV_GPA_KVM_TSS         UINT64_C(0xfffbd000)
 #define MV_GPA_IOAPIC          UINT64_C(0xfec00000)
 #define MV_GPA_LAPIC           UINT64_C(0xfee00000)
 #define MV_GPA_HIGH_RAM_BASE   UINT64_C(0x100000000)

@@ -1,0 +1,574 @@
+/*
+ * vm.c — the KVM virtual machine and its vCPU threads (vm.h).
+ *
+ * Ending the VM: whoever ends it (a vCPU thread on an exit-port write, a shutdown or an
+ * unexpected exit; the main thread when every vCPU has halted) calls vm_end(), which records the
+ * first status and wakes the main thread; the main thread then sets vm.stopping and kicks every
+ * vCPU out of KVM_RUN. A kick is `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the
+ * signal interrupts a running KVM_RUN, and immediate_exit makes a KVM_RUN that has not started
+ * yet return -EINTR at once, so no kick is lost between the flag check and the ioctl.
+ *
+ * Halt detection: with an in-kernel LAPIC, HLT never exits to user space, so every
+ * VM_HALT_CHECK_MS the main thread kicks each vCPU with check_wanted set; the vCPU thread answers
+ * with its MP state and RFLAGS.IF. A vCPU halted with interrupts off (or an AP never started)
+ * cannot run again without an NMI/INIT, which nothing in this machine sends once every vCPU
+ * is in that state: then the VM has ended cleanly (status 0).
+ *
+ * Lock order: vm.lock → (nothing). Device handlers (serial.lock) run without vm.lock.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <memvisor/layout.h>
+
+#include "cpuid.h"
+#include "error.h"
+#include "exit_reason.h"
+#include "ram.h"
+
+#define VM_KICK_SIGNAL     SIGUSR1
+#define VM_CHECK_WAIT_MS   1000            /* a vCPU that does not answer a check in time */
+#define X86_RFLAGS_IF      (UINT64_C(1) << 9)
+#define X86_RFLAGS_FIXED   (UINT64_C(1) << 1)
+#define X86_CR0_PE         (UINT64_C(1) << 0)
+#define X86_CR0_ET         (UINT64_C(1) << 4)
+#define X86_RESET_RIP      UINT64_C(0xfff0)        /* x86 state after RESET/INIT */
+#define X86_RESET_CS_BASE  UINT64_C(0xffff0000)
+
+/* Every capability memvisor relies on, by name, with why. */
+static const struct vm_cap {
+	int cap;
+	const char *name;
+	const char *why;
+} vm_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "the in-kernel PIC, IOAPIC and LAPICs" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2", "the in-kernel PIT" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM in memvisor's address space" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "placing KVM's TSS in the MMIO hole" },
+	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR",
+	  "placing KVM's identity map in the MMIO hole" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "KVM_GET_SUPPORTED_CPUID / KVM_SET_CPUID2" },
+	{ KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", "detecting halted vCPUs" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs without races" },
+};
+
+static int vm_check_caps(struct vm *vm)
+{
+	const struct machine_config *m = vm->m;
+	int slots, vcpus;
+
+	for (size_t i = 0; i < sizeof(vm_caps) / sizeof(vm_caps[0]); i++)
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, vm_caps[i].cap) <= 0)
+			return mv_fail(ENOTSUP, "KVM lacks %s (needed for %s)", vm_caps[i].name,
+				       vm_caps[i].why);
+	slots = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	if (slots < GUEST_MEM_MAX_REGIONS)
+		return mv_fail(ENOTSUP, "KVM_CAP_NR_MEMSLOTS is %d; memvisor needs %d", slots,
+			       GUEST_MEM_MAX_REGIONS);
+	vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (vcpus <= 0)
+		vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (vcpus < (int)m->nr_cpus)
+		return mv_fail(ENOTSUP, "KVM allows %d vCPUs per VM (KVM_CAP_MAX_VCPUS); --cpus %u "
+			       "asks for more", vcpus, m->nr_cpus);
+	return 0;
+}
+
+static int vm_open_kvm(struct vm *vm)
+{
+	int version;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		if (errno == ENOENT)
+			return mv_fail(ENODEV, "/dev/kvm does not exist: this host has no KVM. Run "
+				       "memvisor inside the nested KVM sandbox: tools/sandbox -- "
+				       "memvisor run ... (docs/sandbox.md)");
+		return mv_fail(errno, "cannot open /dev/kvm: %s%s", strerror(errno),
+			       errno == EACCES ? " (run as root or join group kvm)" : "");
+	}
+	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION)
+		return mv_fail(ENOTSUP, "KVM API version %d; memvisor needs %d", version,
+			       KVM_API_VERSION);
+	return 0;
+}
+
+/* KVM_GET_SUPPORTED_CPUID, growing the buffer until it fits. */
+static int vm_get_cpuid(struct vm *vm)
+{
+	for (uint32_t nent = 64; nent <= 4096; nent *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+
+		if (!c)
+			return mv_fail(ENOMEM, "out of memory for CPUID");
+		c->nent = nent;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+			vm->cpuid = c;
+			return 0;
+		}
+		free(c);
+		if (errno != E2BIG)
+			return mv_fail(errno, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+	}
+	return mv_fail(E2BIG, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+}
+
+static int vcpu_create(struct vm *vm, unsigned id)
+{
+	struct vcpu *v = &vm->vcpus[id];
+	size_t size = sizeof(*vm->cpuid) + vm->cpuid->nent * sizeof(vm->cpuid->entries[0]);
+	struct kvm_cpuid2 *c;
+	int err = 0;
+
+	v->vm = vm;
+	v->id = id;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, id);
+	if (v->fd < 0)
+		return mv_fail(errno, "KVM_CREATE_VCPU %u: %s", id, strerror(errno));
+	v->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		return mv_fail(errno, "vCPU %u: mmap of kvm_run: %s", id, strerror(errno));
+	}
+	c = malloc(size);
+	if (!c)
+		return mv_fail(ENOMEM, "out of memory for CPUID");
+	memcpy(c, vm->cpuid, size);
+	cpuid_set_topology(c, id, vm->m->nr_cpus);
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0)
+		err = mv_fail(errno, "vCPU %u: KVM_SET_CPUID2: %s", id, strerror(errno));
+	free(c);
+	return err;
+}
+
+static void serial_irq(void *opaque, bool level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = { .irq = MV_IRQ_COM1, .level = level };
+
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);   /* cannot fail for an ISA IRQ once irqchip exists */
+}
+
+int vm_create(struct vm *vm, const struct machine_config *m, int serial_fd)
+{
+	struct kvm_pit_config pit = { .flags = 0 };
+	uint64_t identity = MV_GPA_KVM_IDENTITY_MAP;
+	int err;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->m = m;
+	vm->kvm_fd = vm->vm_fd = -1;
+	for (unsigned i = 0; i < MACHINE_MAX_VCPUS; i++)
+		vm->vcpus[i].fd = -1;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	serial_init(&vm->serial, serial_fd, serial_irq, vm);
+
+	err = vm_open_kvm(vm);
+	if (!err)
+		err = vm_check_caps(vm);
+	if (err)
+		goto out;
+	vm->run_size = (size_t)ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		err = mv_fail(errno, "KVM_CREATE_VM: %s", strerror(errno));
+		goto out;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)MV_GPA_KVM_TSS) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		err = mv_fail(errno, "setting up the VM (TSS, identity map, irqchip, PIT): %s",
+			      strerror(errno));
+		goto out;
+	}
+	err = ram_create(m, &vm->mem);
+	if (!err)
+		err = ram_register(&vm->mem, vm->vm_fd);
+	if (!err)
+		err = vm_get_cpuid(vm);
+	for (unsigned i = 0; !err && i < m->nr_cpus; i++)
+		err = vcpu_create(vm, i);
+out:
+	if (err)
+		vm_destroy(vm);
+	return err;
+}
+
+/* Record the end of the guest (the first one wins) and wake the main thread. */
+static void vm_end(struct vm *vm, int status)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (!vm->ended) {
+		vm->ended = true;
+		vm->status = status;
+	}
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static void vcpu_dump(struct vcpu *v, FILE *f)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &r) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(f, "  (registers unavailable: %s)\n", strerror(errno));
+		return;
+	}
+	fprintf(f, "  rip %016llx  rsp %016llx  rflags %08llx\n"
+		"  rax %016llx  rbx %016llx  rcx %016llx  rdx %016llx\n"
+		"  rsi %016llx  rdi %016llx  rbp %016llx  r8  %016llx\n"
+		"  r9  %016llx  r10 %016llx  r11 %016llx  r12 %016llx\n"
+		"  r13 %016llx  r14 %016llx  r15 %016llx\n"
+		"  cr0 %016llx  cr2 %016llx  cr3 %016llx  cr4 %016llx  efer %llx\n"
+		"  cs %04x (base %llx, l=%u db=%u)  ss %04x  ds %04x  tr %04x\n",
+		r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.r8,
+		r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer,
+		s.cs.selector, s.cs.base, s.cs.l, s.cs.db, s.ss.selector, s.ds.selector,
+		s.tr.selector);
+	if (r.rip == X86_RESET_RIP && s.cs.base == X86_RESET_CS_BASE)
+		fprintf(f, "  (these are reset values: on AMD, KVM reinitialises the vCPU when it "
+			"intercepts a shutdown, so the faulting state is lost)\n");
+}
+
+/* Report an exit memvisor cannot continue from, with the registers, and end the VM. */
+__attribute__((format(printf, 3, 4)))
+static void vcpu_fatal(struct vcpu *v, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	serial_flush(&v->vm->serial);
+	pthread_mutex_lock(&v->vm->lock);        /* one report at a time */
+	fprintf(stderr, "memvisor: vCPU %u: ", v->id);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	vcpu_dump(v, stderr);
+	pthread_mutex_unlock(&v->vm->lock);
+	vm_end(v->vm, status);
+}
+
+/* One port access of `size` bytes at `data` (little-endian, as x86 puts it). */
+static void vcpu_pio_one(struct vcpu *v, uint16_t port, unsigned size, bool out, uint8_t *data)
+{
+	struct vm *vm = v->vm;
+
+	if (port >= MV_PORT_COM1 && port < MV_PORT_COM1 + SERIAL_NR_REGS) {
+		for (unsigned b = 0; b < size; b++) {     /* a wide access touches next registers */
+			unsigned reg = port - MV_PORT_COM1 + b;
+
+			if (out)
+				serial_write(&vm->serial, reg, data[b]);
+			else
+				data[b] = serial_read(&vm->serial, reg);
+		}
+		return;
+	}
+	if (port == MV_PORT_EXIT && out) {
+		uint32_t code = 0;
+
+		for (unsigned b = 0; b < size; b++)
+			code |= (uint32_t)data[b] << (8 * b);
+		serial_flush(&vm->serial);
+		vm_end(vm, (int)(((code << 1) | 1) & 0xff));   /* exit(2) keeps 8 bits, as QEMU */
+		return;
+	}
+	if (!out)
+		memset(data, 0xff, size);                 /* nothing answers: a floating bus */
+	pthread_mutex_lock(&vm->lock);
+	if (vm->unhandled_pio++ == 0)
+		vm->first_unhandled_port = port;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static void vcpu_pio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	if (run->io.size == 0 || run->io.data_offset > v->vm->run_size ||
+	    bytes > v->vm->run_size - run->io.data_offset) {
+		vcpu_fatal(v, VM_STATUS_UNEXPECTED, "KVM_EXIT_IO with a malformed data area");
+		return;
+	}
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
+		vcpu_pio_one(v, run->io.port, run->io.size, run->io.direction == KVM_EXIT_IO_OUT,
+			     data);
+}
+
+static void vcpu_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct vm *vm = v->vm;
+
+	if (!run->mmio.is_write)
+		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
+	pthread_mutex_lock(&vm->lock);
+	if (vm->unhandled_mmio++ == 0)
+		vm->first_unhandled_mmio = run->mmio.phys_addr;
+	pthread_mutex_unlock(&vm->lock);
+}
+
+static void vcpu_answer_check(struct vcpu *v)
+{
+	struct kvm_mp_state mp = { 0 };
+	struct kvm_regs regs = { 0 };
+	bool ok = ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0 && ioctl(v->fd, KVM_GET_REGS, &regs) == 0;
+
+	pthread_mutex_lock(&v->vm->lock);
+	v->mp_state = ok ? mp.mp_state : KVM_MP_STATE_RUNNABLE;   /* unknown: assume alive */
+	v->interrupts_on = !ok || (regs.rflags & X86_RFLAGS_IF);
+	v->check_done = true;
+	pthread_cond_broadcast(&v->vm->cond);
+	pthread_mutex_unlock(&v->vm->lock);
+}
+
+/* Handle one exit; false when the vCPU must stop. */
+static bool vcpu_handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_pio(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		vcpu_mmio(v);
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_fatal(v, VM_STATUS_SHUTDOWN, "guest shutdown (triple fault): "
+			   "KVM_EXIT_SHUTDOWN");
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		vcpu_fatal(v, VM_STATUS_UNEXPECTED, "KVM_EXIT_FAIL_ENTRY: hardware entry failure "
+			   "reason 0x%llx",
+			   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_fatal(v, VM_STATUS_UNEXPECTED, "KVM_EXIT_INTERNAL_ERROR: suberror %u%s",
+			   run->internal.suberror,
+			   run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+			   " (instruction emulation failed)" : "");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		vcpu_fatal(v, run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ?
+			   VM_STATUS_SHUTDOWN : VM_STATUS_UNEXPECTED,
+			   "KVM_EXIT_SYSTEM_EVENT type %u", run->system_event.type);
+		return false;
+	default:
+		vcpu_fatal(v, VM_STATUS_UNEXPECTED, "unexpected exit %s (%u)",
+			   kvm_exit_reason_name(run->exit_reason), run->exit_reason);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+
+	for (;;) {
+		if (atomic_load(&vm->stopping))
+			break;
+		if (ioctl(v->fd, KVM_RUN, 0) == 0) {
+			if (!vcpu_handle_exit(v))
+				break;
+			continue;
+		}
+		if (errno != EINTR && errno != EAGAIN) {
+			vcpu_fatal(v, VM_STATUS_UNEXPECTED, "KVM_RUN failed: %s", strerror(errno));
+			break;
+		}
+		/* Kicked: clear the kick first, then look at why (see the header). */
+		__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (atomic_load(&vm->stopping))
+			break;
+		if (atomic_exchange(&v->check_wanted, false))
+			vcpu_answer_check(v);
+	}
+	return NULL;
+}
+
+static void vcpu_kick(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(v->thread, VM_KICK_SIGNAL);
+}
+
+static void vm_kick_handler(int sig)
+{
+	(void)sig;                               /* its only job is to interrupt KVM_RUN */
+}
+
+/* The BSP at the PVH entry (include/memvisor/pvh.h): flat 32-bit protected mode, EBX = info. */
+static int vcpu_set_pvh_entry(struct vcpu *v, uint32_t entry)
+{
+	struct kvm_sregs s;
+	struct kvm_regs r = { 0 };
+	struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0xb, /* exec/read, accessed */
+		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
+	};
+	struct kvm_segment data = code;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return mv_fail(errno, "vCPU 0: KVM_GET_SREGS: %s", strerror(errno));
+	data.selector = 0x18;
+	data.type = 0x3;                         /* read/write, accessed */
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
+	s.tr.type = 0xb;                         /* a busy 32-bit TSS, as VMX entry requires */
+	s.tr.present = 1;
+	s.cr0 = X86_CR0_PE | X86_CR0_ET;
+	s.cr4 = 0;
+	s.efer = 0;
+	r.rflags = X86_RFLAGS_FIXED;
+	r.rip = entry;
+	r.rbx = MV_GPA_START_INFO;
+	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0 || ioctl(v->fd, KVM_SET_REGS, &r) < 0)
+		return mv_fail(errno, "vCPU 0: setting the PVH entry state: %s", strerror(errno));
+	return 0;
+}
+
+/* Kick every vCPU with check_wanted and wait for the answers; true if the VM is over. */
+static bool vm_all_halted(struct vm *vm)
+{
+	const struct machine_config *m = vm->m;
+	struct timespec deadline;
+	bool answered = true, dead = true;
+
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned i = 0; i < m->nr_cpus; i++)
+		vm->vcpus[i].check_done = false;
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; i < m->nr_cpus; i++) {
+		atomic_store(&vm->vcpus[i].check_wanted, true);
+		vcpu_kick(&vm->vcpus[i]);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += VM_CHECK_WAIT_MS / 1000;
+	pthread_mutex_lock(&vm->lock);
+	for (unsigned i = 0; i < m->nr_cpus && !vm->ended; i++) {
+		while (!vm->vcpus[i].check_done && !vm->ended &&
+		       pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == 0)
+			;
+		answered &= vm->vcpus[i].check_done;
+	}
+	for (unsigned i = 0; i < m->nr_cpus; i++) {
+		const struct vcpu *v = &vm->vcpus[i];
+		bool halted_off = v->mp_state == KVM_MP_STATE_HALTED && !v->interrupts_on;
+		bool never_started = v->mp_state == KVM_MP_STATE_UNINITIALIZED ||
+				     v->mp_state == KVM_MP_STATE_INIT_RECEIVED;
+
+		dead &= halted_off || (i > 0 && never_started);
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return answered && dead;
+}
+
+int vm_run(struct vm *vm, uint32_t pvh_entry)
+{
+	const struct machine_config *m = vm->m;
+	struct sigaction sa = { .sa_handler = vm_kick_handler };   /* no SA_RESTART */
+	int status, err;
+
+	err = vcpu_set_pvh_entry(&vm->vcpus[0], pvh_entry);
+	if (err) {
+		fprintf(stderr, "memvisor: %s\n", mv_error());
+		return VM_STATUS_UNEXPECTED;
+	}
+	sigemptyset(&sa.sa_mask);
+	sigaction(VM_KICK_SIGNAL, &sa, NULL);
+	for (unsigned i = 0; i < m->nr_cpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (err) {
+			fprintf(stderr, "memvisor: cannot start vCPU %u's thread: %s\n", i,
+				strerror(err));
+			vm_end(vm, VM_STATUS_UNEXPECTED);
+			break;
+		}
+		v->thread_started = true;
+	}
+
+	pthread_mutex_lock(&vm->lock);
+	while (!vm->ended) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += VM_HALT_CHECK_MS * 1000000L;
+		t.tv_sec += t.tv_nsec / 1000000000L;
+		t.tv_nsec %= 1000000000L;
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) == 0 || vm->ended)
+			continue;
+		pthread_mutex_unlock(&vm->lock);
+		if (vm_all_halted(vm))
+			vm_end(vm, 0);
+		pthread_mutex_lock(&vm->lock);
+	}
+	status = vm->status;
+	pthread_mutex_unlock(&vm->lock);
+
+	atomic_store(&vm->stopping, true);
+	for (unsigned i = 0; i < m->nr_cpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < m->nr_cpus; i++)
+		if (vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+	serial_flush(&vm->serial);
+	if (vm->unhandled_pio)
+		fprintf(stderr, "memvisor: %llu guest accesses to I/O ports without a device (first: "
+			"port 0x%x); reads returned all ones\n",
+			(unsigned long long)vm->unhandled_pio, vm->first_unhandled_port);
+	if (vm->unhandled_mmio)
+		fprintf(stderr, "memvisor: %llu guest accesses to MMIO without a device (first: gpa "
+			"0x%llx); reads returned all ones\n", (unsigned long long)vm->unhandled_mmio,
+			(unsigned long long)vm->first_unhandled_mmio);
+	if (vm->serial.write_error)
+		fprintf(stderr, "memvisor: serial output was cut short: %s\n",
+			strerror(vm->serial.write_error));
+	return status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < MACHINE_MAX_VCPUS; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (v->run)
+			munmap(v->run, vm->run_size);
+		if (v->fd >= 0)
+			close(v->fd);
+		v->run = NULL;
+		v->fd = -1;
+	}
+	ram_destroy(&vm->mem);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
+	free(vm->cpuid);
+	vm->cpuid = NULL;
+	serial_destroy(&vm->serial);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+}

@@ -1,0 +1,85 @@
+/*
+ * vm.h — a KVM virtual machine: /dev/kvm and the capabilities memvisor needs, the VM with its
+ * in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT, guest RAM (ram.h), the port-I/O devices
+ * (16550 at MV_PORT_COM1, the isa-debug-exit port at MV_PORT_EXIT) and one thread per vCPU.
+ *
+ * Life cycle: vm_create → (load an image into vm->mem) → vm_run (returns when the guest ends) →
+ * vm_destroy. vm_run's result is the process exit status:
+ *     0            every vCPU halted with interrupts off (or never started): a clean end
+ *     (c<<1)|1     the guest wrote c to the exit port (QEMU isa-debug-exit convention; odd)
+ *     VM_STATUS_SHUTDOWN   guest shutdown (triple fault), reported with the vCPU's registers
+ *     VM_STATUS_UNEXPECTED an exit memvisor does not handle, reported by name with registers,
+ *                          or a KVM call failing while the guest runs
+ *
+ * Threads and locks: the main thread runs vm_run (it starts the vCPU threads, checks for
+ * halted vCPUs every VM_HALT_CHECK_MS, and tears down); each vCPU thread owns its vcpu fd and
+ * kvm_run page. vm.lock protects the end state and the halt-check answers; serial.lock is taken
+ * inside device handlers only (order: vm.lock is never held while calling a device).
+ */
+#ifndef MV_VM_H
+#define MV_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest_mem.h"
+#include "machine.h"
+#include "serial.h"
+
+#define VM_STATUS_SHUTDOWN    4
+#define VM_STATUS_UNEXPECTED  6
+#define VM_HALT_CHECK_MS      100
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;                   /* = APIC id */
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	atomic_bool check_wanted;      /* main asks: report your MP state at the next chance */
+	/* answers to the halt check, under vm.lock */
+	bool check_done;
+	uint32_t mp_state;             /* KVM_MP_STATE_* */
+	bool interrupts_on;            /* RFLAGS.IF */
+};
+
+struct vm {
+	const struct machine_config *m;
+	int kvm_fd, vm_fd;
+	size_t run_size;               /* KVM_GET_VCPU_MMAP_SIZE */
+	struct guest_mem mem;
+	struct kvm_cpuid2 *cpuid;      /* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
+	struct vcpu vcpus[MACHINE_MAX_VCPUS];
+	struct serial serial;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	atomic_bool stopping;          /* the guest has ended; vCPU threads leave KVM_RUN */
+	bool ended;                    /* under lock */
+	int status;                    /* under lock: the first end's exit status */
+
+	/* accesses nothing answered (under lock); reported at the end */
+	uint64_t unhandled_pio, unhandled_mmio;
+	uint16_t first_unhandled_port;
+	uint64_t first_unhandled_mmio;
+};
+
+/*
+ * Open /dev/kvm, check every capability, create the VM, irqchip, PIT, RAM (memory slots), vCPUs
+ * and devices. Serial output goes to serial_fd. 0 or -errno with mv_error() naming the problem
+ * (no /dev/kvm, a missing capability by name, not enough memory).
+ */
+int vm_create(struct vm *vm, const struct machine_config *m, int serial_fd);
+
+/* Start every vCPU at the PVH entry (BSP) and run until the guest ends; returns the status. */
+int vm_run(struct vm *vm, uint32_t pvh_entry);
+
+void vm_destroy(struct vm *vm);
+
+#endif /* MV_VM_H */
