@@ -161,7 +161,8 @@ static void serial_irq(void *opaque, bool level)
 	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);   /* cannot fail for an ISA IRQ once irqchip exists */
 }
 
-int vm_create(struct vm *vm, const struct machine_config *m, int serial_fd)
+int vm_create(struct vm *vm, const struct machine_config *m, const struct guest_mem *mem,
+	      int serial_fd)
 {
 	struct kvm_pit_config pit = { .flags = 0 };
 	uint64_t identity = MV_GPA_KVM_IDENTITY_MAP;
@@ -169,6 +170,7 @@ int vm_create(struct vm *vm, const struct machine_config *m, int serial_fd)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->m = m;
+	vm->mem = mem;
 	vm->kvm_fd = vm->vm_fd = -1;
 	for (unsigned i = 0; i < MACHINE_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
@@ -195,9 +197,7 @@ int vm_create(struct vm *vm, const struct machine_config *m, int serial_fd)
 			      strerror(errno));
 		goto out;
 	}
-	err = ram_create(m, &vm->mem);
-	if (!err)
-		err = ram_register(&vm->mem, vm->vm_fd);
+	err = ram_register(mem, vm->vm_fd);
 	if (!err)
 		err = vm_get_cpuid(vm);
 	for (unsigned i = 0; !err && i < m->nr_cpus; i++)
@@ -560,7 +560,6 @@ void vm_destroy(struct vm *vm)
 		v->run = NULL;
 		v->fd = -1;
 	}
-	ram_destroy(&vm->mem);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

@@ -3,8 +3,8 @@
  * in-kernel irqchip (PIC, IOAPIC, LAPICs) and PIT, guest RAM (ram.h), the port-I/O devices
  * (16550 at MV_PORT_COM1, the isa-debug-exit port at MV_PORT_EXIT) and one thread per vCPU.
  *
- * Life cycle: vm_create → (load an image into vm->mem) → vm_run (returns when the guest ends) →
- * vm_destroy. vm_run's result is the process exit status:
+ * Life cycle: the caller builds guest RAM (ram_create) and loads it (image, ACPI, boot info), then
+ * vm_create → vm_run (returns when the guest ends) → vm_destroy; the RAM stays the caller's. vm_run's result is the process exit status:
  *     0            every vCPU halted with interrupts off (or never started): a clean end
  *     (c<<1)|1     the guest wrote c to the exit port (QEMU isa-debug-exit convention; odd)
  *     VM_STATUS_SHUTDOWN   guest shutdown (triple fault), reported with the vCPU's registers
@@ -53,7 +53,7 @@ struct vm {
 	const struct machine_config *m;
 	int kvm_fd, vm_fd;
 	size_t run_size;               /* KVM_GET_VCPU_MMAP_SIZE */
-	struct guest_mem mem;
+	const struct guest_mem *mem;   /* the caller's; registered as memory slots */
 	struct kvm_cpuid2 *cpuid;      /* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
 	struct vcpu vcpus[MACHINE_MAX_VCPUS];
 	struct serial serial;
@@ -71,11 +71,12 @@ struct vm {
 };
 
 /*
- * Open /dev/kvm, check every capability, create the VM, irqchip, PIT, RAM (memory slots), vCPUs
- * and devices. Serial output goes to serial_fd. 0 or -errno with mv_error() naming the problem
- * (no /dev/kvm, a missing capability by name, not enough memory).
+ * Open /dev/kvm, check every capability, create the VM, irqchip, PIT, memory slots for mem,
+ * vCPUs and devices. Serial output goes to serial_fd. 0 or -errno with mv_error() naming the
+ * problem (no /dev/kvm, a missing capability by name).
  */
-int vm_create(struct vm *vm, const struct machine_config *m, int serial_fd);
+int vm_create(struct vm *vm, const struct machine_config *m, const struct guest_mem *mem,
+	      int serial_fd);
 
 /* Start every vCPU at the PVH entry (BSP) and run until the guest ends; returns the status. */
 int vm_run(struct vm *vm, uint32_t pvh_entry);

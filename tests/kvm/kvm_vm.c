@@ -15,6 +15,7 @@
 #include "error.h"
 #include "machine.h"
 #include "mvtest.h"
+#include "ram.h"
 #include "vm.h"
 
 extern const char guest_hello[], guest_hello_end[];
@@ -26,6 +27,7 @@ extern const char guest_triple[], guest_triple_end[];
 static int run_guest(const char *code, const char *end, unsigned cpus, char *out, size_t outlen)
 {
 	struct machine_config m;
+	struct guest_mem mem;
 	struct vm vm;
 	FILE *f = tmpfile();
 	void *dst;
@@ -36,13 +38,15 @@ static int run_guest(const char *code, const char *end, unsigned cpus, char *out
 	machine_init(&m);
 	m.nr_cpus = cpus;
 	CHECK_EQ(machine_finish(&m), 0);
-	if (vm_create(&vm, &m, fileno(f)) != 0)
-		mvt_fail(__FILE__, __LINE__, "vm_create: %s", mv_error());
-	dst = guest_mem_ptr(&vm.mem, MV_GPA_KERNEL_MIN, (uint64_t)(end - code));
+	CHECK_EQ(ram_create(&m, &mem), 0);
+	dst = guest_mem_ptr(&mem, MV_GPA_KERNEL_MIN, (uint64_t)(end - code));
 	CHECK_NOT_NULL(dst);
 	memcpy(dst, code, (size_t)(end - code));
+	if (vm_create(&vm, &m, &mem, fileno(f)) != 0)
+		mvt_fail(__FILE__, __LINE__, "vm_create: %s", mv_error());
 	status = vm_run(&vm, (uint32_t)MV_GPA_KERNEL_MIN);
 	vm_destroy(&vm);
+	ram_destroy(&mem);
 	rewind(f);
 	n = fread(out, 1, outlen - 1, f);
 	out[n] = '\0';
@@ -78,6 +82,7 @@ TEST(triple_fault_is_reported_as_shutdown)
 TEST(memory_slots_follow_the_numa_layout)
 {
 	struct machine_config m;
+	struct guest_mem mem;
 	struct vm vm;
 	FILE *f = tmpfile();
 
@@ -86,23 +91,26 @@ TEST(memory_slots_follow_the_numa_layout)
 	CHECK_EQ(machine_parse_numa(&m, "size=3G"), 0);
 	CHECK_EQ(machine_parse_numa(&m, "size=8M,host-node=1"), 0);
 	CHECK_EQ(machine_finish(&m), 0);
-	if (vm_create(&vm, &m, fileno(f)) != 0)
+	CHECK_EQ(ram_create(&m, &mem), 0);
+	CHECK_EQ(mem.nr, 2);
+	CHECK_EQ_U(mem.r[1].gpa, MV_GPA_HIGH_RAM_BASE);
+	CHECK_EQ(mem.r[1].node, 1);
+	/* 3 GiB + 8 MiB of slots, never touched: MAP_NORESERVE keeps this cheap. */
+	if (vm_create(&vm, &m, &mem, fileno(f)) != 0)
 		mvt_fail(__FILE__, __LINE__, "vm_create: %s", mv_error());
-	CHECK_EQ(vm.mem.nr, 2);
-	CHECK_EQ_U(vm.mem.r[1].gpa, MV_GPA_HIGH_RAM_BASE);
-	CHECK_EQ(vm.mem.r[1].node, 1);
 	vm_destroy(&vm);
+	ram_destroy(&mem);
 	fclose(f);
 }
 
 TEST(missing_host_node_is_named)
 {
 	struct machine_config m;
-	struct vm vm;
+	struct guest_mem mem;
 
 	machine_init(&m);
 	CHECK_EQ(machine_parse_numa(&m, "size=8M,host-node=1000"), 0);
 	CHECK_EQ(machine_finish(&m), 0);
-	CHECK_EQ(vm_create(&vm, &m, 1), -EINVAL);
+	CHECK_EQ(ram_create(&m, &mem), -EINVAL);
 	CHECK_CONTAINS(mv_error(), "host-node=1000: this host has no NUMA node 1000");
 }
