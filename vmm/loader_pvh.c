@@ -362,9 +362,10 @@ static int pvh_check_segments(const struct pvh_elf *e, const struct guest_mem *g
 
 /* ---- 4. notes and the entry --------------------------------------------------------------- */
 
+/* v rounded up to a multiple of a (a power of two); callers keep v far below 2^64. */
 static uint64_t align_up(uint64_t v, uint64_t a)
 {
-	return (v + a - 1) & ~(a - 1);      /* v < 2^32 here: no wrap */
+	return (v + a - 1) & ~(a - 1);
 }
 
 /* The PHYS32_ENTRY note's desc[0..descsz) as an entry; *found / *entry carry earlier notes. */
@@ -391,10 +392,11 @@ static int pvh_take_entry(unsigned i, uint64_t note_off, const uint8_t *desc, ui
 
 /*
  * Walk the notes of PT_NOTE segment i: each is a 12-byte header (namesz, descsz, type), the
- * name padded to the note alignment, the desc padded likewise. The alignment is 8 when the
- * segment says p_align 8 (GNU property notes) and 4 otherwise: 4 is what every x86 toolchain
- * uses, ELF64 included, whatever the gABI says. The last desc's padding may be cut off by the
- * end of the segment.
+ * name, padding up to the note alignment, the desc, padding again; offsets are aligned relative
+ * to the segment start, as binutils' ELF_NOTE_DESC_OFFSET / ELF_NOTE_NEXT_OFFSET do. The
+ * alignment is 8 when the segment says p_align 8 (GNU property notes) and 4 otherwise: 4 is
+ * what every x86 toolchain uses, ELF64 included, whatever the gABI says. The last desc's
+ * padding may be cut off by the end of the segment.
  */
 static int pvh_walk_notes(const struct pvh_elf *e, unsigned i, bool *found, uint32_t *entry)
 {
@@ -407,7 +409,7 @@ static int pvh_walk_notes(const struct pvh_elf *e, unsigned i, bool *found, uint
 	while (off < s->filesz) {
 		uint64_t left = s->filesz - off;
 		uint32_t namesz, descsz, type;
-		uint64_t name_len, desc_off;
+		uint64_t desc_rel, desc_off, next;
 
 		if (left < sizeof(Elf64_Nhdr))
 			return mv_fail(ENOEXEC, "segment %u: note at offset 0x%" PRIx64 ": header "
@@ -416,12 +418,13 @@ static int pvh_walk_notes(const struct pvh_elf *e, unsigned i, bool *found, uint
 		namesz = RD32(base + off);
 		descsz = RD32(base + off + 4);
 		type = RD32(base + off + 8);
-		name_len = align_up(namesz, a);
-		if (name_len > left - sizeof(Elf64_Nhdr))
+		/* < 2^33: no wrap; off is aligned, so off + desc_rel is too. */
+		desc_rel = align_up(sizeof(Elf64_Nhdr) + (uint64_t)namesz, a);
+		if (desc_rel > left)
 			return mv_fail(ENOEXEC, "segment %u: note at offset 0x%" PRIx64 ": name of "
 				       "%" PRIu32 " bytes runs past the end of the segment", i, off,
 				       namesz);
-		desc_off = off + sizeof(Elf64_Nhdr) + name_len;
+		desc_off = off + desc_rel;
 		if (descsz > s->filesz - desc_off)
 			return mv_fail(ENOEXEC, "segment %u: note at offset 0x%" PRIx64 ": desc of "
 				       "%" PRIu32 " bytes runs past the end of the segment", i, off,
@@ -433,9 +436,10 @@ static int pvh_walk_notes(const struct pvh_elf *e, unsigned i, bool *found, uint
 			if (ret)
 				return ret;
 		}
-		if (align_up(descsz, a) >= s->filesz - desc_off)
-			break;          /* last note (its padding may be missing) */
-		off = desc_off + align_up(descsz, a);
+		next = align_up(desc_off + descsz, a);  /* desc_off + descsz <= filesz: no wrap */
+		if (next >= s->filesz)
+			break;          /* the last note (its padding may be missing) */
+		off = next;
 	}
 	return 0;
 }
