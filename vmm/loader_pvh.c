@@ -69,9 +69,7 @@ static uint64_t rd_le(const uint8_t *p, unsigned bytes)
 	return v;
 }
 
-#define RD16(p) ((uint16_t)rd_le((p), 2))
 #define RD32(p) ((uint32_t)rd_le((p), 4))
-#define RD64(p) rd_le((p), 8)
 
 /* Field `field` of struct `type` at p, whatever its width (1, 2, 4 or 8 bytes). */
 #define RD_FIELD(p, type, field) \
