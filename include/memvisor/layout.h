@@ -10,8 +10,8 @@
  *                              map entries (at most MV_START_INFO_MAX_MEMMAP)     RAM (guest must
  *   0x0000_7000 ─ 0x0000_7fff  MV_GPA_CMDLINE: the command line, NUL-terminated      copy before reuse)
  *   0x0009_fc00 ─ 0x000f_ffff  legacy hole (EBDA, VGA, option ROMs)               reserved
- *     0x000e_0000 ─ 0x000f_ffff  MV_GPA_ACPI: RSDP first, then XSDT, FADT, DSDT,  reserved
- *                                MADT, SRAT, SLIT (a guest finds them from RSDP)
+ *     0x000e_0000 ─ 0x000f_ffff  MV_GPA_ACPI: RSDP first, then XSDT, FADT, DSDT,  ACPI (3,
+ *                                MADT, SRAT, SLIT (a guest finds them from RSDP)   reclaimable)
  *   0x0010_0000 ─              MV_GPA_KERNEL_MIN: lowest address an image may load RAM
  *   ...                        RAM, nodes laid out in id order from 0
  *   0xc000_0000                MV_GPA_LOW_RAM_END: RAM stops at 3 GiB
