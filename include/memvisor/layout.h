@@ -40,6 +40,7 @@
 #define MV_GPA_MMIO_BASE       UINT64_C(0xc0000000)
 #define MV_GPA_MMIO_END        UINT64_C(0xfec00000)
 #define MV_GPA_IOAPIC          UINT64_C(0xfec00000)
+#define MV_IOAPIC_PINS         24                     /* KVM's IOAPIC: GSIs 0..23 */
 #define MV_GPA_LAPIC           UINT64_C(0xfee00000)
 #define MV_GPA_HIGH_RAM_BASE   UINT64_C(0x100000000)
 
