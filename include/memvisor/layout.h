@@ -45,6 +45,7 @@
 #define MV_GPA_KVM_IDENTITY_MAP UINT64_C(0xfffbc000)
 #define MV_GPA_KVM_TSS         UINT64_C(0xfffbd000)
 #define MV_GPA_IOAPIC          UINT64_C(0xfec00000)
+#define MV_IOAPIC_PINS         24                     /* KVM's IOAPIC: GSIs 0..23 */
 #define MV_GPA_LAPIC           UINT64_C(0xfee00000)
 #define MV_GPA_HIGH_RAM_BASE   UINT64_C(0x100000000)
 
