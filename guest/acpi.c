@@ -350,4 +350,5 @@ void acpi_parse(uint64_t rsdp_pa, struct topo *t)
 		memcpy(&pa, (const char *)(root + 1) + off, esz);   /* little-endian, 4 or 8 */
 		table_parse(pa, t);
 	}
+	tap_check(t->have_madt, "a usable MADT was found");   /* the CPUs come from it */
 }

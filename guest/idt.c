@@ -102,7 +102,7 @@ static uint64_t read_cr3(void)
 	return v;
 }
 
-void exception_handler(const struct exc_frame *f);   /* called from isr.S only */
+__attribute__((noreturn)) void exception_handler(const struct exc_frame *f);   /* isr.S */
 
 void exception_handler(const struct exc_frame *f)
 {

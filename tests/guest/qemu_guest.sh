@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# qemu_guest.sh CASE IMAGES_DIR NM — ctest cases guest.qemu.<CASE> (label host): boot a guest
-# image from images/ under QEMU TCG (PVH boot of the ELF via -kernel, no VMM of ours involved)
-# and check its serial output and exit status. QEMU's isa-debug-exit makes the status
+# qemu_guest.sh CASE IMAGES_DIR NM [ACCEL] — ctest cases guest.qemu.<CASE> (label host, ACCEL tcg)
+# and kvm.guest.qemu_kvm.<CASE> (label kvm, ACCEL kvm, in the sandbox): boot a guest image from
+# images/ under QEMU (PVH boot of the ELF via -kernel, no VMM of ours involved) and check its
+# serial output and exit status. QEMU's isa-debug-exit makes the status
 # (code << 1) | 1: 1 = MV_GUEST_EXIT_PASS, 3 = FAIL, 255 = EXCEPTION (include/memvisor/layout.h).
 #
 #   two_nodes     default image; 2 nodes x 128 MiB, one CPU each, distance 20
@@ -16,9 +17,11 @@
 # QEMU options, and compared exactly (see expect_numa for QEMU's SRAT layout).
 set -uo pipefail
 
-case_name=${1:?usage: qemu_guest.sh CASE IMAGES_DIR NM}
-images=${2:?usage: qemu_guest.sh CASE IMAGES_DIR NM}
-nm=${3:?usage: qemu_guest.sh CASE IMAGES_DIR NM}
+usage="usage: qemu_guest.sh CASE IMAGES_DIR NM [tcg|kvm]"
+case_name=${1:?$usage}
+images=${2:?$usage}
+nm=${3:?$usage}
+accel=${4:-tcg}
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../../tools/lib/deps.sh"
 deps_install qemu-system-x86 || exit 1
@@ -35,7 +38,7 @@ boot() {
 	shift
 	local cmdline
 	cmdline=$(cat "$images/$image.cmdline") || { fail "no $images/$image.cmdline"; return; }
-	out=$(timeout 30 qemu-system-x86_64 -accel tcg -machine q35 -nodefaults -no-reboot \
+	out=$(timeout 60 qemu-system-x86_64 -accel "$accel" -machine q35 -nodefaults -no-reboot \
 		-display none -monitor none -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$images/$image.elf" -append "$cmdline" "$@" </dev/null 2>"$work/stderr")
