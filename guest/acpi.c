@@ -4,8 +4,9 @@
  *
  * Trust rule: every length is checked against what it must hold before anything inside is read,
  * every table lies in the identity map, every checksum is verified. Each validation prints one
- * TAP check. A table that fails any check is not used at all (its topology fields stay empty),
- * so the report below it never rests on a table reported bad.
+ * TAP check. A table that fails a check of its length, checksum or entries is not used at all
+ * (its topology fields stay empty), so the report never rests on a table reported bad. A
+ * well-formed MADT without an IOAPIC is reported but still used: its CPU list is sound.
  */
 #include "acpi.h"
 
