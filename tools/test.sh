@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/lib/deps.sh
 
-deps_install cmake ninja-build clang libclang-rt-14-dev llvm gcc binutils acpica-tools
+deps_install cmake ninja-build clang libclang-rt-14-dev llvm gcc binutils acpica-tools \
+             qemu-system-x86
 
 jobs=${MV_JOBS:-$(nproc)}
 fuzz_seconds=${MV_FUZZ_SECONDS:-60}

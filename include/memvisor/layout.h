@@ -56,4 +56,13 @@
 #define MV_PORT_EXIT           0xf4                   /* isa-debug-exit: write c → exit (c<<1)|1 */
 #define MV_IRQ_COM1            4                      /* IOAPIC / ISA IRQ of COM1 */
 
+/*
+ * Codes the memvisor guest (guest/) writes to MV_PORT_EXIT. Under QEMU's isa-debug-exit the
+ * process status is (code << 1) | 1: 1, 3, 5 and 255 respectively.
+ */
+#define MV_GUEST_EXIT_PASS       0x00   /* every TAP check passed */
+#define MV_GUEST_EXIT_FAIL       0x01   /* at least one "not ok" */
+#define MV_GUEST_EXIT_BAIL       0x02   /* unusable boot environment (start info, no long mode) */
+#define MV_GUEST_EXIT_EXCEPTION  0x7f   /* CPU exception; register dump on the serial port */
+
 #endif /* MEMVISOR_LAYOUT_H */

@@ -1,0 +1,135 @@
+/*
+ * guest/isr.S — the 32 exception entry stubs and the deliberate faults of the exception
+ * scenarios.
+ *
+ * Each stub makes the stack look the same for every vector, then isr_common saves the general
+ * registers and calls exception_handler(frame) (idt.c), which never returns. The frame, from the
+ * lowest address (struct exc_frame in idt.c must match):
+ *   r15 r14 r13 r12 r11 r10 r9 r8 rdi rsi rbp rbx rdx rcx rax   (pushed by isr_common)
+ *   vector error                                                (pushed by the stub; error 0 if
+ *                                                                the CPU pushes none)
+ *   rip cs rflags rsp ss                                        (pushed by the CPU)
+ */
+
+/* Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30. */
+.macro ISR_NOERR vec
+isr_\vec:
+	pushq	$0
+	pushq	$\vec
+	jmp	isr_common
+.endm
+.macro ISR_ERR vec
+isr_\vec:
+	pushq	$\vec
+	jmp	isr_common
+.endm
+
+	.text
+	.code64
+ISR_NOERR 0
+ISR_NOERR 1
+ISR_NOERR 2
+ISR_NOERR 3
+ISR_NOERR 4
+ISR_NOERR 5
+ISR_NOERR 6
+ISR_NOERR 7
+ISR_ERR   8
+ISR_NOERR 9
+ISR_ERR   10
+ISR_ERR   11
+ISR_ERR   12
+ISR_ERR   13
+ISR_ERR   14
+ISR_NOERR 15
+ISR_NOERR 16
+ISR_ERR   17
+ISR_NOERR 18
+ISR_NOERR 19
+ISR_NOERR 20
+ISR_ERR   21
+ISR_NOERR 22
+ISR_NOERR 23
+ISR_NOERR 24
+ISR_NOERR 25
+ISR_NOERR 26
+ISR_NOERR 27
+ISR_NOERR 28
+ISR_ERR   29
+ISR_ERR   30
+ISR_NOERR 31
+
+isr_common:
+	push	%rax
+	push	%rcx
+	push	%rdx
+	push	%rbx
+	push	%rbp
+	push	%rsi
+	push	%rdi
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	mov	%rsp, %rdi
+	cld
+	and	$-16, %rsp                  /* the C ABI's alignment; the handler never returns */
+	call	exception_handler
+1:	cli
+	hlt
+	jmp	1b
+
+/* isr_table[v]: the entry stub of vector v (idt.c builds the gates from it). */
+	.section .rodata
+	.balign 8
+	.globl isr_table
+isr_table:
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	.quad	isr_\v
+	.endr
+
+/*
+ * The exception scenarios: every general register except RSP gets a marker, 0x0101010101010101
+ * times its number below (RAX 1, RBX 2, ... R15 15), so a test can check the dump maps each
+ * saved register to its name. Then the faulting instruction, at a global label the test finds
+ * with nm and compares with the dumped RIP:
+ *   exc_ud_insn  ud2                                   → #UD
+ *   exc_pf_insn  load from 0xbadc0de0000 (unmapped,    → #PF, error code 0, CR2 = 0xbadc0de0000
+ *                canonical, above the 4 GiB identity map)
+ */
+#define MARK 0x0101010101010101
+.macro SET_MARKERS
+	movabs	$(MARK * 1), %rax
+	movabs	$(MARK * 2), %rbx
+	movabs	$(MARK * 3), %rcx
+	movabs	$(MARK * 4), %rdx
+	movabs	$(MARK * 5), %rsi
+	movabs	$(MARK * 6), %rdi
+	movabs	$(MARK * 7), %rbp
+	movabs	$(MARK * 8), %r8
+	movabs	$(MARK * 9), %r9
+	movabs	$(MARK * 10), %r10
+	movabs	$(MARK * 11), %r11
+	movabs	$(MARK * 12), %r12
+	movabs	$(MARK * 13), %r13
+	movabs	$(MARK * 14), %r14
+	movabs	$(MARK * 15), %r15
+.endm
+
+	.text
+	.globl exc_trigger_ud, exc_ud_insn
+exc_trigger_ud:
+	SET_MARKERS
+exc_ud_insn:
+	ud2
+
+	.globl exc_trigger_pf, exc_pf_insn
+exc_trigger_pf:
+	SET_MARKERS
+exc_pf_insn:
+	movabs	0xbadc0de0000, %al          /* moffs64 form: no register holds the address */
+	ud2                                 /* not reached: the load faults */

@@ -1,0 +1,76 @@
+/*
+ * guest/kernel.h — what every file of the memvisor guest kernel shares: port I/O, the serial
+ * console and its printf, TAP output, exit, and the memory helpers the compiler may call.
+ *
+ * The guest runs on one CPU with interrupts off, so nothing here takes a lock. Physical memory
+ * below 4 GiB is identity-mapped (boot.S): a physical address below GUEST_MAPPED_END is also a
+ * valid pointer; anything at or above it faults (#PF dump, see idt.c).
+ */
+#ifndef GUEST_KERNEL_H
+#define GUEST_KERNEL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MAPPED_END  (UINT64_C(1) << 32)   /* boot.S identity-maps [0, 4 GiB) */
+
+#define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
+#define STR_(x)           #x
+#define STR(x)            STR_(x)
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t v;
+
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+	return v;
+}
+
+/*
+ * A pointer to len bytes at physical address pa, or NULL when [pa, pa + len) is not entirely
+ * inside the identity map. Every pointer the guest takes from the boot environment (start info,
+ * ACPI) goes through here, so a bad address is reported instead of faulting.
+ */
+static inline const void *phys_ptr(uint64_t pa, uint64_t len)
+{
+	if (pa > GUEST_MAPPED_END || len > GUEST_MAPPED_END - pa)
+		return NULL;
+	return (const void *)(uintptr_t)pa;
+}
+
+/* console.c: polled 16550 at MV_PORT_COM1 and a small printf (%d %i %u %x %X %p %s %c %%,
+ * the 0 flag, a field width, precision (.N or .*) for %s, and the l/ll/z length modifiers). */
+void serial_init(void);
+void serial_putc(char c);
+__attribute__((format(printf, 1, 0))) void kvprintf(const char *fmt, va_list ap);
+__attribute__((format(printf, 1, 2))) void kprintf(const char *fmt, ...);
+
+/* console.c: TAP version 13 on the serial port. Checks are numbered from 1; the plan comes last. */
+__attribute__((format(printf, 2, 3))) bool tap_check(bool ok, const char *fmt, ...);
+__attribute__((noreturn)) void tap_finish(void);   /* "1..N", exit PASS or FAIL */
+__attribute__((noreturn, format(printf, 1, 2))) void tap_bail(const char *fmt, ...);
+
+/* console.c: write code to MV_PORT_EXIT (an MV_GUEST_EXIT_*); halts if the VMM ignores it. */
+__attribute__((noreturn)) void guest_exit(uint8_t code);
+
+/* idt.c: load the IDT; every exception vector dumps state and exits MV_GUEST_EXIT_EXCEPTION. */
+void idt_init(void);
+
+/* isr.S: deliberate faults for the exception scenarios (guest/README.md). */
+__attribute__((noreturn)) void exc_trigger_ud(void);
+__attribute__((noreturn)) void exc_trigger_pf(void);
+
+/* string.c: the four functions a freestanding compiler may emit calls to. */
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+
+#endif /* GUEST_KERNEL_H */

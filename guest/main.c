@@ -1,0 +1,166 @@
+/*
+ * guest/main.c — the PVH ELF note and kmain(): check the start info, copy the memory map and the
+ * command line out of low memory, then run the scenario the command line selects
+ * (guest/README.md): the topology report (default) or a deliberate exception.
+ *
+ * Everything from the boot environment is validated before use; an unusable start info is a TAP
+ * "Bail out!" and exit MV_GUEST_EXIT_BAIL, never a silent hang or crash.
+ */
+#include <memvisor/layout.h>
+#include <memvisor/pvh.h>
+
+#include "acpi.h"
+
+/*
+ * The ELF note that makes this a PVH image: owner "Xen", type XEN_ELFNOTE_PHYS32_ENTRY, desc the
+ * 32-bit physical address of pvh_start32 (boot.S). Written in asm because C cannot truncate an
+ * address to 32 bits in a static initializer; the linker script puts .note.Xen in a PT_NOTE.
+ */
+__asm__(".pushsection .note.Xen, \"a\", @note\n"
+	".balign 4\n"
+	".long 2f - 1f\n"                       /* namesz */
+	".long 4\n"                             /* descsz */
+	".long " STR(XEN_ELFNOTE_PHYS32_ENTRY) "\n"
+	"1: .asciz \"" XEN_ELFNOTE_OWNER "\"\n"
+	"2: .balign 4\n"
+	".long pvh_start32\n"
+	".popsection");
+
+static struct memmap memmap;
+static char cmdline[MV_CMDLINE_MAX];
+static struct topo topo;
+
+/* Start info magic and version: anything else means EBX does not point at a start info. */
+static void check_start_info(const struct hvm_start_info *si)
+{
+	kprintf("# start info at %p\n", (const void *)si);
+	if (!tap_check(si->magic == HVM_START_MAGIC_VALUE, "start info magic (0x%x)", si->magic))
+		tap_bail("start info magic is 0x%x, expected 0x%x: not a PVH boot", si->magic,
+			 HVM_START_MAGIC_VALUE);
+	if (!tap_check(si->version >= 1, "start info version >= 1 (%u)", si->version))
+		tap_bail("start info version %u has no memory map", si->version);
+}
+
+static const char *e820_name(uint32_t type)
+{
+	switch (type) {
+	case E820_TYPE_RAM:      return "ram";
+	case E820_TYPE_RESERVED: return "reserved";
+	case E820_TYPE_ACPI:     return "acpi";
+	case E820_TYPE_NVS:      return "nvs";
+	case E820_TYPE_UNUSABLE: return "unusable";
+	default:                 return "unknown";
+	}
+}
+
+/* Copy the memory map (at most GUEST_MAX_MEMMAP entries), sort it by address and print it. */
+static void read_memmap(const struct hvm_start_info *si)
+{
+	const struct hvm_memmap_table_entry *e;
+	uint64_t bytes = (uint64_t)si->memmap_entries * sizeof(*e);
+	bool sorted = true, disjoint = true;
+
+	e = phys_ptr(si->memmap_paddr, bytes);
+	if (!tap_check(e && si->memmap_entries >= 1 && si->memmap_entries <= GUEST_MAX_MEMMAP,
+		       "memory map: 1..%u entries, mapped (%u at 0x%lx)", GUEST_MAX_MEMMAP,
+		       si->memmap_entries, si->memmap_paddr))
+		tap_bail("no usable memory map");
+	memmap.n = si->memmap_entries;
+	memcpy(memmap.e, e, bytes);
+
+	for (unsigned i = 1; i < memmap.n; i++)
+		for (unsigned j = i; j > 0 && memmap.e[j - 1].addr > memmap.e[j].addr; j--) {
+			struct hvm_memmap_table_entry x = memmap.e[j];
+
+			memmap.e[j] = memmap.e[j - 1];
+			memmap.e[j - 1] = x;
+			sorted = false;
+		}
+	for (unsigned i = 0; i < memmap.n; i++) {
+		const struct hvm_memmap_table_entry *m = &memmap.e[i];
+
+		kprintf("# memmap: 0x%lx-0x%lx %s\n", m->addr, m->addr + m->size - 1,
+			e820_name(m->type));
+		if (i && memmap.e[i - 1].addr + memmap.e[i - 1].size > m->addr)
+			disjoint = false;
+	}
+	tap_check(sorted, "memory map is sorted by address");
+	tap_check(disjoint, "memory map entries do not overlap");
+}
+
+/* Copy the NUL-terminated command line (none when cmdline_paddr is 0). */
+static void read_cmdline(const struct hvm_start_info *si)
+{
+	const char *src;
+	uint64_t max = MV_CMDLINE_MAX;
+	size_t len = 0;
+
+	if (si->cmdline_paddr == 0)
+		return;
+	if (si->cmdline_paddr < GUEST_MAPPED_END && GUEST_MAPPED_END - si->cmdline_paddr < max)
+		max = GUEST_MAPPED_END - si->cmdline_paddr;     /* stop at the end of the map */
+	src = phys_ptr(si->cmdline_paddr, max);
+	if (src)
+		while (len < max && src[len])
+			len++;
+	if (!tap_check(src && len < max, "command line is mapped and NUL-terminated within %lu bytes",
+		       (unsigned long)MV_CMDLINE_MAX))
+		len = 0;
+	memcpy(cmdline, src, len);
+	cmdline[len] = '\0';
+}
+
+enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF };
+
+/* Space-separated options; see guest/README.md. */
+static enum scenario parse_cmdline(void)
+{
+	enum scenario sc = SCENARIO_TOPOLOGY;
+	bool known = true;
+
+	for (char *p = cmdline; *p;) {
+		char *word = p;
+		size_t n = 0;
+
+		while (word[n] && word[n] != ' ')
+			n++;
+		p = word[n] ? word + n + 1 : word + n;
+		if (n == 12 && !memcmp(word, "exception=ud", n)) {
+			sc = SCENARIO_EXC_UD;
+		} else if (n == 12 && !memcmp(word, "exception=pf", n)) {
+			sc = SCENARIO_EXC_PF;
+		} else if (n) {
+			kprintf("# unknown option '%.*s'\n", (int)n, word);
+			known = false;
+		}
+	}
+	tap_check(known, "command line options are known");
+	return sc;
+}
+
+__attribute__((noreturn)) void kmain(const struct hvm_start_info *si);  /* boot.S */
+
+void kmain(const struct hvm_start_info *si)
+{
+	serial_init();
+	idt_init();
+	kprintf("TAP version 13\n");
+	check_start_info(si);
+	read_memmap(si);
+	read_cmdline(si);
+	kprintf("# cmdline: \"%s\"\n", cmdline);
+
+	switch (parse_cmdline()) {
+	case SCENARIO_EXC_UD:
+		kprintf("# scenario exception=ud: executing ud2\n");
+		exc_trigger_ud();
+	case SCENARIO_EXC_PF:
+		kprintf("# scenario exception=pf: reading unmapped 0xbadc0de0000\n");
+		exc_trigger_pf();
+	case SCENARIO_TOPOLOGY:
+		break;
+	}
+	acpi_parse(si->rsdp_paddr, &topo);
+	topo_report(&topo, &memmap);
+	tap_finish();
+}
