@@ -9,8 +9,8 @@
  *         for the OS to probe (COM1, our one legacy-port device, is listed in the DSDT).
  *   MADT  the in-kernel LAPIC of each vCPU (APIC id = vCPU index), the IOAPIC (id = nr_cpus),
  *         PCAT_COMPAT because KVM_CREATE_IRQCHIP also gives a pair of 8259 PICs, and the PC
- *         override ISA IRQ 0 → GSI 2. That override is only true if the VMM routes GSI 0 to IOAPIC
- *         pin 2 (KVM_SET_GSI_ROUTING, as QEMU does): KVM's default routing sends GSI n to pin n.
+ *         override ISA IRQ 0 → GSI 2, made true by vm.c's KVM_SET_GSI_ROUTING (GSI 0, where the
+ *         in-kernel PIT fires, goes to IOAPIC pin 2, as on a PC and in QEMU).
  *   SRAT  vCPU → node (proximity domain = node id), one Memory Affinity entry per node range.
  *   SLIT  the nodes' distance rows.
  *   DSDT  \_SB.COM1 (PNP0501, ports 0x3f8-0x3ff, IRQ 4) and any virtio-mmio devices.

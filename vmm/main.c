@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+#include "machine.h"
+#include "run.h"
 #include "selfcheck.h"
 
 #define MEMVISOR_VERSION "0.1.0"
@@ -31,13 +34,22 @@ static void usage(FILE *f)
 	fputs("usage: memvisor COMMAND [OPTIONS]\n"
 	      "\n"
 	      "commands:\n"
+	      "  run IMAGE [OPTIONS]        boot a PVH ELF image under KVM (docs/cli.md)\n"
+	      "      --cpus N               vCPUs, 1..64 (default 2)\n"
+	      "      --numa SPEC            one NUMA node, repeatable (default: 2 nodes of 64 MiB):\n"
+	      "                             node=ID,size=SIZE[,cpus=A-B:C][,host-node=N]\n"
+	      "                             [,distances=NODE@DIST:NODE@DIST]\n"
+	      "      --cmdline STRING       the guest's command line\n"
+	      "      --serial FILE          COM1 output to FILE instead of stdout\n"
+	      "      --memory-report        print host memory per guest node at the end\n"
+	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
+	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
+	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory)\n"
 	      "  selfcheck [--node-mib N]   drive the mm/ library (buddy, NUMA policies, slab,\n"
 	      "                             VMA tree, EPT stage-2) over two host-memory NUMA nodes of\n"
 	      "                             N MiB each (default 64, 4..4096) and run every checker\n"
 	      "  --version                  print the version\n"
-	      "  --help                     this text\n"
-	      "\n"
-	      "Booting guests (memvisor run) arrives with the VMM core; see docs/architecture.md.\n",
+	      "  --help                     this text\n",
 	      f);
 }
 
@@ -69,6 +81,47 @@ static int cmd_selfcheck(int argc, char **argv)
 	return selfcheck_run(node_mib);
 }
 
+static int cmd_run(int argc, char **argv)
+{
+	struct machine_config m;
+	struct run_options o = { 0 };
+
+	machine_init(&m);
+	for (int i = 0; i < argc; i++) {
+		const char *opt = argv[i];
+
+		if (strcmp(opt, "--cpus") == 0) {
+			m.nr_cpus = parse_uint(opt, argv[++i], 1, MACHINE_MAX_VCPUS);
+		} else if (strcmp(opt, "--numa") == 0) {
+			if (!argv[i + 1])
+				die_usage("--numa needs a value");
+			if (machine_parse_numa(&m, argv[++i]))
+				die_usage("%s", mv_error());
+		} else if (strcmp(opt, "--cmdline") == 0) {
+			if (!argv[i + 1])
+				die_usage("--cmdline needs a value");
+			m.cmdline = argv[++i];
+		} else if (strcmp(opt, "--serial") == 0) {
+			if (!argv[i + 1])
+				die_usage("--serial needs a file name");
+			m.serial_path = argv[++i];
+		} else if (strcmp(opt, "--memory-report") == 0) {
+			o.memory_report = true;
+		} else if (opt[0] == '-' && opt[1]) {
+			die_usage("run: unknown option '%s'", opt);
+		} else if (o.image) {
+			die_usage("run: more than one image ('%s' and '%s')", o.image, opt);
+		} else {
+			o.image = opt;
+		}
+	}
+	if (!o.image)
+		die_usage("run: no image given");
+	if (machine_finish(&m))
+		die_usage("%s", mv_error());
+	return run_machine(&m, &o);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -83,5 +136,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "selfcheck") == 0)
 		return cmd_selfcheck(argc - 2, argv + 2);
+	if (strcmp(argv[1], "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
 	die_usage("unknown command '%s'", argv[1]);
 }

@@ -53,6 +53,7 @@ static const struct vm_cap {
 	const char *why;
 } vm_caps[] = {
 	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "the in-kernel PIC, IOAPIC and LAPICs" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "routing the PIT to IOAPIC pin 2" },
 	{ KVM_CAP_PIT2, "KVM_CAP_PIT2", "the in-kernel PIT" },
 	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM in memvisor's address space" },
 	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "placing KVM's TSS in the MMIO hole" },
@@ -153,6 +154,46 @@ static int vcpu_create(struct vm *vm, unsigned id)
 	return err;
 }
 
+/*
+ * GSI routing as on a PC (and QEMU): ISA IRQs 0-15 to the 8259 pair except the cascade (2), and
+ * GSIs 0-23 to the IOAPIC with GSI 0 — where the in-kernel PIT fires — on pin 2, GSI 2 nowhere.
+ * The MADT's interrupt source override IRQ 0 → GSI 2 states exactly this (acpi.c). KVM's default
+ * would put GSI 0 on pin 0 and make that override a lie.
+ */
+static int vm_set_gsi_routing(struct vm *vm)
+{
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[16 + MV_IOAPIC_PINS];
+	} r;
+	unsigned n = 0;
+	int err = 0;
+
+	memset(&r, 0, sizeof(r));
+	for (unsigned irq = 0; irq < 16; irq++) {
+		if (irq == 2)
+			continue;
+		r.e[n].gsi = irq;
+		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r.e[n].u.irqchip.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		r.e[n].u.irqchip.pin = irq % 8;
+		n++;
+	}
+	for (unsigned gsi = 0; gsi < MV_IOAPIC_PINS; gsi++) {
+		if (gsi == 2)
+			continue;
+		r.e[n].gsi = gsi;
+		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		r.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		n++;
+	}
+	r.hdr.nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0)
+		err = mv_fail(errno, "KVM_SET_GSI_ROUTING: %s", strerror(errno));
+	return err;
+}
+
 static void serial_irq(void *opaque, bool level)
 {
 	struct vm *vm = opaque;
@@ -197,7 +238,9 @@ int vm_create(struct vm *vm, const struct machine_config *m, const struct guest_
 			      strerror(errno));
 		goto out;
 	}
-	err = ram_register(mem, vm->vm_fd);
+	err = vm_set_gsi_routing(vm);
+	if (!err)
+		err = ram_register(mem, vm->vm_fd);
 	if (!err)
 		err = vm_get_cpuid(vm);
 	for (unsigned i = 0; !err && i < m->nr_cpus; i++)

@@ -1,0 +1,27 @@
+/*
+ * run.h — `memvisor run`: build the machine described by a machine_config, load a PVH image,
+ * run it under KVM and turn the outcome into the process exit status.
+ *
+ * Exit statuses (docs/cli.md): 0 every vCPU halted; (c<<1)|1 the guest wrote c to the exit port;
+ * 2 bad image (or its placement), named on stderr; VM_STATUS_SHUTDOWN, VM_STATUS_UNEXPECTED
+ * (vm.h); RUN_STATUS_NO_VM when the machine could not be built (no /dev/kvm, a capability
+ * missing, host memory or host node unavailable).
+ */
+#ifndef MV_RUN_H
+#define MV_RUN_H
+
+#include <stdbool.h>
+
+#include "machine.h"
+
+#define RUN_STATUS_BAD_IMAGE  2
+#define RUN_STATUS_NO_VM      8
+
+struct run_options {
+	const char *image;
+	bool memory_report;           /* print host per-node memory figures at the end */
+};
+
+int run_machine(const struct machine_config *m, const struct run_options *o);
+
+#endif /* MV_RUN_H */
