@@ -14,31 +14,27 @@
 
 #include <memvisor/layout.h>
 
-#include "acpi.h"
 #include "boot_pvh.h"
 #include "error.h"
-#include "loader.h"
 #include "ram.h"
 #include "vm.h"
 
-/* ACPI tables, image, start info: everything the guest reads at boot. */
-static int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
-			struct pvh_image *img)
+int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
+		 struct pvh_image *img, struct acpi_layout *acpi)
 {
-	struct acpi_layout acpi;
 	void *area = guest_mem_ptr(mem, MV_GPA_ACPI, MV_ACPI_SIZE);
 	int err;
 
 	if (!area)
 		return mv_fail(EINVAL, "the ACPI area 0x%llx+0x%llx is not guest RAM",
 			       (unsigned long long)MV_GPA_ACPI, (unsigned long long)MV_ACPI_SIZE);
-	err = acpi_build(m, area, MV_ACPI_SIZE, MV_GPA_ACPI, &acpi);
+	err = acpi_build(m, area, MV_ACPI_SIZE, MV_GPA_ACPI, acpi);
 	if (err)
 		return err;
 	err = pvh_load_file(image, mem, img);       /* its messages name the image */
 	if (err)
 		return err;
-	return pvh_write_boot_info(m, mem, acpi.rsdp_gpa, m->cmdline);
+	return pvh_write_boot_info(m, mem, acpi->rsdp_gpa, m->cmdline);
 }
 
 static int run_open_serial(const struct machine_config *m)
@@ -57,6 +53,7 @@ int run_machine(const struct machine_config *m, const struct run_options *o)
 {
 	struct guest_mem mem = { 0 };
 	struct pvh_image img;
+	struct acpi_layout acpi;
 	struct vm vm;
 	int serial_fd, status;
 
@@ -64,7 +61,7 @@ int run_machine(const struct machine_config *m, const struct run_options *o)
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		return RUN_STATUS_NO_VM;
 	}
-	if (run_fill_ram(m, &mem, o->image, &img)) {
+	if (run_fill_ram(m, &mem, o->image, &img, &acpi)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		ram_destroy(&mem);
 		return RUN_STATUS_BAD_IMAGE;

@@ -12,6 +12,9 @@
 
 #include <stdbool.h>
 
+#include "acpi.h"
+#include "guest_mem.h"
+#include "loader.h"
 #include "machine.h"
 
 #define RUN_STATUS_BAD_IMAGE  2
@@ -21,6 +24,13 @@ struct run_options {
 	const char *image;
 	bool memory_report;           /* print host per-node memory figures at the end */
 };
+
+/*
+ * Fill guest RAM with everything the guest reads at boot: the ACPI tables at MV_GPA_ACPI, the
+ * image, the start info with its memory map and m->cmdline. 0 or -errno with mv_error() set.
+ */
+int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
+		 struct pvh_image *img, struct acpi_layout *acpi);
 
 int run_machine(const struct machine_config *m, const struct run_options *o);
 

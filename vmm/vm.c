@@ -162,35 +162,36 @@ static int vcpu_create(struct vm *vm, unsigned id)
  */
 static int vm_set_gsi_routing(struct vm *vm)
 {
-	struct {
-		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[16 + MV_IOAPIC_PINS];
-	} r;
+	enum { MAX_ROUTES = 16 + MV_IOAPIC_PINS };
+	struct kvm_irq_routing *r;
 	unsigned n = 0;
 	int err = 0;
 
-	memset(&r, 0, sizeof(r));
+	r = calloc(1, sizeof(*r) + MAX_ROUTES * sizeof(r->entries[0]));
+	if (!r)
+		return mv_fail(ENOMEM, "KVM_SET_GSI_ROUTING: out of memory");
 	for (unsigned irq = 0; irq < 16; irq++) {
 		if (irq == 2)
 			continue;
-		r.e[n].gsi = irq;
-		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r.e[n].u.irqchip.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		r.e[n].u.irqchip.pin = irq % 8;
+		r->entries[n].gsi = irq;
+		r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r->entries[n].u.irqchip.irqchip = irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		r->entries[n].u.irqchip.pin = irq % 8;
 		n++;
 	}
 	for (unsigned gsi = 0; gsi < MV_IOAPIC_PINS; gsi++) {
 		if (gsi == 2)
 			continue;
-		r.e[n].gsi = gsi;
-		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		r.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		r->entries[n].gsi = gsi;
+		r->entries[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r->entries[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		r->entries[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
 		n++;
 	}
-	r.hdr.nr = n;
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &r) < 0)
+	r->nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
 		err = mv_fail(errno, "KVM_SET_GSI_ROUTING: %s", strerror(errno));
+	free(r);
 	return err;
 }
 
