@@ -7,6 +7,10 @@
  *     size=SIZE        RAM of the node: bytes or with K/M/G/T suffix, page-aligned, > 0 (required)
  *     cpus=LIST        vCPU ids on the node: "0-3:6" (':' separates items, '-' makes a range)
  *     host-node=N      bind the node's RAM to host NUMA node N
+ *     budget=SIZE      host memory for the node's frame pool (default: size); smaller than
+ *                      size overcommits the node: the rest lives in host swap (--swap)
+ *     policy=P         strict (default): frames only from the node's own pool;
+ *                      preferred: other pools by distance before evicting
  *     distances=LIST   SLIT distances to other nodes: "1@20:2@30" (DST@VALUE, VALUE 11..254);
  *                      a distance given on one side only is mirrored; both sides must agree
  * No lock: runs on the main thread before the machine exists.
@@ -216,8 +220,25 @@ static int parse_key(struct machine_config *m, unsigned id, const char *key, con
 	}
 	if (strcmp(key, "distances") == 0)
 		return parse_distances(id, val, node);
+	if (strcmp(key, "budget") == 0) {
+		if (machine_parse_size(val, &node->budget) || node->budget == 0 ||
+		    node->budget % MM_PAGE_SIZE)
+			return mv_fail(EINVAL, "--numa node=%u: budget=%s is not a non-zero "
+				       "multiple of 4 KiB", id, val);
+		return 0;
+	}
+	if (strcmp(key, "policy") == 0) {
+		if (strcmp(val, "strict") == 0)
+			node->policy = MACHINE_POLICY_STRICT;
+		else if (strcmp(val, "preferred") == 0)
+			node->policy = MACHINE_POLICY_PREFERRED;
+		else
+			return mv_fail(EINVAL, "--numa node=%u: policy=%s: expected strict or "
+				       "preferred", id, val);
+		return 0;
+	}
 	return mv_fail(EINVAL, "--numa node=%u: unknown key '%s' (known: node, size, cpus, "
-		       "host-node, distances)", id, key);
+		       "host-node, distances, budget, policy)", id, key);
 }
 
 int machine_parse_numa(struct machine_config *m, const char *spec)
@@ -372,6 +393,16 @@ int machine_finish(struct machine_config *m)
 		return mv_fail(EINVAL, "--numa node=0: size must be at least %llu MiB (it holds "
 			       "the boot area and the kernel)",
 			       (unsigned long long)(MV_NODE0_MIN >> 20));
+	for (n = 0; n < m->nr_nodes; n++) {
+		struct machine_node *node = &m->nodes[n];
+
+		if (node->budget > node->size)
+			return mv_fail(EINVAL, "--numa node=%u: budget (%llu KiB) is larger than the "
+				       "node (%llu KiB)", n, (unsigned long long)(node->budget >> 10),
+				       (unsigned long long)(node->size >> 10));
+		if (!node->budget)
+			node->budget = node->size;
+	}
 	err = finish_cpus(m);
 	if (!err)
 		err = finish_distances(m);

@@ -29,8 +29,17 @@ struct machine_range {
 	uint64_t size;
 };
 
+/* What the host does when a node's frame pool is empty (gmem.h). */
+enum machine_mem_policy {
+	MACHINE_POLICY_STRICT,              /* only the node's own pool; evict to swap when full */
+	MACHINE_POLICY_PREFERRED,           /* own pool, then other pools by distance, then evict */
+};
+
 struct machine_node {
 	uint64_t size;                      /* bytes of RAM, page-aligned, > 0 */
+	uint64_t budget;                    /* host memory for its frame pool (0 until machine_finish:
+					       then size, or the budget= given, page-aligned, <= size) */
+	enum machine_mem_policy policy;
 	uint64_t cpus;                      /* bit i: vCPU i is on this node */
 	int host_node;                      /* host NUMA node to bind to, -1: none */
 	uint8_t distance[MACHINE_MAX_NODES];/* SLIT row: [self] = 10, others in 10..254 */
