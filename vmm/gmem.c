@@ -408,9 +408,12 @@ static void gmem_fault(struct gmem *g, uint64_t hva)
 	pthread_mutex_lock(&g->lock);
 	g->st.uffd_faults++;
 	if (g->fatal) {
+		bool refuse = g->refuse_after_fatal;
+
 		pthread_mutex_unlock(&g->lock);
-		fault_refuse(g, c);
-		return;
+		if (refuse)
+			fault_refuse(g, c);
+		return;         /* else it waits until gmem_destroy closes the userfaultfd */
 	}
 	if (*f & GMEM_C_BUSY) {         /* its owner wakes the range when done */
 		g->st.faults_waited++;
@@ -1153,6 +1156,13 @@ void gmem_set_fatal_handler(struct gmem *g, void (*fn)(void *arg), void *arg)
 	pthread_mutex_lock(&g->lock);
 	g->on_fatal = fn;
 	g->on_fatal_arg = arg;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void gmem_refuse_after_fatal(struct gmem *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->refuse_after_fatal = true;
 	pthread_mutex_unlock(&g->lock);
 }
 

@@ -133,6 +133,7 @@ struct gmem {
 	bool stopping;
 	int fatal;                      /* 0, or the errno of the failure that stopped service */
 	bool fatal_notified;
+	bool refuse_after_fatal;        /* gmem_refuse_after_fatal() */
 
 	int uffd;
 	int stop_efd;
@@ -188,6 +189,15 @@ int gmem_check(struct gmem *g);
 void gmem_get_stats(struct gmem *g, struct gmem_stats *st);
 void gmem_print_stats(struct gmem *g, FILE *out);
 int gmem_write_stats_json(struct gmem *g, const char *path);
+
+/*
+ * After service has failed, answer new faults by mapping the cluster PROT_NONE, so a vCPU gets
+ * -EFAULT from KVM_RUN (and leaves) instead of waiting for ever; any other thread touching it
+ * would get SIGSEGV, so call this only once nothing but vCPUs touches guest RAM. Before it,
+ * faults after a failure wait until gmem_destroy() closes the userfaultfd (after which the
+ * waiting thread sees unregistered memory: the owner must be discarding the guest).
+ */
+void gmem_refuse_after_fatal(struct gmem *g);
 
 /* Where guest node n's frames live (for tests): the pool's memfd view and its frame count. */
 const struct gmem_pool *gmem_pool(const struct gmem *g, unsigned node);

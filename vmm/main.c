@@ -38,13 +38,20 @@ static void usage(FILE *f)
 	      "      --cpus N               vCPUs, 1..64 (default 2)\n"
 	      "      --numa SPEC            one NUMA node, repeatable (default: 2 nodes of 64 MiB):\n"
 	      "                             node=ID,size=SIZE[,cpus=A-B:C][,host-node=N]\n"
-	      "                             [,distances=NODE@DIST:NODE@DIST]\n"
+	      "                             [,distances=NODE@DIST:NODE@DIST][,budget=SIZE]\n"
+	      "                             [,policy=strict|preferred]\n"
 	      "      --cmdline STRING       the guest's command line\n"
 	      "      --serial FILE          COM1 output to FILE instead of stdout\n"
 	      "      --memory-report        print host memory per guest node at the end\n"
+	      "      --swap FILE[,size=SIZE] host swap for guest pages (default size: all RAM)\n"
+	      "      --stats FILE           guest memory statistics as JSON at the end\n"
+	      "      --fault-around PAGES   pages backed per fault, 1..512, power of 2 (16)\n"
+	      "      --fault-threads N      userfaultfd service threads, 1..8 (1)\n"
+	      "      --prefault             back guest RAM up to the budgets before booting\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
 	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
-	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory)\n"
+	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory);\n"
+	      "    10 guest memory could not be served (budget used up without swap, swap I/O)\n"
 	      "  selfcheck [--node-mib N]   drive the mm/ library (buddy, NUMA policies, slab,\n"
 	      "                             VMA tree, EPT stage-2) over two host-memory NUMA nodes of\n"
 	      "                             N MiB each (default 64, 4..4096) and run every checker\n"
@@ -107,6 +114,24 @@ static int cmd_run(int argc, char **argv)
 			m.serial_path = argv[++i];
 		} else if (strcmp(opt, "--memory-report") == 0) {
 			o.memory_report = true;
+		} else if (strcmp(opt, "--swap") == 0) {
+			if (!argv[i + 1])
+				die_usage("--swap needs FILE[,size=SIZE]");
+			if (swap_parse_spec(argv[++i], &o.swap))
+				die_usage("%s", mv_error());
+			o.swap_given = true;
+		} else if (strcmp(opt, "--stats") == 0) {
+			if (!argv[i + 1])
+				die_usage("--stats needs a file name");
+			o.stats_path = argv[++i];
+		} else if (strcmp(opt, "--fault-around") == 0) {
+			o.mem.cluster_pages = parse_uint(opt, argv[++i], 1, GMEM_MAX_CLUSTER_PAGES);
+			if (o.mem.cluster_pages & (o.mem.cluster_pages - 1))
+				die_usage("--fault-around: %u is not a power of two", o.mem.cluster_pages);
+		} else if (strcmp(opt, "--fault-threads") == 0) {
+			o.mem.fault_threads = parse_uint(opt, argv[++i], 1, GMEM_MAX_FAULT_THREADS);
+		} else if (strcmp(opt, "--prefault") == 0) {
+			o.mem.prefault = true;
 		} else if (opt[0] == '-' && opt[1]) {
 			die_usage("run: unknown option '%s'", opt);
 		} else if (o.image) {

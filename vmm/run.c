@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,41 +50,167 @@ static int run_open_serial(const struct machine_config *m)
 	return fd;
 }
 
+/*
+ * The boot image is written into guest RAM on a thread of its own: every write is a userfaultfd
+ * fault served by gmem, and if guest memory cannot be served (a budget smaller than the image,
+ * no swap) that thread waits for ever. The main thread then reports and tears down instead.
+ */
+struct run_fill {
+	const struct machine_config *m;
+	struct guest_mem *mem;
+	const char *image;
+	struct pvh_image img;
+	struct acpi_layout acpi;
+	int err;
+	char msg[512];                  /* the filler's mv_error() (it is per thread) */
+	bool done, mem_failed;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+static void *run_fill_thread(void *arg)
+{
+	struct run_fill *f = arg;
+	int err = run_fill_ram(f->m, f->mem, f->image, &f->img, &f->acpi);
+
+	pthread_mutex_lock(&f->lock);
+	f->err = err;
+	snprintf(f->msg, sizeof(f->msg), "%s", err ? mv_error() : "");
+	f->done = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+static void run_fill_mem_failed(void *arg)
+{
+	struct run_fill *f = arg;
+
+	pthread_mutex_lock(&f->lock);
+	f->mem_failed = true;
+	pthread_cond_broadcast(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+}
+
+static void run_vm_mem_failed(void *arg)
+{
+	vm_stop(arg, GMEM_STATUS_FATAL);
+}
+
+/* Swap device for --swap: the size given, or as much as all guest RAM. */
+static int run_open_swap(const struct machine_config *m, const struct run_options *o,
+			 struct swap_dev *sw)
+{
+	unsigned cp = o->mem.cluster_pages ? o->mem.cluster_pages : GMEM_DEFAULT_CLUSTER;
+	uint64_t size = o->swap.size;
+
+	if (!size)
+		for (unsigned n = 0; n < m->nr_nodes; n++)
+			size += m->nodes[n].size;
+	return swap_open(sw, o->swap.path, size, cp);
+}
+
+/* Returns 0 with the image in guest RAM, or the exit status to stop with (message printed). */
+static int run_fill(struct run_fill *f, struct gmem *g)
+{
+	pthread_t t;
+	int err;
+
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	gmem_set_fatal_handler(g, run_fill_mem_failed, f);
+	err = pthread_create(&t, NULL, run_fill_thread, f);
+	if (err) {
+		fprintf(stderr, "memvisor: cannot start the loader thread: %s\n", strerror(err));
+		return RUN_STATUS_NO_VM;
+	}
+	pthread_mutex_lock(&f->lock);
+	while (!f->done && !f->mem_failed)
+		pthread_cond_wait(&f->cond, &f->lock);
+	pthread_mutex_unlock(&f->lock);
+	if (!f->done) {
+		/* Closing the userfaultfd lets the waiting loader finish on memory we discard. */
+		fprintf(stderr, "memvisor: the boot image does not fit guest memory as configured\n");
+		gmem_destroy(g);
+		pthread_join(t, NULL);
+		return GMEM_STATUS_FATAL;
+	}
+	pthread_join(t, NULL);
+	if (f->err) {
+		fprintf(stderr, "memvisor: %s\n", f->msg);
+		return RUN_STATUS_BAD_IMAGE;
+	}
+	return 0;
+}
+
+static void run_print_end(const struct machine_config *m, const struct run_options *o,
+			  struct guest_mem *mem, struct gmem *g)
+{
+	gmem_print_stats(g, stderr);
+	if (o->stats_path && gmem_write_stats_json(g, o->stats_path))
+		fprintf(stderr, "memvisor: %s\n", mv_error());
+	if (o->memory_report)
+		ram_report(m, mem, stdout);
+}
+
 int run_machine(const struct machine_config *m, const struct run_options *o)
 {
 	struct guest_mem mem = { 0 };
-	struct pvh_image img;
-	struct acpi_layout acpi;
+	struct run_fill fill = { .m = m, .mem = &mem, .image = o->image };
+	struct swap_dev sw;
+	struct gmem_config mcfg = o->mem;
+	struct gmem g;
 	struct vm vm;
-	int serial_fd, status;
+	bool swap_open_ok = false, gmem_ok = false;
+	int serial_fd = -1, status;
 
 	if (ram_create(m, &mem)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		return RUN_STATUS_NO_VM;
 	}
-	if (run_fill_ram(m, &mem, o->image, &img, &acpi)) {
+	status = RUN_STATUS_NO_VM;
+	if (o->swap_given) {
+		if (run_open_swap(m, o, &sw)) {
+			fprintf(stderr, "memvisor: %s\n", mv_error());
+			goto out;
+		}
+		swap_open_ok = true;
+		mcfg.swap = &sw;
+	}
+	if (gmem_create(&g, m, &mem, &mcfg)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
-		ram_destroy(&mem);
-		return RUN_STATUS_BAD_IMAGE;
+		goto out;
+	}
+	gmem_ok = true;
+	status = run_fill(&fill, &g);
+	if (status) {
+		gmem_ok = status != GMEM_STATUS_FATAL;     /* run_fill destroyed it */
+		goto out;
 	}
 	serial_fd = run_open_serial(m);
 	if (serial_fd < 0) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
-		ram_destroy(&mem);
-		return RUN_STATUS_NO_VM;
+		status = RUN_STATUS_NO_VM;
+		goto out;
 	}
 	if (vm_create(&vm, m, &mem, serial_fd)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		status = RUN_STATUS_NO_VM;
 		goto out;
 	}
-	status = vm_run(&vm, img.entry);
+	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
+	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
+	status = __atomic_load_n(&g.fatal, __ATOMIC_ACQUIRE) ? GMEM_STATUS_FATAL
+							       : vm_run(&vm, fill.img.entry);
 	vm_destroy(&vm);
-	if (o->memory_report)
-		ram_report(m, &mem, stdout);
+	run_print_end(m, o, &mem, &g);
 out:
-	if (serial_fd != STDOUT_FILENO)
+	if (serial_fd >= 0 && serial_fd != STDOUT_FILENO)
 		close(serial_fd);
+	if (gmem_ok)
+		gmem_destroy(&g);
+	if (swap_open_ok)
+		swap_close(&sw);
 	ram_destroy(&mem);
 	return status;
 }

@@ -5,7 +5,8 @@
  * Exit statuses (docs/cli.md): 0 every vCPU halted; (c<<1)|1 the guest wrote c to the exit port;
  * 2 bad image (or its placement), named on stderr; VM_STATUS_SHUTDOWN, VM_STATUS_UNEXPECTED
  * (vm.h); RUN_STATUS_NO_VM when the machine could not be built (no /dev/kvm, a capability
- * missing, host memory or host node unavailable).
+ * missing, host memory or host node unavailable); GMEM_STATUS_FATAL when guest memory could not
+ * be served (gmem.h).
  */
 #ifndef MV_RUN_H
 #define MV_RUN_H
@@ -13,9 +14,11 @@
 #include <stdbool.h>
 
 #include "acpi.h"
+#include "gmem.h"
 #include "guest_mem.h"
 #include "loader.h"
 #include "machine.h"
+#include "swap.h"
 
 #define RUN_STATUS_BAD_IMAGE  2
 #define RUN_STATUS_NO_VM      8
@@ -23,6 +26,10 @@
 struct run_options {
 	const char *image;
 	bool memory_report;           /* print host per-node memory figures at the end */
+	bool swap_given;              /* --swap */
+	struct swap_spec swap;
+	const char *stats_path;       /* --stats: JSON statistics at the end */
+	struct gmem_config mem;       /* --fault-around, --fault-threads, --prefault (swap: run.c) */
 };
 
 /*

@@ -252,6 +252,16 @@ out:
 	return err;
 }
 
+static bool vm_ending(struct vm *vm)
+{
+	bool ended;
+
+	pthread_mutex_lock(&vm->lock);
+	ended = vm->ended;
+	pthread_mutex_unlock(&vm->lock);
+	return ended;
+}
+
 /* Record the end of the guest (the first one wins) and wake the main thread. */
 static void vm_end(struct vm *vm, int status)
 {
@@ -262,6 +272,11 @@ static void vm_end(struct vm *vm, int status)
 	}
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
+}
+
+void vm_stop(struct vm *vm, int status)
+{
+	vm_end(vm, status);
 }
 
 static void vcpu_dump(struct vcpu *v, FILE *f)
@@ -435,6 +450,8 @@ static void *vcpu_thread(void *arg)
 				break;
 			continue;
 		}
+		if (errno == EFAULT && vm_ending(vm))
+			break;          /* guest memory service stopped (gmem.h) and refuses faults */
 		if (errno != EINTR && errno != EAGAIN) {
 			vcpu_fatal(v, VM_STATUS_UNEXPECTED, "KVM_RUN failed: %s", strerror(errno));
 			break;

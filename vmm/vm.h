@@ -81,6 +81,12 @@ int vm_create(struct vm *vm, const struct machine_config *m, const struct guest_
 /* Start every vCPU at the PVH entry (BSP) and run until the guest ends; returns the status. */
 int vm_run(struct vm *vm, uint32_t pvh_entry);
 
+/*
+ * End the guest from another thread (e.g. guest memory service failed): vm_run returns status.
+ * The first end wins. Thread-safe; returns at once.
+ */
+void vm_stop(struct vm *vm, int status);
+
 void vm_destroy(struct vm *vm);
 
 #endif /* MV_VM_H */
