@@ -942,10 +942,30 @@ static int frames_create(struct gmem *g)
 	return 0;
 }
 
+unsigned gmem_cluster_pages(const struct machine_config *m, unsigned requested)
+{
+	unsigned cp;
+
+	if (requested)
+		return requested;
+	for (cp = GMEM_DEFAULT_CLUSTER; cp > 1; cp /= 2) {
+		uint64_t bytes = (uint64_t)cp << MM_PAGE_SHIFT;
+		bool fits = true;
+
+		for (unsigned n = 0; n < m->nr_nodes; n++)
+			for (unsigned r = 0; r < m->nodes[n].nr_ranges; r++)
+				fits &= (m->nodes[n].ranges[r].gpa | m->nodes[n].ranges[r].size) %
+					bytes == 0;
+		if (fits)
+			break;
+	}
+	return cp;
+}
+
 /* Cluster size, budgets and region alignment: everything the engine relies on. */
 static int gmem_check_config(struct gmem *g, const struct gmem_config *cfg)
 {
-	unsigned cp = cfg->cluster_pages ? cfg->cluster_pages : GMEM_DEFAULT_CLUSTER;
+	unsigned cp = gmem_cluster_pages(g->m, cfg->cluster_pages);
 
 	if (cp > GMEM_MAX_CLUSTER_PAGES || (cp & (cp - 1)))
 		return mv_fail(EINVAL, "cluster of %u pages: must be a power of two up to %d", cp,

@@ -65,7 +65,8 @@ struct swap_dev;                         /* swap.h */
 #define GMEM_STATUS_FATAL       10
 
 struct gmem_config {
-	unsigned cluster_pages;         /* 0 = GMEM_DEFAULT_CLUSTER */
+	unsigned cluster_pages;         /* 0 = GMEM_DEFAULT_CLUSTER, or the largest power of two
+					   below it that divides every node range */
 	unsigned fault_threads;         /* 0 = 1 */
 	bool prefault;                  /* back every cluster that fits the budgets at start */
 	struct swap_dev *swap;          /* NULL: no swap (a full pool is then fatal) */
@@ -157,6 +158,9 @@ struct gmem {
  */
 int gmem_create(struct gmem *g, const struct machine_config *m, struct guest_mem *gm,
 		const struct gmem_config *cfg) __attribute__((warn_unused_result));
+/* The cluster gmem_create uses for a gmem_config.cluster_pages of `requested` (0: default). */
+unsigned gmem_cluster_pages(const struct machine_config *m, unsigned requested);
+
 /* Stop the threads and free everything; guest RAM mappings stay (ram_destroy unmaps them). */
 void gmem_destroy(struct gmem *g);
 

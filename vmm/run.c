@@ -101,7 +101,7 @@ static void run_vm_mem_failed(void *arg)
 static int run_open_swap(const struct machine_config *m, const struct run_options *o,
 			 struct swap_dev *sw)
 {
-	unsigned cp = o->mem.cluster_pages ? o->mem.cluster_pages : GMEM_DEFAULT_CLUSTER;
+	unsigned cp = gmem_cluster_pages(m, o->mem.cluster_pages);
 	uint64_t size = o->swap.size;
 
 	if (!size)
