@@ -452,10 +452,11 @@ static int swap_io(struct swap_dev *sw, bool write, uint64_t slot, void *buf, un
 		err = transfer(sw->fd, write, buf, len, (off_t)(slot * SWAP_PAGE_SIZE));
 	if (err) {
 		count(write ? &sw->write_errors : &sw->read_errors, 1);
-		if (err == EIO && !injected)
-			return mv_fail(EIO, "swap %s: %s of %u pages at slot %llu: %s (end of file: "
-				       "was the file truncated?)", sw->path, op, npages,
-				       (unsigned long long)slot, strerror(EIO));
+		if (err == EIO && !injected)            /* transfer() saw no progress */
+			return mv_fail(EIO, "swap %s: %s of %u pages at slot %llu: %s (%s)", sw->path,
+				       op, npages, (unsigned long long)slot, strerror(EIO),
+				       write ? "the file takes no more bytes"
+					     : "end of file: was the file truncated?");
 		return mv_fail(err, "swap %s: %s of %u pages at slot %llu: %s%s", sw->path, op,
 			       npages, (unsigned long long)slot, strerror(err),
 			       injected ? " (injected)" : "");
