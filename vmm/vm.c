@@ -35,6 +35,7 @@
 #include "cpuid.h"
 #include "error.h"
 #include "exit_reason.h"
+#include "hostmem_pv.h"
 #include "ram.h"
 
 #define VM_KICK_SIGNAL     SIGUSR1
@@ -347,6 +348,8 @@ static void vcpu_pio_one(struct vcpu *v, uint16_t port, unsigned size, bool out,
 		vm_end(vm, (int)(((code << 1) | 1) & 0xff));   /* exit(2) keeps 8 bits, as QEMU */
 		return;
 	}
+	if (vm->hostmem && hostmem_pv_pio(vm->hostmem, v->id, port, out, size, data))
+		return;
 	if (!out)
 		memset(data, 0xff, size);                 /* nothing answers: a floating bus */
 	pthread_mutex_lock(&vm->lock);

@@ -34,6 +34,7 @@
 #define VM_HALT_CHECK_MS      100
 
 struct vm;
+struct hostmem_pv;
 
 struct vcpu {
 	struct vm *vm;
@@ -57,6 +58,8 @@ struct vm {
 	struct kvm_cpuid2 *cpuid;      /* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
 	struct vcpu vcpus[MACHINE_MAX_VCPUS];
 	struct serial serial;
+	struct hostmem_pv *hostmem;    /* optional host-memory device (hostmem_pv.h), the caller's:
+					* set after vm_create, before vm_run; NULL: ports unhandled */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
