@@ -16,6 +16,7 @@
 #include <memvisor/layout.h>
 
 #include "boot_pvh.h"
+#include "hostmem_pv.h"
 #include "error.h"
 #include "ram.h"
 #include "vm.h"
@@ -92,6 +93,32 @@ static void run_fill_mem_failed(void *arg)
 	pthread_mutex_unlock(&f->lock);
 }
 
+/* The guest's page-out / page-in requests (hostmem_pv.c) are gmem requests. */
+static int run_page_out(void *g, gpa_t gpa, uint64_t len, uint64_t *pages)
+{
+	return gmem_page_out(g, gpa, len, pages);
+}
+
+static int run_page_in(void *g, gpa_t gpa, uint64_t len, uint64_t *pages)
+{
+	return gmem_page_in(g, gpa, len, pages);
+}
+
+static int run_node_page_out(void *g, unsigned node, uint64_t *pages)
+{
+	return gmem_node_page_out(g, node, pages);
+}
+
+static int run_node_page_in(void *g, unsigned node, uint64_t *pages)
+{
+	return gmem_node_page_in(g, node, pages);
+}
+
+static const struct hostmem_pv_ops run_hostmem_ops = {
+	.page_out = run_page_out, .page_in = run_page_in,
+	.node_page_out = run_node_page_out, .node_page_in = run_node_page_in,
+};
+
 static void run_vm_mem_failed(void *arg)
 {
 	vm_stop(arg, GMEM_STATUS_FATAL);
@@ -161,6 +188,7 @@ int run_machine(const struct machine_config *m, const struct run_options *o)
 	struct gmem_config mcfg = o->mem;
 	struct gmem g;
 	struct vm vm;
+	struct hostmem_pv pv;
 	bool swap_open_ok = false, gmem_ok = false;
 	int serial_fd = -1, status;
 
@@ -198,11 +226,19 @@ int run_machine(const struct machine_config *m, const struct run_options *o)
 		status = RUN_STATUS_NO_VM;
 		goto out;
 	}
+	if (hostmem_pv_init(&pv, m, &mem, &run_hostmem_ops, &g)) {
+		fprintf(stderr, "memvisor: %s\n", mv_error());
+		vm_destroy(&vm);
+		status = RUN_STATUS_NO_VM;
+		goto out;
+	}
+	vm.hostmem = &pv;
 	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
 	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
 	status = __atomic_load_n(&g.fatal, __ATOMIC_ACQUIRE) ? GMEM_STATUS_FATAL
 							       : vm_run(&vm, fill.img.entry);
 	vm_destroy(&vm);
+	hostmem_pv_destroy(&pv);
 	run_print_end(m, o, &mem, &g);
 out:
 	if (serial_fd >= 0 && serial_fd != STDOUT_FILENO)

@@ -10,7 +10,10 @@
  *   2. it writes the block's guest-physical address to the ports as two 32-bit `out`s: the high
  *      dword to MV_PORT_HOSTMEM_HI, then the low dword to MV_PORT_HOSTMEM_LO; the second write
  *      performs the request, synchronously: when the `out` instruction completes, `status` and
- *      `pages` have been written back into the block.
+ *      `pages` have been written back into the block. The high dword is per vCPU and resets to 0
+ *      after each LO write (as fw_cfg does), so a block below 4 GiB needs only the LO write.
+ *   Detecting the device: reads of the ports return all ones, as for an absent device; pre-set
+ *   `status` to a value the VMM never writes (e.g. 1): still 1 afterwards means no device.
  *   A block the VMM cannot read (not in guest RAM, misaligned, crossing a page, bad magic) is
  *   ignored apart from a rate-limited host log line and a statistics counter: there is nowhere
  *   to report to.
@@ -22,7 +25,8 @@
  *             guest's next touch reads it back. Pages never touched stay untouched.
  *   PAGE_IN   bring every swapped page of the range back into host memory now (prefetch);
  *             never-touched pages stay untouched.
- * `pages` counts the 4 KiB pages that changed state.
+ * `pages` counts the 4 KiB pages that changed state, also when the request failed partway (a
+ * range is worked through in address order; what was done before the failure stays done).
  */
 #ifndef MEMVISOR_HOSTMEM_H
 #define MEMVISOR_HOSTMEM_H
@@ -42,7 +46,7 @@
 
 /* Status codes written back (negated Linux errno values). */
 #define MV_HOSTMEM_OK          0
-#define MV_HOSTMEM_EIO         (-5)    /* host swap failed; the pages stay where they were */
+#define MV_HOSTMEM_EIO         (-5)    /* host swap failed: guest memory service has stopped */
 #define MV_HOSTMEM_ENOMEM      (-12)   /* PAGE_IN: no host frame could be found */
 #define MV_HOSTMEM_EINVAL      (-22)   /* bad op, flags, reserved field, unaligned or empty range */
 #define MV_HOSTMEM_ENOSPC      (-28)   /* PAGE_OUT: host swap is full (or there is none) */

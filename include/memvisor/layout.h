@@ -55,6 +55,7 @@
 #define MV_PORT_COM1           0x3f8                  /* 16550 UART, 8 registers */
 #define MV_PORT_EXIT           0xf4                   /* isa-debug-exit: write c → exit (c<<1)|1 */
 #define MV_IRQ_COM1            4                      /* IOAPIC / ISA IRQ of COM1 */
+/* Ports 0x5f0-0x5f7: the paravirtual host-memory interface, defined in memvisor/hostmem.h. */
 
 /*
  * Codes the memvisor guest (guest/) writes to MV_PORT_EXIT. Under QEMU's isa-debug-exit the
