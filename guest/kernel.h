@@ -4,7 +4,9 @@
  *
  * The guest runs on one CPU with interrupts off, so nothing here takes a lock. Physical memory
  * below 4 GiB is identity-mapped (boot.S): a physical address below GUEST_MAPPED_END is also a
- * valid pointer; anything at or above it faults (#PF dump, see idt.c).
+ * valid pointer; anything at or above it faults (#PF dump, see idt.c) until the memtest scenario
+ * extends the map with paging_map_up_to(). phys_ptr() keeps to the boot map: the boot
+ * environment's pointers are read before any extension.
  */
 #ifndef GUEST_KERNEL_H
 #define GUEST_KERNEL_H
@@ -59,6 +61,13 @@ __attribute__((noreturn, format(printf, 1, 2))) void tap_bail(const char *fmt, .
 
 /* console.c: write code to MV_PORT_EXIT (an MV_GUEST_EXIT_*); halts if the VMM ignores it. */
 __attribute__((noreturn)) void guest_exit(uint8_t code);
+
+/*
+ * paging.c: identity-map [0, end) (rounded up to 1 GiB) on top of boot.S's [0, 4 GiB), with
+ * 1 GiB pages where CPUID has them (up to 512 GiB), else 2 MiB pages (up to 64 GiB). Returns the
+ * end of the identity map afterwards: below `end` when `end` is beyond what the guest can map.
+ */
+uint64_t paging_map_up_to(uint64_t end);
 
 /* idt.c: load the IDT; every exception vector dumps state and exits MV_GUEST_EXIT_EXCEPTION. */
 void idt_init(void);
