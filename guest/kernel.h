@@ -27,6 +27,12 @@ static inline void outb(uint16_t port, uint8_t v)
 	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
 }
 
+static inline void outl(uint16_t port, uint32_t v)
+{
+	/* "memory": a port write may make the VMM read or write guest RAM (hostmem.h requests). */
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+
 static inline uint8_t inb(uint16_t port)
 {
 	uint8_t v;
@@ -56,6 +62,9 @@ __attribute__((format(printf, 1, 2))) void kprintf(const char *fmt, ...);
 
 /* console.c: TAP version 13 on the serial port. Checks are numbered from 1; the plan comes last. */
 __attribute__((format(printf, 2, 3))) bool tap_check(bool ok, const char *fmt, ...);
+/* tap_check in pieces: prints "[not ]ok N - " and counts the check; the caller prints the rest of
+ * the description and the '\n'. Returns ok. */
+bool tap_begin(bool ok);
 __attribute__((noreturn)) void tap_finish(void);   /* "1..N", exit PASS or FAIL */
 __attribute__((noreturn, format(printf, 1, 2))) void tap_bail(const char *fmt, ...);
 
