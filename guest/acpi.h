@@ -176,6 +176,10 @@ struct memmap {
 /* acpi.c: walk RSDP → XSDT (or RSDT) → tables, printing a TAP check per validation. */
 void acpi_parse(uint64_t rsdp_pa, struct topo *t);
 
+/* topo.c: the nodes of the report, bit n for node n: SRAT proximity domains with memory or
+ * CPUs; node 0 alone without a usable SRAT. */
+uint64_t topo_node_mask(const struct topo *t);
+
 /* topo.c: cross-check t against the memory map (TAP checks), then print the "numa:" lines. */
 void topo_report(const struct topo *t, const struct memmap *mm);
 

@@ -8,7 +8,7 @@
  *   2. CPUID: no long mode → "Bail out!" on COM1 and exit MV_GUEST_EXIT_BAIL (a silent triple
  *      fault otherwise, when EFER.LME is written);
  *   3. page tables identity-mapping [0, 4 GiB) with 2 MiB pages: PML4[0] → PDPT, PDPT[0..3] →
- *      four page directories of 512 entries;
+ *      four page directories of 512 entries (paging.c adds PDPT[4..] for RAM above 4 GiB);
  *   4. CR4.PAE, CR3, EFER.LME (and EFER.NXE when CPUID has NX), 64-bit GDT, CR0.PG;
  *   5. far jump to 64-bit code, data segments, stack, kmain(start info) with EBX's value.
  *
@@ -175,6 +175,7 @@ boot_gdt_ptr:
 	.balign PAGE_SIZE
 boot_pml4:
 	.skip	PAGE_SIZE
+	.globl boot_pdpt                    /* paging.c adds entries 4.. for RAM above 4 GiB */
 boot_pdpt:
 	.skip	PAGE_SIZE
 boot_pd:

@@ -146,14 +146,20 @@ void kprintf(const char *fmt, ...)
 static unsigned tap_count;      /* checks printed so far */
 static unsigned tap_failed;     /* of which "not ok" */
 
-bool tap_check(bool ok, const char *fmt, ...)
+bool tap_begin(bool ok)
 {
-	va_list ap;
-
 	tap_count++;
 	if (!ok)
 		tap_failed++;
 	kprintf("%sok %u - ", ok ? "" : "not ", tap_count);
+	return ok;
+}
+
+bool tap_check(bool ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	tap_begin(ok);
 	va_start(ap, fmt);
 	kvprintf(fmt, ap);
 	va_end(ap);

@@ -4,7 +4,9 @@
  *
  * The guest runs on one CPU with interrupts off, so nothing here takes a lock. Physical memory
  * below 4 GiB is identity-mapped (boot.S): a physical address below GUEST_MAPPED_END is also a
- * valid pointer; anything at or above it faults (#PF dump, see idt.c).
+ * valid pointer; anything at or above it faults (#PF dump, see idt.c) until the memtest scenario
+ * extends the map with paging_map_up_to(). phys_ptr() keeps to the boot map: the boot
+ * environment's pointers are read before any extension.
  */
 #ifndef GUEST_KERNEL_H
 #define GUEST_KERNEL_H
@@ -23,6 +25,12 @@
 static inline void outb(uint16_t port, uint8_t v)
 {
 	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline void outl(uint16_t port, uint32_t v)
+{
+	/* "memory": a port write may make the VMM read or write guest RAM (hostmem.h requests). */
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
 }
 
 static inline uint8_t inb(uint16_t port)
@@ -54,11 +62,21 @@ __attribute__((format(printf, 1, 2))) void kprintf(const char *fmt, ...);
 
 /* console.c: TAP version 13 on the serial port. Checks are numbered from 1; the plan comes last. */
 __attribute__((format(printf, 2, 3))) bool tap_check(bool ok, const char *fmt, ...);
+/* tap_check in pieces: prints "[not ]ok N - " and counts the check; the caller prints the rest of
+ * the description and the '\n'. Returns ok. */
+bool tap_begin(bool ok);
 __attribute__((noreturn)) void tap_finish(void);   /* "1..N", exit PASS or FAIL */
 __attribute__((noreturn, format(printf, 1, 2))) void tap_bail(const char *fmt, ...);
 
 /* console.c: write code to MV_PORT_EXIT (an MV_GUEST_EXIT_*); halts if the VMM ignores it. */
 __attribute__((noreturn)) void guest_exit(uint8_t code);
+
+/*
+ * paging.c: identity-map [0, end) (rounded up to 1 GiB) on top of boot.S's [0, 4 GiB), with
+ * 1 GiB pages where CPUID has them (up to 512 GiB), else 2 MiB pages (up to 64 GiB). Returns the
+ * end of the identity map afterwards: below `end` when `end` is beyond what the guest can map.
+ */
+uint64_t paging_map_up_to(uint64_t end);
 
 /* idt.c: load the IDT; every exception vector dumps state and exits MV_GUEST_EXIT_EXCEPTION. */
 void idt_init(void);

@@ -1,7 +1,7 @@
 /*
  * guest/main.c — the PVH ELF note and kmain(): check the start info, copy the memory map and the
  * command line out of low memory, then run the scenario the command line selects
- * (guest/README.md): the topology report (default) or a deliberate exception.
+ * (guest/README.md): the topology report (default), a deliberate exception, or the memtest.
  *
  * Everything from the boot environment is validated before use; an unusable start info is a TAP
  * "Bail out!" and exit MV_GUEST_EXIT_BAIL, never a silent hang or crash.
@@ -9,7 +9,7 @@
 #include <memvisor/layout.h>
 #include <memvisor/pvh.h>
 
-#include "acpi.h"
+#include "memtest.h"
 
 /*
  * The ELF note that makes this a PVH image: owner "Xen", type XEN_ELFNOTE_PHYS32_ENTRY, desc the
@@ -110,12 +110,17 @@ static void read_cmdline(const struct hvm_start_info *si)
 	cmdline[len] = '\0';
 }
 
-enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF };
+enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST };
+
+struct options {
+	enum scenario sc;           /* the last scenario option wins */
+	unsigned memtest;           /* MEMTEST_* flags of the options after "memtest" */
+};
 
 /* Space-separated options; see guest/README.md. */
-static enum scenario parse_cmdline(void)
+static struct options parse_cmdline(void)
 {
-	enum scenario sc = SCENARIO_TOPOLOGY;
+	struct options o = { SCENARIO_TOPOLOGY, 0 };
 	bool known = true;
 
 	for (char *p = cmdline; *p;) {
@@ -126,22 +131,32 @@ static enum scenario parse_cmdline(void)
 			n++;
 		p = word[n] ? word + n + 1 : word + n;
 		if (n == 12 && !memcmp(word, "exception=ud", n)) {
-			sc = SCENARIO_EXC_UD;
+			o.sc = SCENARIO_EXC_UD;
 		} else if (n == 12 && !memcmp(word, "exception=pf", n)) {
-			sc = SCENARIO_EXC_PF;
+			o.sc = SCENARIO_EXC_PF;
+		} else if (n == 7 && !memcmp(word, "memtest", n)) {
+			o.sc = SCENARIO_MEMTEST;
+		} else if (n == 7 && !memcmp(word, "pageout", n)) {
+			o.memtest |= MEMTEST_PAGEOUT;
+		} else if (n == 7 && !memcmp(word, "corrupt", n)) {
+			o.memtest |= MEMTEST_CORRUPT;
 		} else if (n) {
 			kprintf("# unknown option '%.*s'\n", (int)n, word);
 			known = false;
 		}
 	}
 	tap_check(known, "command line options are known");
-	return sc;
+	if (o.memtest && o.sc != SCENARIO_MEMTEST)
+		tap_check(false, "options 'pageout' and 'corrupt' come with 'memtest'");
+	return o;
 }
 
 __attribute__((noreturn)) void kmain(const struct hvm_start_info *si);  /* boot.S */
 
 void kmain(const struct hvm_start_info *si)
 {
+	struct options opt;
+
 	serial_init();
 	idt_init();
 	kprintf("TAP version 13\n");
@@ -150,7 +165,8 @@ void kmain(const struct hvm_start_info *si)
 	read_cmdline(si);
 	kprintf("# cmdline: \"%s\"\n", cmdline);
 
-	switch (parse_cmdline()) {
+	opt = parse_cmdline();
+	switch (opt.sc) {
 	case SCENARIO_EXC_UD:
 		kprintf("# scenario exception=ud: executing ud2\n");
 		exc_trigger_ud();
@@ -158,9 +174,12 @@ void kmain(const struct hvm_start_info *si)
 		kprintf("# scenario exception=pf: reading unmapped 0xbadc0de0000\n");
 		exc_trigger_pf();
 	case SCENARIO_TOPOLOGY:
+	case SCENARIO_MEMTEST:
 		break;
 	}
 	acpi_parse(si->rsdp_paddr, &topo);
 	topo_report(&topo, &memmap);
+	if (opt.sc == SCENARIO_MEMTEST)
+		memtest_run(&topo, &memmap, opt.memtest);     /* overwrites the start info: last */
 	tap_finish();
 }

@@ -98,7 +98,7 @@ static uint32_t node_cpus[TOPO_MAX_CPUS];
 /* The SRAT side: checks against the MADT, the memory map and the SLIT, then one line per node. */
 static void report_srat(const struct topo *t, unsigned nr_all, unsigned nr_ram)
 {
-	uint64_t nodes = 0;              /* bit n: domain n has memory or CPUs */
+	uint64_t nodes;                  /* bit n: domain n has memory or CPUs */
 	unsigned nr_nodes = 0;
 	bool ok;
 
@@ -142,10 +142,7 @@ static void report_srat(const struct topo *t, unsigned nr_all, unsigned nr_ram)
 	}
 	tap_check(ok, "SRAT gives every MADT CPU exactly one node");
 
-	for (unsigned i = 0; i < t->nr_ranges; i++)
-		nodes |= UINT64_C(1) << t->ranges[i].node;
-	for (unsigned i = 0; i < t->nr_cpu_nodes; i++)
-		nodes |= UINT64_C(1) << t->cpu_nodes[i].node;
+	nodes = topo_node_mask(t);
 	if (t->have_slit)
 		tap_check(t->slit_n == TOPO_MAX_NODES || nodes >> t->slit_n == 0,
 			  "SLIT has a row for every SRAT node");
@@ -176,6 +173,19 @@ static void report_srat(const struct topo *t, unsigned nr_all, unsigned nr_ram)
 		}
 		print_node(node, node_cpus, nc, node_mem, nr, dist, nd);
 	}
+}
+
+uint64_t topo_node_mask(const struct topo *t)
+{
+	uint64_t nodes = 0;
+
+	if (!t->have_srat)
+		return 1;
+	for (unsigned i = 0; i < t->nr_ranges; i++)
+		nodes |= UINT64_C(1) << t->ranges[i].node;
+	for (unsigned i = 0; i < t->nr_cpu_nodes; i++)
+		nodes |= UINT64_C(1) << t->cpu_nodes[i].node;
+	return nodes;
 }
 
 void topo_report(const struct topo *t, const struct memmap *mm)

@@ -12,6 +12,17 @@
 #                 table (-acpitable): both reported "not ok", neither used, exit FAIL
 #   exception_ud  exception-ud image: the #UD dump
 #   exception_pf  exception-pf image: the #PF dump
+#   memtest_two_nodes    memtest image; 2 nodes x 32 MiB: every node's tested ranges and page
+#                        count recomputed here from the memory map, the numa: ranges and the
+#                        skip lines (which must cover the image, per nm), all verified
+#   memtest_high_ram     the same with q35's RAM below 4 GiB cut to 48 MiB (max-ram-below-4g):
+#                        node 1 is split, its second half at 4 GiB (2 MiB pages, qemu64 CPU)
+#   memtest_high_ram_1g  the same with -cpu max, which has 1 GiB pages
+#   memtest_corrupt      memtest image booted with "memtest corrupt": each node must report
+#                        exactly the flipped word, exit FAIL
+#   memtest_pageout      memtest-pageout image: QEMU has no host-memory device, so every
+#                        request is "not ok ... no host-memory device answered" (the bad-magic
+#                        check passes), the memtest itself passes, exit FAIL
 #
 # The "numa:" lines of the NUMA cases are derived below from the same numbers that build the
 # QEMU options, and compared exactly (see expect_numa for QEMU's SRAT layout).
@@ -31,14 +42,18 @@ trap 'rm -rf "$work"' EXIT
 fails=0
 fail() { echo "FAIL $case_name: $*"; fails=$((fails + 1)); }
 
-# boot IMAGE QEMU-ARGS...: boot images/IMAGE.elf with the command line from IMAGE.cmdline;
-# sets $out (serial output) and $status (QEMU's exit status).
+# boot IMAGE QEMU-ARGS...: boot images/IMAGE.elf with the command line from IMAGE.cmdline
+# (or $cmdline_override when set) on $machine; sets $out (serial output) and $status (QEMU's
+# exit status).
+machine=q35
+cmdline_override=
 boot() {
 	local image=$1
 	shift
 	local cmdline
 	cmdline=$(cat "$images/$image.cmdline") || { fail "no $images/$image.cmdline"; return; }
-	out=$(timeout 60 qemu-system-x86_64 -accel "$accel" -machine q35 -nodefaults -no-reboot \
+	[ -z "$cmdline_override" ] || cmdline=$cmdline_override
+	out=$(timeout 60 qemu-system-x86_64 -accel "$accel" -machine "$machine" -nodefaults -no-reboot \
 		-display none -monitor none -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$images/$image.elf" -append "$cmdline" "$@" </dev/null 2>"$work/stderr")
@@ -69,15 +84,21 @@ expect_tap() {
 }
 
 # expect_numa: node i has mem[i] MiB, the APIC ids cpus[i] (comma list) and the SLIT row dist[i]
-# (comma list); sets qemu_numa (the QEMU options) and expected_numa (the lines the guest must
-# print for this topology).
+# (comma list); with below_4g set (MiB), q35 puts only that much RAM below 4 GiB
+# (max-ram-below-4g) and the rest at 4 GiB. Sets qemu_numa (the QEMU options), node_ranges[i]
+# (node i's SRAT ranges, "base:end" pairs, end exclusive, decimal) and expected_numa (the lines
+# the guest must print for this topology).
 # QEMU's SRAT (hw/i386/acpi-build.c, build_srat) lays the nodes back to back from address 0 in
 # id order and cuts the 640 KiB - 1 MiB hole out of node 0: node 0 is [0, 0xa0000) plus
-# [0x100000, size), 384 KiB short of its size. All RAM here stays below q35's 2 GiB low-memory
-# limit, so no node is split at 4 GiB.
+# [0x100000, size), 384 KiB short of its size. A node crossing the end of low RAM is split
+# there and continues at 4 GiB. Without below_4g all RAM stays below q35's 2 GiB low-memory
+# limit, so no node is split.
+below_4g=
 expect_numa() {
-	local n=${#mem[@]} base=0 total=0 i want="" ranges size
+	local n=${#mem[@]} base=0 total=0 i want="" ranges size low=$((1 << 62))
 	qemu_numa=()
+	node_ranges=()
+	[ -z "$below_4g" ] || low=$((below_4g << 20))
 	for ((i = 0; i < n; i++)); do
 		total=$((total + mem[i]))
 		qemu_numa+=(-object "memory-backend-ram,id=m$i,size=${mem[i]}M"
@@ -88,6 +109,7 @@ expect_numa() {
 		done
 	done
 	[ "$total" -lt 2048 ] || { fail "test topology must stay below 2 GiB"; return; }
+	[ -z "$below_4g" ] || machine+=",max-ram-below-4g=${below_4g}M"
 	for ((i = 0; i < n; i++)); do
 		local j row=(${dist[i]//,/ })
 		for ((j = i + 1; j < n; j++)); do
@@ -100,15 +122,27 @@ expect_numa() {
 
 	want="numa: nodes=$n cpus=$nr_cpus"
 	for ((i = 0; i < n; i++)); do
-		local end=$((base + mem[i] * 1024 * 1024))
+		local end=$((base + mem[i] * 1024 * 1024)) r pairs=() high=$((1 << 32))
+		# Guest-physical pieces of [base, end) in "RAM offset" space: split at low.
+		if [ "$end" -le "$low" ]; then
+			pairs=("$base:$end")
+		elif [ "$base" -ge "$low" ]; then
+			pairs=("$((base - low + high)):$((end - low + high))")
+		else
+			pairs=("$base:$low" "$high:$((end - low + high))")
+		fi
 		if [ "$base" -eq 0 ]; then
-			ranges=$(printf '0x0-0x9ffff,0x100000-0x%x' $((end - 1)))
+			pairs=("0:$((0xa0000))" "$((0x100000)):${pairs[0]#*:}" "${pairs[@]:1}")
 			size="$((mem[i] * 1024 - 384))KiB"
 		else
-			ranges=$(printf '0x%x-0x%x' "$base" $((end - 1)))
 			size="${mem[i]}MiB"
 		fi
-		want+=$'\n'"numa: node $i cpus=${cpus[i]} mem=$size ranges=$ranges distances=${dist[i]}"
+		node_ranges[i]="${pairs[*]}"
+		ranges=
+		for r in "${pairs[@]}"; do
+			ranges+=$(printf ',0x%x-0x%x' "${r%:*}" $((${r#*:} - 1)))
+		done
+		want+=$'\n'"numa: node $i cpus=${cpus[i]} mem=$size ranges=${ranges#,} distances=${dist[i]}"
 		base=$end
 	done
 	expected_numa=$want
@@ -139,6 +173,122 @@ check_dump() {
 		local v
 		v=$(printf '%016x' $(((i + 1) * 0x0101010101010101)))
 		grep -qE "(^| )${regs[i]}=0x$v( |$)" <<<"$out" || fail "${regs[i]} is not 0x$v in the dump"
+	done
+}
+
+# hex_pairs SED-REGEX: the two hex numbers (inclusive range) that REGEX's groups 1 and 2 pick
+# from each line of $out, as "base:end" pairs, end exclusive, decimal.
+hex_pairs() {
+	local a b
+	while read -r a b; do
+		echo "$((a)):$((b + 1))"
+	done < <(sed -nE "s/$1/\1 \2/p" <<<"$out")
+}
+
+# memtest_expect: what the memtest must test, recomputed from the guest's memory map and skip
+# lines and from node_ranges (checked against the numa: lines by check_numa): per node i,
+# node_segs[i] ("base:end" pairs) = node ranges ∩ RAM − skips, touching pieces merged, shrunk to
+# whole 8-byte words; seg_list[i] as the guest prints it; seg_pages[i] its distinct 4 KiB pages.
+# Also checks that the skip lines are exactly the image, [__image_start, __bss_end) per nm.
+memtest_expect() {
+	local ram skips i r m k s e at img_start bss_end prev
+	mapfile -t ram < <(hex_pairs '^# memmap: (0x[0-9a-f]+)-(0x[0-9a-f]+) ram$')
+	mapfile -t skips < <(hex_pairs '^# memtest: skip (0x[0-9a-f]+)-(0x[0-9a-f]+) \(.*\)$')
+	img_start=$("$nm" "$images/memtest.elf" | awk '$3 == "__image_start" { print $1 }')
+	bss_end=$("$nm" "$images/memtest.elf" | awk '$3 == "__bss_end" { print $1 }')
+	prev=$((16#${img_start:-0}))
+	for k in "${skips[@]}"; do
+		[ "${k%:*}" -eq "$prev" ] || fail "skip lines do not continue at $(printf 0x%x "$prev")"
+		prev=${k#*:}
+	done
+	[ "${#skips[@]}" -gt 0 ] && [ "$prev" -eq "$((16#${bss_end:-0}))" ] \
+		|| fail "skip lines do not cover the image up to __bss_end (0x$bss_end)"
+	ram_end=0
+	for m in "${ram[@]}"; do
+		[ "${m#*:}" -le "$ram_end" ] || ram_end=${m#*:}
+	done
+	node_segs=() seg_list=() seg_pages=()
+	for ((i = 0; i < ${#mem[@]}; i++)); do
+		local pieces=() merged=() list="" pages=0 last=-1
+		for r in ${node_ranges[i]}; do
+			for m in "${ram[@]}"; do
+				s=$((${r%:*} > ${m%:*} ? ${r%:*} : ${m%:*}))
+				e=$((${r#*:} < ${m#*:} ? ${r#*:} : ${m#*:}))
+				at=$s
+				for k in "${skips[@]}" "$e:$e"; do
+					local cut=$((${k%:*} < e ? ${k%:*} : e))
+					[ "$cut" -le "$at" ] || pieces+=("$at:$cut")
+					[ "${k#*:}" -le "$at" ] || at=${k#*:}
+					[ "$at" -lt "$e" ] || break
+				done
+			done
+		done
+		for k in "${pieces[@]}"; do
+			if [ "${#merged[@]}" -gt 0 ] && [ "${k%:*}" -le "${merged[-1]#*:}" ]; then
+				merged[-1]="${merged[-1]%:*}:${k#*:}"
+			else
+				merged+=("$k")
+			fi
+		done
+		pieces=()
+		for k in "${merged[@]}"; do
+			s=$(((${k%:*} + 7) & ~7)) e=$((${k#*:} & ~7))
+			[ "$s" -ge "$e" ] && continue
+			pieces+=("$s:$e")
+			list+=$(printf ',0x%x-0x%x' "$s" $((e - 1)))
+			local first=$((s >> 12)) lastp=$(((e - 1) >> 12))
+			[ "$first" -ne "$last" ] || first=$((first + 1))
+			[ "$first" -gt "$lastp" ] || pages=$((pages + lastp - first + 1))
+			last=$lastp
+		done
+		node_segs[i]="${pieces[*]}"
+		list=${list#,}
+		seg_list[i]=${list:--}
+		seg_pages[i]=$pages
+	done
+}
+
+# check_memtest: the memtest's lines for every node, as memtest_expect computed them, all
+# verified; RAM ends at ram_end, all of it mapped.
+check_memtest() {
+	local i
+	memtest_expect
+	grep -qxE "ok [0-9]+ - memtest: identity map covers RAM up to $(printf 0x%x "$ram_end")" \
+		<<<"$out" || fail "no check that the identity map covers RAM up to the end of RAM"
+	for ((i = 0; i < ${#mem[@]}; i++)); do
+		expect_line "# memtest: node $i ranges=${seg_list[i]} pages=${seg_pages[i]}"
+		expect_line "memtest: node $i pages=${seg_pages[i]}"
+		[ "$corrupt" ] && continue
+		grep -qxE "ok [0-9]+ - memtest node $i: ${seg_pages[i]} pages written and verified, 0 mismatches" \
+			<<<"$out" || fail "node $i: no 'ok' memtest line with ${seg_pages[i]} pages"
+	done
+}
+corrupt=
+
+# The requests of `memtest pageout` in order, as "what" parts of their TAP lines. The block is
+# the first 2 MiB-aligned 2 MiB of node 0's tested ranges (node_segs, from memtest_expect).
+pageout_requests() {
+	local k s block=
+	for k in ${node_segs[0]}; do
+		s=$(((${k%:*} + 0x1fffff) & ~0x1fffff))
+		[ $((s + 0x200000)) -le "${k#*:}" ] && { block=$s; break; }
+	done
+	[ -n "$block" ] || { fail "node 0 has no 2 MiB-aligned block to page out"; return; }
+	printf 'page-out rejects unaligned gpa 0x%x\n' $((block + 0x800))
+	echo "page-out rejects unaligned len 0x800"
+	echo "page-out rejects len 0"
+	echo "hostmem rejects op 0"
+	echo "hostmem rejects op 3"
+	echo "page-out rejects unknown flag 0x2"
+	echo "page-out rejects nonzero reserved0"
+	echo "page-out rejects nonzero reserved1[1]"
+	echo "page-out rejects range 0xfffffffffffff000+0x2000 wrapping past 2^64"
+	echo "page-out rejects range 0xc0000000-0xc0000fff in the MMIO hole"
+	echo "page-out rejects node ${#mem[@]} (no such node)"
+	printf 'page-out range 0x%x-0x%x\n' "$block" $((block + 0x1fffff))
+	printf 'page-in range 0x%x-0x%x\n' "$block" $((block + 0x1fffff))
+	for ((k = 0; k < ${#mem[@]}; k++)); do
+		echo "page-out node $k"
 	done
 }
 
@@ -187,6 +337,69 @@ bad_tables)
 	expect_line "numa: nodes=1 cpus=2"
 	grep -qE '^numa: node 0 cpus=0,1 mem=[0-9]+KiB ranges=0x0-[^ ]+ distances=10$' <<<"$out" \
 		|| fail "the report uses a table reported bad"
+	;;
+memtest_two_nodes | memtest_high_ram | memtest_high_ram_1g)
+	mem=(32 32) cpus=(0 1) dist=(10,20 20,10)
+	cpu=()
+	case $case_name in
+	memtest_high_ram) below_4g=48 ;;
+	memtest_high_ram_1g) below_4g=48 cpu=(-cpu max) ;;
+	esac
+	expect_numa
+	boot memtest "${qemu_numa[@]}" "${cpu[@]}"
+	expect_status 1 "MV_GUEST_EXIT_PASS"
+	expect_tap
+	check_numa
+	check_memtest
+	if [ "$below_4g" ]; then
+		[ "$ram_end" -gt $((1 << 32)) ] || fail "no RAM above 4 GiB in the memory map"
+		# 0x101000000 rounded up to whole GiB; qemu64 has no 1 GiB pages, -cpu max has.
+		size="2 MiB"
+		[ "${#cpu[@]}" -eq 0 ] || size="1 GiB"
+		expect_line "# paging: identity map extended to 0x140000000 with $size pages"
+	fi
+	;;
+memtest_corrupt)
+	mem=(32 32) cpus=(0 1) dist=(10,20 20,10) corrupt=1 cmdline_override="memtest corrupt"
+	expect_numa
+	boot memtest "${qemu_numa[@]}"
+	expect_status 3 "MV_GUEST_EXIT_FAIL"
+	expect_tap
+	check_numa
+	check_memtest
+	# Each node flips bit 0 of the middle word of its last tested range; verify reports it alone.
+	for ((i = 0; i < ${#mem[@]}; i++)); do
+		k=${node_segs[i]##* }
+		addr=$(printf 0x%x $(((${k%:*} + (${k#*:} - ${k%:*}) / 2) & ~7)))
+		expect_line "# memtest: corrupt node $i word $addr (bit 0 flipped)"
+		line=$(grep -E "^not ok [0-9]+ - memtest node $i: ${seg_pages[i]} pages written and verified, 1 mismatches, first at $addr: expected 0x[0-9a-f]{16}, actual 0x[0-9a-f]{16}$" <<<"$out")
+		if [ -z "$line" ]; then
+			fail "node $i: no 'not ok' line with exactly the word at $addr"
+		else
+			want=${line#*expected 0x} want=${want%%,*} got=${line##*actual 0x}
+			[ $((16#$want ^ 16#$got)) -eq 1 ] || fail "node $i: expected/actual differ in more than bit 0"
+		fi
+	done
+	[ "$(grep -c '^not ok' <<<"$out")" -eq "${#mem[@]}" ] || fail "expected one failed check per node"
+	;;
+memtest_pageout)
+	mem=(32 32) cpus=(0 1) dist=(10,20 20,10)
+	expect_numa
+	boot memtest-pageout "${qemu_numa[@]}"
+	expect_status 3 "MV_GUEST_EXIT_FAIL"
+	expect_tap
+	check_numa
+	check_memtest
+	want=$(pageout_requests | sed 's/$/: no host-memory device answered/')
+	got=$(sed -nE 's/^not ok [0-9]+ - //p' <<<"$out")
+	if [ "$got" != "$want" ]; then
+		fail "the failed checks are not exactly the unanswered requests"
+		diff <(echo "$want") <(echo "$got") | sed 's/^/  /'
+	fi
+	grep -qxE 'ok [0-9]+ - page-out: node 0 has a 2 MiB-aligned 2 MiB block of tested RAM' <<<"$out" \
+		|| fail "no block for the range requests"
+	grep -qxE 'ok [0-9]+ - hostmem ignores a block with a bad magic \(status 0x7fffffff\)' <<<"$out" \
+		|| fail "the bad-magic request is not reported as ignored"
 	;;
 exception_ud)
 	boot exception-ud -m 128
