@@ -352,6 +352,7 @@ static void gmem_fault(struct gmem *g, uint64_t hva)
 		bool refuse = g->refuse_after_fatal;
 
 		pthread_mutex_unlock(&g->lock);
+		gmem_notify_fatal(g);   /* the owner knows before any vCPU sees EFAULT */
 		if (refuse)
 			fault_refuse(g, c);
 		return;         /* else it waits until gmem_destroy closes the userfaultfd */
@@ -549,10 +550,10 @@ static void *gmem_reclaimer(void *arg)
 			}
 		}
 		pthread_mutex_unlock(&g->lock);
-		if (progress || notify)
-			wake_waiters(g);        /* after fatal, their faults come back and are refused */
 		if (notify)
 			gmem_notify_fatal(g);
+		if (progress || notify)
+			wake_waiters(g);        /* after fatal, their faults come back and are refused */
 		pthread_mutex_lock(&g->lock);
 	}
 	pthread_mutex_unlock(&g->lock);

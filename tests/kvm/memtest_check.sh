@@ -23,11 +23,12 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $stats && $# -gt 0 ]] || { echo "memtest_check.sh: need --stats and a command" >&2; exit 2; }
 
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+out=$(mktemp) err=$(mktemp) lines=$(mktemp)
+trap 'rm -f "$out" "$err" "$lines"' EXIT
 rm -f "$stats"
 "$@" >"$out" 2>"$err"
 rc=$?
+sed -i 's/\r$//' "$out"          # the guest's serial lines end in CR LF
 
 fail() {
     echo "FAIL: $*"
@@ -42,6 +43,7 @@ fail() {
 field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$2"; }
 
 nodes=0
+grep -E '^memtest: node [0-9]+ pages=[0-9]+$' "$out" >"$lines"   # (no /dev/fd in the sandbox)
 while read -r _ _ node pages; do
     node=${node%%[^0-9]*} pages=${pages#pages=}
     grep -Eq "^ok [0-9]+ - memtest node $node: $pages pages written and verified, 0 mismatches$" "$out" \
@@ -59,7 +61,7 @@ while read -r _ _ node pages; do
         (( outs > 0 && ins > 0 )) || fail "node $node: expected pages to go to swap and come back"
     fi
     nodes=$((nodes + 1))
-done < <(grep -E '^memtest: node [0-9]+ pages=[0-9]+$' "$out")
+done <"$lines"
 (( nodes > 0 )) || fail "no 'memtest: node I pages=P' lines"
 cat "$err" >&2
 echo "ok: $nodes nodes verified against the host statistics"
