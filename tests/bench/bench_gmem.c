@@ -40,6 +40,9 @@
  * machine; on an idle one it also leaves out idle waits (cross-CPU wake-ups). Each target is
  * printed for both; the wall line is the target, the CPU line the check.
  *
+ * Last, "pieces": the system calls the engine's paths are made of, timed alone on CPU 0, so the
+ * tables above can be explained from measurement (docs/benchmarks.md).
+ *
  * Usage: bench_gmem [DIR]
  */
 #define _GNU_SOURCE
@@ -54,11 +57,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <mm/pgtable.h>
 
 #include "bench.h"
 #include "error.h"
@@ -777,6 +783,411 @@ static void bench_swap_in(const struct pinning *pin)
 	side_free(&sd[1]);
 }
 
+/* ---- pieces ------------------------------------------------------------------------------- */
+
+#define PIECE_REPS      2000
+#define PIECE_MEMFD     (4 * MIB)
+
+static uint8_t *piece_target;           /* 2 MiB of anonymous memory that pieces map over */
+static int piece_memfd;
+static uint8_t *piece_view;             /* the whole memfd, MAP_SHARED, like a pool's view */
+
+static void piece_row(const char *name, struct samples *s, const char *note)
+{
+	bench_table_row(name, samples_median(s) / 1e3, 0, note);
+	samples_free(s);
+}
+
+static void target_reset(uint64_t len)
+{
+	if (mmap(piece_target, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
+		die("mmap anon");
+}
+
+static void target_map_memfd(uint64_t len, int flags)
+{
+	if (mmap(piece_target, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED | flags,
+		 piece_memfd, 0) == MAP_FAILED)
+		die("mmap memfd");
+}
+
+static void memfd_punch(uint64_t off, uint64_t len)
+{
+	if (fallocate(piece_memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off,
+		      (off_t)len))
+		die("fallocate punch");
+}
+
+/* The userfaultfd calls alone, no fault pending: what a fault's service adds to its round trip. */
+static void pieces_uffd(void)
+{
+	struct samples s = { 0 };
+	int uffd = userfaultfd_open(0, 0);
+	uint8_t *area = map_aligned(PIECE_REPS * PAGE, HUGE_BYTES);
+	uint8_t *zero = aligned_alloc(PAGE, PAGE);
+
+	if (!zero)
+		die("aligned_alloc");
+	memset(zero, 0, PAGE);
+	uffd_register(uffd, area, PIECE_REPS * PAGE);
+	for (unsigned i = 0; i < PIECE_REPS; i++) {
+		struct uffdio_range r = { .start = (uint64_t)(uintptr_t)area, .len = PAGE };
+		uint64_t t0 = bench_now_ns();
+
+		if (ioctl(uffd, UFFDIO_WAKE, &r) < 0)
+			die("UFFDIO_WAKE");
+		samples_add(&s, (double)(bench_now_ns() - t0));
+	}
+	piece_row("UFFDIO_WAKE, 1 page, nobody waiting", &s, "gmem: every fault");
+	for (unsigned i = 0; i < PIECE_REPS; i++) {
+		struct uffdio_copy c = { .dst = (uint64_t)(uintptr_t)(area + i * PAGE),
+					 .src = (uint64_t)(uintptr_t)zero, .len = PAGE,
+					 .mode = UFFDIO_COPY_MODE_DONTWAKE };
+		uint64_t t0 = bench_now_ns();
+
+		if (ioctl(uffd, UFFDIO_COPY, &c) < 0)
+			die("UFFDIO_COPY");
+		samples_add(&s, (double)(bench_now_ns() - t0));
+	}
+	piece_row("UFFDIO_COPY, 1 fresh page, nobody waiting", &s, "raw peer: every fault");
+	munmap(area, PIECE_REPS * PAGE);
+	close(uffd);
+	free(zero);
+}
+
+/* mmap of pool frames over the faulting cluster, and the faults that follow it. */
+static void pieces_map(void)
+{
+	static const unsigned ns[] = { 1, 16, 512 };
+	struct samples s = { 0 };
+	char name[96];
+
+	for (unsigned k = 0; k < 3; k++) {
+		unsigned reps = ns[k] == 512 ? PIECE_REPS / 4 : PIECE_REPS;
+
+		for (unsigned i = 0; i < reps; i++) {
+			uint64_t t0 = bench_now_ns();
+
+			target_map_memfd(ns[k] * PAGE, 0);
+			samples_add(&s, (double)(bench_now_ns() - t0));
+			target_reset(ns[k] * PAGE);
+		}
+		snprintf(name, sizeof(name), "mmap MAP_FIXED|MAP_SHARED memfd, %u pages", ns[k]);
+		piece_row(name, &s, ns[k] == 1 ? "gmem: every fault (per call)" : "per call");
+	}
+	/* first write to a page that is a hole in the memfd: shmem allocates and zeroes it */
+	for (unsigned r = 0; r < 8; r++) {
+		target_map_memfd(512 * PAGE, 0);
+		touch_timed(piece_target, 512, &s);
+		target_reset(512 * PAGE);
+		memfd_punch(0, 512 * PAGE);
+	}
+	piece_row("write fault, memfd hole (shmem allocates)", &s, "gmem zero-fill: every page");
+	/* a page already in the memfd (swap-in read it there), mapped one page at a time */
+	memset(piece_view, 1, 512 * PAGE);
+	for (unsigned r = 0; r < 4; r++)
+		for (unsigned i = 0; i < 512; i++) {
+			volatile uint8_t *p = piece_target;
+			uint64_t t0;
+
+			if (mmap(piece_target, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+				 piece_memfd, (off_t)(i * PAGE)) == MAP_FAILED)
+				die("mmap memfd page");
+			t0 = bench_now_ns();
+			*p = 2;
+			samples_add(&s, (double)(bench_now_ns() - t0));
+		}
+	target_reset(PAGE);
+	piece_row("write fault, memfd page in page cache", &s, "gmem swap-in: the faulter's retry");
+	memfd_punch(0, 512 * PAGE);
+	/* the fix candidate: the server populates the cluster while mapping it */
+	for (unsigned k = 1; k < 3; k++) {
+		for (int populate = 0; populate < 3; populate++) {
+			static const char *const how[] = { "", " MAP_POPULATE", " +MADV_POPULATE_WRITE" };
+			unsigned reps = ns[k] == 512 ? 64 : 512;
+
+			for (unsigned i = 0; i < reps; i++) {
+				uint64_t t0 = bench_now_ns();
+
+				target_map_memfd(ns[k] * PAGE, populate == 1 ? MAP_POPULATE : 0);
+				if (populate == 2 &&
+				    madvise(piece_target, ns[k] * PAGE, MADV_POPULATE_WRITE))
+					die("MADV_POPULATE_WRITE");
+				touch_all(piece_target, ns[k]);
+				samples_add(&s, (double)(bench_now_ns() - t0) / ns[k]);
+				target_reset(ns[k] * PAGE);
+				memfd_punch(0, ns[k] * PAGE);
+			}
+			snprintf(name, sizeof(name), "mmap%s %u holes + write each, per page",
+				 how[populate], ns[k]);
+			piece_row(name, &s, populate ? "fix candidate: populate in the server"
+					    : "gmem today");
+		}
+	}
+}
+
+/* Swap I/O and frame release as gmem does them. */
+static void pieces_io(void)
+{
+	static const unsigned ns[] = { 16, 512 };
+	struct samples s = { 0 };
+	uint8_t *buf = aligned_alloc(PAGE, PAGE), *big = aligned_alloc(PAGE, 512 * PAGE);
+	int fd = open(peer_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char name[96];
+
+	if (fd < 0 || !buf || !big)
+		die(peer_path);
+	memset(big, 5, 512 * PAGE);
+	memset(buf, 3, PAGE);
+	for (uint64_t i = 0; i < 256; i++)
+		if (pwrite(fd, buf, PAGE, (off_t)(i * PAGE)) != (ssize_t)PAGE)
+			die("pwrite");
+	for (unsigned i = 0; i < PIECE_REPS; i++) {
+		uint64_t t0 = bench_now_ns();
+
+		if (pread(fd, buf, PAGE, (off_t)(i % 256 * PAGE)) != (ssize_t)PAGE)
+			die("pread");
+		samples_add(&s, (double)(bench_now_ns() - t0));
+	}
+	piece_row("pread 4 KiB, warm, into a populated buffer", &s, "raw peer: every swap-in");
+	for (unsigned i = 0; i < PIECE_REPS; i++) {
+		uint64_t off = i % 256 * PAGE, t0;
+
+		memfd_punch(off, PAGE);
+		t0 = bench_now_ns();
+		if (pread(fd, piece_view + off, PAGE, (off_t)off) != (ssize_t)PAGE)
+			die("pread");
+		samples_add(&s, (double)(bench_now_ns() - t0));
+	}
+	piece_row("pread 4 KiB, warm, into a punched memfd page", &s, "gmem: every swap-in");
+	for (unsigned i = 0; i < PIECE_REPS; i++) {
+		uint64_t off = i % 256 * PAGE, t0;
+
+		memfd_punch(off, PAGE);
+		t0 = bench_now_ns();
+		if (pread(fd, buf, PAGE, (off_t)off) != (ssize_t)PAGE ||
+		    pwrite(piece_memfd, buf, PAGE, (off_t)off) != (ssize_t)PAGE)
+			die("pread + pwrite");
+		samples_add(&s, (double)(bench_now_ns() - t0));
+	}
+	piece_row("pread 4 KiB + pwrite it into the memfd hole", &s,
+		  "fix candidate: swap-in through the fd");
+	for (unsigned k = 0; k < 2; k++) {
+		unsigned reps = ns[k] == 512 ? 200 : PIECE_REPS;
+
+		for (unsigned i = 0; i < reps; i++) {
+			uint64_t t0;
+
+			memset(piece_view, 4, ns[k] * PAGE);
+			t0 = bench_now_ns();
+			memfd_punch(0, ns[k] * PAGE);
+			samples_add(&s, (double)(bench_now_ns() - t0));
+		}
+		snprintf(name, sizeof(name), "fallocate PUNCH_HOLE, %u pages mapped in a view", ns[k]);
+		piece_row(name, &s, "gmem: every swap-out (frames_release)");
+		for (unsigned i = 0; i < reps; i++) {
+			uint64_t t0;
+
+			if (pwrite(piece_memfd, big, ns[k] * PAGE, 0) != (ssize_t)(ns[k] * PAGE))
+				die("pwrite memfd");
+			t0 = bench_now_ns();
+			memfd_punch(0, ns[k] * PAGE);
+			samples_add(&s, (double)(bench_now_ns() - t0));
+		}
+		snprintf(name, sizeof(name), "fallocate PUNCH_HOLE, %u pages mapped nowhere", ns[k]);
+		piece_row(name, &s, "fix candidate: no view mapping of the frames");
+	}
+	for (int via_fd = 0; via_fd < 2; via_fd++) {
+		for (unsigned i = 0; i < PIECE_REPS / 4; i++) {
+			uint64_t t0;
+
+			if (pwrite(piece_memfd, big, 16 * PAGE, 0) != (ssize_t)(16 * PAGE))
+				die("pwrite memfd");
+			t0 = bench_now_ns();
+			if (via_fd ? pread(piece_memfd, big, 16 * PAGE, 0) != (ssize_t)(16 * PAGE) ||
+				     pwrite(fd, big, 16 * PAGE, 0) != (ssize_t)(16 * PAGE)
+				   : pwrite(fd, piece_view, 16 * PAGE, 0) != (ssize_t)(16 * PAGE))
+				die("swap-out write");
+			samples_add(&s, (double)(bench_now_ns() - t0));
+			memfd_punch(0, 16 * PAGE);
+		}
+		piece_row(via_fd ? "pread memfd + pwrite file, 16 pages, bounce buffer"
+				 : "pwrite file from the memfd view, 16 pages not mapped in it", &s,
+			  via_fd ? "fix candidate: swap-out through the fd"
+				 : "gmem: first swap-out of a zero-filled cluster");
+	}
+	close(fd);
+	unlink(peer_path);
+	free(buf);
+	free(big);
+}
+
+static int s2_alloc(void *arg, phys_addr_t *table)
+{
+	void *p = aligned_alloc(PAGE, PAGE);
+
+	(void)arg;
+	if (!p)
+		return -MM_ENOMEM;
+	memset(p, 0, PAGE);
+	*table = (phys_addr_t)(uintptr_t)p;
+	return 0;
+}
+
+static void s2_free(void *arg, phys_addr_t table)
+{
+	(void)arg;
+	free((void *)(uintptr_t)table);
+}
+
+static void *s2_virt(void *arg, phys_addr_t pa)
+{
+	(void)arg;
+	return (void *)(uintptr_t)pa;
+}
+
+/* What a fault does to the stage-2 table: translate the cluster, map it (replacing). */
+static void pieces_stage2(void)
+{
+	static const unsigned ns[] = { 1, 16, 512 };
+	struct pgtable_mem mem = { .alloc = s2_alloc, .free = s2_free, .phys_to_virt = s2_virt };
+	struct pgtable_attr attr = { .flags = PT_R | PT_W | PT_X | PT_A, .memtype = PT_MT_WB };
+	struct samples s = { 0 };
+	struct pgtable pt;
+	char name[96];
+
+	if (pgtable_init(&pt, &pgtable_ept, &mem))
+		die("pgtable_init");
+	for (unsigned k = 0; k < 3; k++) {
+		uint64_t len = ns[k] * PAGE;
+
+		for (unsigned i = 0; i < PIECE_REPS; i++) {
+			uint64_t gpa = (uint64_t)(i % 256) * len;
+			struct pgtable_flush fl = { 0 };
+			struct pgtable_info info;
+			uint64_t t0 = bench_now_ns();
+
+			pgtable_translate(&pt, gpa, &info);
+			if (pgtable_map(&pt, gpa, gpa + (UINT64_C(1) << 32), len, PAGE, &attr,
+					PT_MAP_REPLACE, &fl))
+				die("pgtable_map");
+			samples_add(&s, (double)(bench_now_ns() - t0));
+		}
+		snprintf(name, sizeof(name), "stage 2: translate + map %u pages (EPT)", ns[k]);
+		piece_row(name, &s, "gmem: every fault, under gmem.lock");
+	}
+	pgtable_destroy(&pt);
+}
+
+struct event_reader {
+	int uffd, efd;
+	pthread_t th;
+};
+
+static void *event_reader(void *arg)
+{
+	struct event_reader *r = arg;
+	struct uffd_msg msg[16];
+
+	for (;;) {
+		struct pollfd pfd[2] = { { .fd = r->uffd, .events = POLLIN },
+					 { .fd = r->efd, .events = POLLIN } };
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			die("event reader: poll");
+		if (pfd[1].revents)
+			return NULL;
+		if (read(r->uffd, msg, sizeof(msg)) < 0 && errno != EAGAIN)
+			die("event reader: read");
+	}
+}
+
+/*
+ * gmem's unmap (host_unmap): mremap a piece of a registered reserve over the cluster. With
+ * UFFD_FEATURE_EVENT_REMAP the mremap waits until a reader has read the REMAP event (a thread
+ * hand-off each way); without userfaultfd it is the move alone.
+ */
+static void pieces_unmap(const struct pinning *pin)
+{
+	static const unsigned ns[] = { 1, 16, 512 };
+	struct event_reader r;
+	struct samples s = { 0 };
+	char name[96];
+
+	for (int registered = 1; registered >= 0; registered--) {
+		for (unsigned k = 0; k < 3; k++) {
+			uint64_t len = ns[k] * PAGE;
+			unsigned reps = ns[k] == 512 ? 100 : 1000;
+			uint8_t *reserve = map_aligned(reps * len, HUGE_BYTES);
+			uint64_t one = 1;
+
+			if (registered) {
+				r.uffd = userfaultfd_open(O_NONBLOCK, UFFD_FEATURE_EVENT_REMAP);
+				r.efd = eventfd(0, EFD_CLOEXEC);
+				if (r.efd < 0)
+					die("eventfd");
+				uffd_register(r.uffd, reserve, reps * len);
+				bench_pin_cpu(pin->server_cpu);
+				if (pthread_create(&r.th, NULL, event_reader, &r))
+					die("pthread_create");
+				bench_pin_cpu(pin->fault_cpu);
+			}
+			for (unsigned i = 0; i < reps; i++) {
+				uint64_t t0;
+
+				target_map_memfd(len, 0);
+				touch_all(piece_target, ns[k]); /* populated, as a used guest cluster */
+				t0 = bench_now_ns();
+				if (mremap(reserve + i * len, len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+					   piece_target) == MAP_FAILED)
+					die("mremap");
+				samples_add(&s, (double)(bench_now_ns() - t0));
+			}
+			if (registered) {
+				if (write(r.efd, &one, sizeof(one)) != sizeof(one))
+					die("eventfd write");
+				pthread_join(r.th, NULL);
+				close(r.uffd);
+				close(r.efd);
+			}
+			munmap(reserve, reps * len);
+			target_reset(2 * MIB);
+			memfd_punch(0, PIECE_MEMFD);
+			snprintf(name, sizeof(name), "mremap over %u populated pages, %s", ns[k],
+				 registered ? "REMAP event" : "no userfaultfd");
+			piece_row(name, &s, !registered ? "the move alone" : ns[k] < 512 ?
+				  "gmem: every unmap (swap-out, sample)" :
+				  "fix candidate: one move per run of clusters");
+		}
+	}
+}
+
+/* All pieces on CPU 0 with the first pinning; with the others, only the REMAP hand-off. */
+static void bench_pieces(const struct pinning *pin, bool all)
+{
+	piece_target = map_aligned(2 * MIB, HUGE_BYTES);
+	piece_memfd = memfd_create("bench_gmem", MFD_CLOEXEC);
+	if (piece_memfd < 0 || ftruncate(piece_memfd, (off_t)PIECE_MEMFD))
+		die("memfd");
+	piece_view = mmap(NULL, PIECE_MEMFD, PROT_READ | PROT_WRITE, MAP_SHARED, piece_memfd, 0);
+	if (piece_view == MAP_FAILED)
+		die("mmap memfd view");
+	printf("\npieces of the paths above, timed alone on CPU %d (the REMAP reader: %s)\n",
+	       pin->fault_cpu, pin->name);
+	bench_table_begin("pieces (median of individually timed calls)", "us/call");
+	if (all) {
+		pieces_uffd();
+		pieces_map();
+		pieces_io();
+		pieces_stage2();
+	}
+	pieces_unmap(pin);
+	munmap(piece_view, PIECE_MEMFD);
+	munmap(piece_target, 2 * MIB);
+	close(piece_memfd);
+}
+
 int main(int argc, char **argv)
 {
 	unsigned nr_pin = sysconf(_SC_NPROCESSORS_ONLN) >= 2 ? 2 : 1;
@@ -797,6 +1208,7 @@ int main(int argc, char **argv)
 		bench_fault_around(&pinnings[p]);
 		bench_swap_out(&pinnings[p]);
 		bench_swap_in(&pinnings[p]);
+		bench_pieces(&pinnings[p], p == 0);
 	}
 	return 0;
 }
