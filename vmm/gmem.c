@@ -174,16 +174,82 @@ out:
 	return 0;
 }
 
+
+/*
+ * Frame contents move through the memfd with pread/pwrite and a per-thread bounce buffer, never
+ * through the pool's own mapping (view): a frame the view had touched would carry page-table
+ * entries there, and punching its hole later would have to tear them down (measured at ~20 µs a
+ * page on this kind of host, docs/benchmarks.md), where an untouched one costs nothing.
+ */
+static pthread_key_t io_key;
+static pthread_once_t io_once = PTHREAD_ONCE_INIT;
+
+static void io_key_create(void)
+{
+	if (pthread_key_create(&io_key, free))
+		mm_env_bug(__FILE__, __LINE__, "pthread_key_create failed");
+}
+
+static uint8_t *io_buffer(void)
+{
+	uint8_t *buf;
+
+	pthread_once(&io_once, io_key_create);
+	buf = pthread_getspecific(io_key);
+	if (!buf) {
+		buf = malloc((size_t)GMEM_MAX_CLUSTER_PAGES << MM_PAGE_SHIFT);
+		if (buf && pthread_setspecific(io_key, buf)) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return buf;
+}
+
+/* Copy the block at pfn out of (write = false) or into (write = true) its pool's memfd. */
+static int frames_io(struct gmem *g, pfn_t pfn, uint8_t *buf, bool write)
+{
+	int fd = g->pool[pfn_pool(g, pfn)].memfd;
+	uint64_t off = pfn_offset(g, pfn), done = 0;
+
+	while (done < g->cluster_size) {
+		ssize_t n = write ? pwrite(fd, buf + done, g->cluster_size - done, (off_t)(off + done))
+				  : pread(fd, buf + done, g->cluster_size - done, (off_t)(off + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return mv_fail(n < 0 ? errno : EIO, "frame pool %s at pfn 0x%" PRIx64 ": %s",
+				       write ? "write" : "read", pfn, n < 0 ? strerror(errno) : "short");
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Map every page of a just-mapped cluster now (one call instead of a host fault per page). */
+static void host_populate(struct gmem *g, gpa_t c)
+{
+	/* An optimisation only: on a kernel without MADV_POPULATE_WRITE the pages fault in one
+	 * by one as before, so the result is deliberately ignored. */
+	(void)madvise(cluster_hva(g, c), g->cluster_size, MADV_POPULATE_WRITE);
+}
+
 /* Give a block's host memory back (its frames read as zero when next handed out). */
-static void frames_release(struct gmem *g, pfn_t pfn)
+static int frames_release(struct gmem *g, pfn_t pfn)
 {
 	const struct gmem_pool *p = &g->pool[pfn_pool(g, pfn)];
+	uint8_t *buf;
 
-	/* tmpfs always supports punching holes; on failure the frame just stays populated, so
-	 * zero it instead: the invariant "a free frame reads as zero" must hold either way. */
-	if (fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)pfn_offset(g, pfn), (off_t)g->cluster_size))
-		memset(pfn_view(g, pfn), 0, g->cluster_size);
+	/* tmpfs always supports punching holes; should it fail, write zeros instead: the
+	 * invariant "a free frame reads as zero" must hold either way. */
+	if (!fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		       (off_t)pfn_offset(g, pfn), (off_t)g->cluster_size))
+		return 0;
+	buf = io_buffer();
+	if (!buf)
+		return mv_fail(ENOMEM, "cannot clear a freed block: no buffer");
+	memset(buf, 0, g->cluster_size);
+	return frames_io(g, pfn, buf, true);
 }
 
 /* ---- frames ------------------------------------------------------------------------------- */
@@ -282,10 +348,18 @@ static int cluster_back_locked(struct gmem *g, gpa_t c, pfn_t pfn, const struct 
 
 	g->rmap[block_index(g, pfn)] = c;
 	pthread_mutex_unlock(&g->lock);
-	if (cs->state == PT_STATE_SWAP)
-		err = swap_read(g->swap, cs->slot, pfn_view(g, pfn), g->cluster_pages);
+	if (cs->state == PT_STATE_SWAP) {
+		uint8_t *buf = io_buffer();
+
+		err = buf ? swap_read(g->swap, cs->slot, buf, g->cluster_pages)
+			  : mv_fail(ENOMEM, "no memory for a swap-in buffer");
+		if (!err)
+			err = frames_io(g, pfn, buf, true);
+	}
 	if (!err)
 		err = host_map(g, c, pfn);
+	if (!err)
+		host_populate(g, c);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		gmem_fail_locked(g, err);
@@ -314,6 +388,8 @@ static int cluster_remap_locked(struct gmem *g, gpa_t c, pfn_t pfn)
 
 	pthread_mutex_unlock(&g->lock);
 	err = host_map(g, c, pfn);
+	if (!err)
+		host_populate(g, c);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		gmem_fail_locked(g, err);
@@ -425,7 +501,7 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 {
 	unsigned node = cluster_node(g, c);
 	uint64_t slot;
-	int err;
+	int err, rel_err = 0;
 
 	if (!g->swap)
 		return -ENOSPC;
@@ -434,10 +510,16 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
 	pthread_mutex_unlock(&g->lock);
 	err = cs->accessed ? host_unmap(g, c) : 0;
+	if (!err) {
+		uint8_t *buf = io_buffer();
+
+		err = buf ? frames_io(g, cs->pfn, buf, false)
+			  : mv_fail(ENOMEM, "no memory for a swap-out buffer");
+		if (!err)
+			err = swap_write(g->swap, slot, buf, g->cluster_pages);
+	}
 	if (!err)
-		err = swap_write(g->swap, slot, pfn_view(g, cs->pfn), g->cluster_pages);
-	if (!err)
-		frames_release(g, cs->pfn);
+		rel_err = frames_release(g, cs->pfn);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		swap_free(g->swap, slot);
@@ -453,8 +535,10 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 	g->st.node[node].pages_swapped += g->cluster_pages;
 	g->st.node[node].swap_outs++;
 	g->st.node[node].swap_out_bytes += g->cluster_size;
+	if (rel_err)                    /* the contents are safe in swap; the pool is not */
+		gmem_fail_locked(g, rel_err);
 	cluster_unbusy_locked(g, c);
-	return 0;
+	return rel_err;
 }
 
 /* CLOCK step on a mapped, accessed cluster: clear A and unmap it to see if it is touched again. */
@@ -581,11 +665,19 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 	/* Unmapped during the copy: a guest write now waits for the new mapping, none is lost. */
 	err = cs->accessed ? host_unmap(g, c) : 0;
 	if (!err) {
-		memcpy(pfn_view(g, pfn), pfn_view(g, cs->pfn), g->cluster_size);
-		err = host_map(g, c, pfn);
+		uint8_t *buf = io_buffer();
+
+		err = buf ? frames_io(g, cs->pfn, buf, false)
+			  : mv_fail(ENOMEM, "no memory for a migration buffer");
+		if (!err)
+			err = frames_io(g, pfn, buf, true);
+		if (!err)
+			err = host_map(g, c, pfn);
+		if (!err)
+			host_populate(g, c);
 	}
 	if (!err)
-		frames_release(g, cs->pfn);
+		err = frames_release(g, cs->pfn);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		gmem_fail_locked(g, err);
