@@ -132,17 +132,17 @@ static int host_map(struct gmem *g, gpa_t c, pfn_t pfn)
 }
 
 /*
- * Take cluster c out of the guest's address space: move a piece of the registered reserve over
- * it. Never called by a userfaultfd reader (the REMAP event needs one to complete).
+ * Take [c, c + len) (whole clusters of one region, len <= GMEM_RESERVE_SIZE) out of the guest's
+ * address space: move a piece of the registered reserve over it. Never called by a userfaultfd reader (the REMAP event needs one to complete).
  */
-static int host_unmap(struct gmem *g, gpa_t c)
+static int host_unmap(struct gmem *g, gpa_t c, uint64_t len)
 {
 	uint8_t *src = NULL;
 	void *got;
 	int err = 0;
 
 	pthread_mutex_lock(&g->reserve_lock);
-	if (g->reserve_left < g->cluster_size) {
+	if (g->reserve_left < len) {
 		void *r = mmap(NULL, GMEM_RESERVE_SIZE, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		struct uffdio_register reg = { .range = { .start = (uint64_t)(uintptr_t)r,
@@ -161,14 +161,13 @@ static int host_unmap(struct gmem *g, gpa_t c)
 		g->reserve = r;
 		g->reserve_left = GMEM_RESERVE_SIZE;
 	}
-	g->reserve_left -= g->cluster_size;
+	g->reserve_left -= len;
 	src = g->reserve + g->reserve_left;
 out:
 	pthread_mutex_unlock(&g->reserve_lock);
 	if (err)
 		return err;
-	got = mremap(src, g->cluster_size, g->cluster_size, MREMAP_MAYMOVE | MREMAP_FIXED,
-		     cluster_hva(g, c));
+	got = mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, cluster_hva(g, c));
 	if (got == MAP_FAILED)
 		return mv_fail(errno, "unmapping gpa 0x%" PRIx64 " (mremap): %s", c, strerror(errno));
 	return 0;
@@ -509,7 +508,7 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 		return -ENOSPC;
 	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
 	pthread_mutex_unlock(&g->lock);
-	err = cs->accessed ? host_unmap(g, c) : 0;
+	err = cs->accessed ? host_unmap(g, c, g->cluster_size) : 0;
 	if (!err) {
 		uint8_t *buf = io_buffer();
 
@@ -549,7 +548,7 @@ static int cluster_sample_locked(struct gmem *g, gpa_t c, pfn_t pfn)
 	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
 	s2_map_locked(g, c, pfn, false);
 	pthread_mutex_unlock(&g->lock);
-	err = host_unmap(g, c);
+	err = host_unmap(g, c, g->cluster_size);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		gmem_fail_locked(g, err);
@@ -663,7 +662,7 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
 	pthread_mutex_unlock(&g->lock);
 	/* Unmapped during the copy: a guest write now waits for the new mapping, none is lost. */
-	err = cs->accessed ? host_unmap(g, c) : 0;
+	err = cs->accessed ? host_unmap(g, c, g->cluster_size) : 0;
 	if (!err) {
 		uint8_t *buf = io_buffer();
 
@@ -735,11 +734,7 @@ static int request_cluster(struct gmem *g, gpa_t c, enum gmem_op op, unsigned to
 	}
 	cluster_state_locked(g, c, &cs);
 	switch (op) {
-	case GMEM_OP_PAGE_OUT:
-		if (cs.state == PT_STATE_MAPPED) {
-			err = cluster_evict_locked(g, c, &cs);
-			*changed = !err;
-		}
+	case GMEM_OP_PAGE_OUT:          /* done in runs by page_out_run() */
 		break;
 	case GMEM_OP_PAGE_IN:
 		if (cs.state == PT_STATE_SWAP) {
@@ -757,6 +752,110 @@ static int request_cluster(struct gmem *g, gpa_t c, enum gmem_op op, unsigned to
 	pthread_mutex_unlock(&g->lock);
 	wake_range(g, c);
 	if (g->fatal)
+		gmem_notify_fatal(g);
+	return err;
+}
+
+#define GMEM_PAGE_OUT_RUN 256              /* clusters paged out with one unmap */
+
+/* One cluster of a page-out run. */
+struct run_cluster {
+	gpa_t c;
+	struct cstate cs;
+	uint64_t slot;
+};
+
+/* Write the run's clusters out, in order; returns how many made it (the rest failed at *err). */
+static unsigned page_out_run_io(struct gmem *g, const struct run_cluster *run, unsigned n,
+				int *err)
+{
+	uint8_t *buf = io_buffer();
+
+	*err = buf ? 0 : mv_fail(ENOMEM, "no memory for a swap-out buffer");
+	for (unsigned i = 0; i < n && !*err; i++) {
+		*err = frames_io(g, run[i].cs.pfn, buf, false);
+		if (!*err)
+			*err = swap_write(g->swap, run[i].slot, buf, g->cluster_pages);
+		if (!*err)
+			*err = frames_release(g, run[i].cs.pfn);
+		if (*err)
+			return i;
+	}
+	return *err ? 0 : n;
+}
+
+/*
+ * Page out the mapped clusters from c on (not past `end` nor c's region) with ONE unmap: each
+ * mremap costs a userfaultfd event round trip, which per cluster dominated page-out
+ * (docs/benchmarks.md). A first cluster that is busy is waited for, one not mapped is skipped.
+ * *next: where to go on. Returns 0, -ENOSPC (no swap / full) or the error that stopped service.
+ */
+static int page_out_run(struct gmem *g, gpa_t c, gpa_t end, gpa_t *next, uint64_t *pages)
+{
+	const struct guest_mem_region *r = guest_mem_find(g->gm, c);
+	unsigned max = GMEM_PAGE_OUT_RUN, n = 0, done;
+	struct run_cluster run[GMEM_PAGE_OUT_RUN];
+	int err = 0;
+
+	if (max > GMEM_RESERVE_SIZE / g->cluster_size)
+		max = (unsigned)(GMEM_RESERVE_SIZE / g->cluster_size);
+	*next = c + g->cluster_size;
+	pthread_mutex_lock(&g->lock);
+	while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
+		pthread_cond_wait(&g->busy_cond, &g->lock);
+	for (gpa_t x = c; !g->fatal && n < max && x < end && x < r->gpa + r->size;
+	     x += g->cluster_size) {
+		struct run_cluster *rc = &run[n];
+
+		if (g->cflags[cluster_index(g, x)] & GMEM_C_BUSY)
+			break;
+		cluster_state_locked(g, x, &rc->cs);
+		if (rc->cs.state != PT_STATE_MAPPED)
+			break;
+		if (!g->swap || swap_alloc(g->swap, &rc->slot)) {
+			err = n ? 0 : -ENOSPC;
+			break;
+		}
+		rc->c = x;
+		g->cflags[cluster_index(g, x)] |= GMEM_C_BUSY;
+		n++;
+	}
+	if (g->fatal)
+		err = -EIO;
+	pthread_mutex_unlock(&g->lock);
+	if (!n)
+		return err;
+	*next = c + n * g->cluster_size;
+
+	err = host_unmap(g, c, n * g->cluster_size);
+	done = err ? 0 : page_out_run_io(g, run, n, &err);
+
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < n; i++) {
+		const struct run_cluster *rc = &run[i];
+		unsigned node = cluster_node(g, rc->c);
+
+		if (i < done) {
+			s2_set_swap_locked(g, rc->c, rc->slot);
+			frames_free_locked(g, rc->cs.pfn);
+			g->st.node[node].clusters_mapped--;
+			g->st.node[node].pages_swapped += g->cluster_pages;
+			g->st.node[node].swap_outs++;
+			g->st.node[node].swap_out_bytes += g->cluster_size;
+			*pages += g->cluster_pages;
+		} else {
+			/* still backed, no longer mapped: A clear says so */
+			swap_free(g->swap, rc->slot);
+			s2_map_locked(g, rc->c, rc->cs.pfn, false);
+		}
+		cluster_unbusy_locked(g, rc->c);
+	}
+	if (err)
+		gmem_fail_locked(g, err);
+	pthread_mutex_unlock(&g->lock);
+	for (unsigned i = 0; i < n; i++)
+		wake_range(g, run[i].c);
+	if (err)
 		gmem_notify_fatal(g);
 	return err;
 }
@@ -806,9 +905,16 @@ static int gmem_request(struct gmem *g, gpa_t gpa, uint64_t len, enum gmem_op op
 	pthread_mutex_unlock(&g->lock);
 	first = gpa & ~(gpa_t)(g->cluster_size - 1);
 	end = gpa + len;
-	for (gpa_t c = first; c < end; c += g->cluster_size) {
+	for (gpa_t c = first, next; c < end; c = next) {
 		bool changed;
 
+		if (op == GMEM_OP_PAGE_OUT) {
+			err = page_out_run(g, c, end, &next, pages);
+			if (err)
+				return err;
+			continue;
+		}
+		next = c + g->cluster_size;
 		err = request_cluster(g, c, op, to, &changed);
 		if (err)
 			return err;
