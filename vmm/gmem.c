@@ -128,6 +128,10 @@ static int host_map(struct gmem *g, gpa_t c, pfn_t pfn)
 	if (got == MAP_FAILED)
 		return mv_fail(errno, "mapping pool frames at gpa 0x%" PRIx64 ": %s (host mappings: "
 			       "see vm.max_map_count)", c, strerror(errno));
+	/* Map every page now, in one call, instead of one host fault per page. Only an
+	 * optimisation (a kernel without MADV_POPULATE_WRITE faults them in as before), so the
+	 * result is ignored. */
+	(void)madvise(want, g->cluster_size, MADV_POPULATE_WRITE);
 	return 0;
 }
 
@@ -223,14 +227,6 @@ static int frames_io(struct gmem *g, pfn_t pfn, uint8_t *buf, bool write)
 		done += (uint64_t)n;
 	}
 	return 0;
-}
-
-/* Map every page of a just-mapped cluster now (one call instead of a host fault per page). */
-static void host_populate(struct gmem *g, gpa_t c)
-{
-	/* An optimisation only: on a kernel without MADV_POPULATE_WRITE the pages fault in one
-	 * by one as before, so the result is deliberately ignored. */
-	(void)madvise(cluster_hva(g, c), g->cluster_size, MADV_POPULATE_WRITE);
 }
 
 /* Give a block's host memory back (its frames read as zero when next handed out). */
@@ -357,8 +353,6 @@ static int cluster_back_locked(struct gmem *g, gpa_t c, pfn_t pfn, const struct 
 	}
 	if (!err)
 		err = host_map(g, c, pfn);
-	if (!err)
-		host_populate(g, c);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		gmem_fail_locked(g, err);
@@ -387,8 +381,6 @@ static int cluster_remap_locked(struct gmem *g, gpa_t c, pfn_t pfn)
 
 	pthread_mutex_unlock(&g->lock);
 	err = host_map(g, c, pfn);
-	if (!err)
-		host_populate(g, c);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
 		gmem_fail_locked(g, err);
@@ -672,8 +664,6 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 			err = frames_io(g, pfn, buf, true);
 		if (!err)
 			err = host_map(g, c, pfn);
-		if (!err)
-			host_populate(g, c);
 	}
 	if (!err)
 		err = frames_release(g, cs->pfn);
