@@ -158,12 +158,16 @@ static void cluster_unbusy_locked(struct gmem *g, gpa_t c)
 	pthread_cond_broadcast(&g->busy_cond);
 }
 
-/* Service stops for good: remember the first reason, tell the owner once (outside the lock). */
+/*
+ * Service stops for good: remember the first reason, tell the owner once (outside the lock).
+ * err is an errno of either sign (callers pass what swap_write/host_map returned, -errno, or a
+ * positive one); g->fatal is always positive: reclaim_pool_locked returns -g->fatal as failure.
+ */
 static void gmem_fail_locked(struct gmem *g, int err)
 {
 	if (g->fatal)
 		return;
-	g->fatal = err ? err : EIO;
+	g->fatal = err < 0 ? -err : err ? err : EIO;
 	fprintf(stderr, "memvisor: guest memory: %s\n", mv_error());
 }
 
