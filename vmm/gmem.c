@@ -1115,14 +1115,16 @@ void gmem_destroy(struct gmem *g)
 	g->stopping = true;
 	pthread_cond_broadcast(&g->reclaim_cond);
 	pthread_mutex_unlock(&g->lock);
+	/* The reclaimer first: an unmap it is making posts a REMAP event that only a reader can
+	 * complete, so the readers must outlive it (else it waits in mremap forever). */
+	if (g->reclaimer_started)
+		pthread_join(g->reclaimer, NULL);
+	g->reclaimer_started = false;
 	if (g->stop_efd >= 0 && write(g->stop_efd, &one, sizeof(one)) < 0)
 		mm_env_bug(__FILE__, __LINE__, "eventfd write failed");
 	for (unsigned i = 0; i < g->nr_readers; i++)
 		pthread_join(g->readers[i], NULL);
 	g->nr_readers = 0;
-	if (g->reclaimer_started)
-		pthread_join(g->reclaimer, NULL);
-	g->reclaimer_started = false;
 	if (g->uffd >= 0)
 		close(g->uffd);
 	if (g->stop_efd >= 0)
