@@ -594,6 +594,12 @@ static void *gmem_reclaimer(void *arg)
 
 			if (!(want & (UINT32_C(1) << n)))
 				continue;
+			/* Blocks freed by the last batch may not be taken yet: the faults that
+			 * asked again meanwhile only need waking, there is nothing to evict. */
+			if (g->pool[n].used < g->pool[n].nr_frames) {
+				progress = true;
+				continue;
+			}
 			freed = reclaim_pool_locked(g, n, GMEM_RECLAIM_BLOCKS);
 			if (freed > 0) {
 				progress = true;
