@@ -16,6 +16,8 @@
  *
  * Needs userfaultfd (root, or vm.unprivileged_userfaultfd=1): labelled `host`. A watchdog
  * (alarm) ends a test that hangs, so an engine deadlock fails in seconds, not at ctest's timeout.
+ * Engine bugs these tests found are described at the test that shows them: grep "GMEM BUG";
+ * a test named OPEN_BUG_* shows one not fixed yet and fails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -1018,7 +1020,7 @@ static bool backing_read(struct fx *f, gpa_t gpa, uint8_t *page)
 }
 
 /*
- * GMEM BUG found here (fixed in gmem.c by the next commit): gmem_fail_locked() stored the
+ * GMEM BUG found here (fixed in gmem.c, gmem_fail_locked): gmem_fail_locked() stored the
  * -errno of swap_write() as g->fatal, so reclaim_pool_locked() returned -g->fatal > 0, the
  * reclaimer took that for progress and never called the fatal handler: this test waited for it
  * until the watchdog fired.
