@@ -99,12 +99,16 @@ static void cluster_unbusy_locked(struct gmem *g, gpa_t c)
 	pthread_cond_broadcast(&g->busy_cond);
 }
 
-/* Service stops for good: remember the first reason, tell the owner once (outside the lock). */
+/*
+ * Service stops for good: remember the first reason, tell the owner once (outside the lock).
+ * err is an errno of either sign (callers pass what swap_write/host_map returned, -errno, or a
+ * positive one); g->fatal is always positive: reclaim_pool_locked returns -g->fatal as failure.
+ */
 static void gmem_fail_locked(struct gmem *g, int err)
 {
 	if (g->fatal)
 		return;
-	g->fatal = err ? err : EIO;
+	g->fatal = err < 0 ? -err : err ? err : EIO;
 	fprintf(stderr, "memvisor: guest memory: %s\n", mv_error());
 }
 
@@ -610,6 +614,12 @@ static void *gmem_reclaimer(void *arg)
 
 			if (!(want & (UINT32_C(1) << n)))
 				continue;
+			/* Blocks freed by the last batch may not be taken yet: the faults that
+			 * asked again meanwhile only need waking, there is nothing to evict. */
+			if (g->pool[n].used < g->pool[n].nr_frames) {
+				progress = true;
+				continue;
+			}
 			freed = reclaim_pool_locked(g, n, GMEM_RECLAIM_BLOCKS);
 			if (freed > 0) {
 				progress = true;
@@ -1264,14 +1274,16 @@ void gmem_destroy(struct gmem *g)
 	g->stopping = true;
 	pthread_cond_broadcast(&g->reclaim_cond);
 	pthread_mutex_unlock(&g->lock);
+	/* The reclaimer first: an unmap it is making posts a REMAP event that only a reader can
+	 * complete, so the readers must outlive it (else it waits in mremap forever). */
+	if (g->reclaimer_started)
+		pthread_join(g->reclaimer, NULL);
+	g->reclaimer_started = false;
 	if (g->stop_efd >= 0 && write(g->stop_efd, &one, sizeof(one)) < 0)
 		mm_env_bug(__FILE__, __LINE__, "eventfd write failed");
 	for (unsigned i = 0; i < g->nr_readers; i++)
 		pthread_join(g->readers[i], NULL);
 	g->nr_readers = 0;
-	if (g->reclaimer_started)
-		pthread_join(g->reclaimer, NULL);
-	g->reclaimer_started = false;
 	if (g->uffd >= 0)
 		close(g->uffd);
 	if (g->stop_efd >= 0)
