@@ -44,6 +44,7 @@
 #define GMEM_RESERVE_SIZE (UINT64_C(32) << 20)   /* spare registered range for unmaps */
 #define GMEM_MSG_BATCH    16
 #define GMEM_RECLAIM_BLOCKS 8            /* blocks the reclaim thread frees per wake-up */
+#define GMEM_BUSY_RETRY_US  1000         /* every block busy: retry the waiters after this */
 #define GMEM_HOST_NODES   1024
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -557,9 +558,13 @@ static int cluster_sample_locked(struct gmem *g, gpa_t c, pfn_t pfn)
 
 /*
  * Free up to `want` blocks of pool `pool` with CLOCK: the hand walks the pool's blocks; an
- * accessed cluster gets a second chance (A cleared, unmapped), one not touched since its last
- * sample is written to swap. Two full turns without a victim end the attempt. Lock held
- * (dropped while working on a cluster). Returns blocks freed, or -errno if service failed.
+ * accessed cluster gets a second chance (A cleared, unmapped: a sample), one not touched since
+ * its last sample is written to swap. After a whole turn without a victim — every cluster was
+ * touched again before the hand came back, i.e. more hot clusters than blocks — the hand evicts
+ * whatever it meets next, accessed or not (CLOCK degrading to FIFO): the guest thrashes, but its
+ * memory is still served. Lock held (dropped while working on a cluster). Returns blocks freed
+ * (0: every block was busy, try again), -ENOSPC (no swap, or it is full), or -errno when
+ * service failed.
  */
 static long reclaim_pool_locked(struct gmem *g, unsigned pool, unsigned want)
 {
@@ -567,9 +572,10 @@ static long reclaim_pool_locked(struct gmem *g, unsigned pool, unsigned want)
 	uint64_t nblocks = p->nr_frames >> g->cluster_order;
 	long freed = 0;
 
-	for (uint64_t step = 0; step < 2 * nblocks + 1 && (unsigned long)freed < want; step++) {
+	for (uint64_t step = 0; step < 2 * nblocks && (unsigned long)freed < want; step++) {
 		pfn_t pfn = p->base + (p->hand << g->cluster_order);
 		gpa_t c = g->rmap[block_index(g, pfn)];
+		bool evict;
 		struct cstate cs;
 		int err;
 
@@ -580,15 +586,16 @@ static long reclaim_pool_locked(struct gmem *g, unsigned pool, unsigned want)
 		cluster_state_locked(g, c, &cs);
 		if (cs.state != PT_STATE_MAPPED || cs.pfn != pfn)
 			mm_env_bug(__FILE__, __LINE__, "reverse map disagrees with stage 2");
-		err = cs.accessed ? cluster_sample_locked(g, c, pfn) : cluster_evict_locked(g, c, &cs);
+		evict = !cs.accessed || step >= nblocks;
+		err = evict ? cluster_evict_locked(g, c, &cs) : cluster_sample_locked(g, c, pfn);
 		pthread_mutex_unlock(&g->lock);
 		wake_range(g, c);
 		pthread_mutex_lock(&g->lock);
 		if (g->fatal)
 			return -g->fatal;
 		if (err == -ENOSPC)
-			return freed;   /* no swap or swap full: nothing can be evicted */
-		if (!err && !cs.accessed)
+			return freed ? freed : -ENOSPC;
+		if (!err && evict)
 			freed++;
 	}
 	return freed;
@@ -623,7 +630,14 @@ static void *gmem_reclaimer(void *arg)
 			freed = reclaim_pool_locked(g, n, GMEM_RECLAIM_BLOCKS);
 			if (freed > 0) {
 				progress = true;
-			} else if (!g->fatal) {
+			} else if (freed == 0) {
+				/* Every block busy for a moment (being filled, written, moved): let
+				 * the waiters retry shortly rather than spin on the lock. */
+				pthread_mutex_unlock(&g->lock);
+				usleep(GMEM_BUSY_RETRY_US);
+				pthread_mutex_lock(&g->lock);
+				progress = true;
+			} else if (freed == -ENOSPC) {
 				mv_fail(ENOMEM, "node %u: host memory budget (%" PRIu64 " KiB) is used up "
 					"and nothing can be evicted (%s)", n,
 					g->pool[n].nr_frames * MM_PAGE_SIZE >> 10,
@@ -690,32 +704,32 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 	return 0;
 }
 
-/* Page cluster c in now (lock held, not BUSY, state swap): direct reclaim once if needed. */
-static int cluster_page_in_locked(struct gmem *g, gpa_t c, const struct cstate *cs)
+/*
+ * Page cluster c in now (lock held, not BUSY, state swap), reclaiming on this thread (a request
+ * thread, never a reader) if the pool is full. *changed: this call read it back.
+ */
+static int cluster_page_in_locked(struct gmem *g, gpa_t c, struct cstate cs, bool *changed)
 {
 	unsigned node = cluster_node(g, c);
 	pfn_t pfn;
+	int err;
 
+	*changed = false;
 	if (frames_alloc_locked(g, node, &pfn)) {
-		/* A request runs on its own thread, which may reclaim itself. */
 		if (reclaim_pool_locked(g, node, 1) <= 0 || g->fatal ||
 		    frames_alloc_locked(g, node, &pfn))
 			return g->fatal ? -EIO : -ENOMEM;
 		/* the lock was dropped: the cluster may have been faulted in meanwhile */
-		struct cstate now;
-
-		cluster_state_locked(g, c, &now);
-		if (now.state != PT_STATE_SWAP || (g->cflags[cluster_index(g, c)] & GMEM_C_BUSY)) {
-			g->pool[pfn_pool(g, pfn)].used -= g->cluster_pages;
-			buddy_free(&g->frames, pfn, g->cluster_order);
+		cluster_state_locked(g, c, &cs);
+		if (cs.state != PT_STATE_SWAP || (g->cflags[cluster_index(g, c)] & GMEM_C_BUSY)) {
+			frames_free_locked(g, pfn);
 			return 0;
 		}
-		cs = &now;
-		g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
-		return cluster_back_locked(g, c, pfn, cs, false);
 	}
 	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
-	return cluster_back_locked(g, c, pfn, cs, false);
+	err = cluster_back_locked(g, c, pfn, &cs, false);
+	*changed = !err;
+	return err;
 }
 
 /* Apply op to cluster c; *changed: it changed state. */
@@ -737,10 +751,8 @@ static int request_cluster(struct gmem *g, gpa_t c, enum gmem_op op, unsigned to
 	case GMEM_OP_PAGE_OUT:          /* done in runs by page_out_run() */
 		break;
 	case GMEM_OP_PAGE_IN:
-		if (cs.state == PT_STATE_SWAP) {
-			err = cluster_page_in_locked(g, c, &cs);
-			*changed = !err;
-		}
+		if (cs.state == PT_STATE_SWAP)
+			err = cluster_page_in_locked(g, c, cs, changed);
 		break;
 	case GMEM_OP_MIGRATE:
 		if (cs.state == PT_STATE_MAPPED && pfn_pool(g, cs.pfn) != to) {
@@ -751,7 +763,7 @@ static int request_cluster(struct gmem *g, gpa_t c, enum gmem_op op, unsigned to
 	}
 	pthread_mutex_unlock(&g->lock);
 	wake_range(g, c);
-	if (g->fatal)
+	if (__atomic_load_n(&g->fatal, __ATOMIC_ACQUIRE))
 		gmem_notify_fatal(g);
 	return err;
 }
