@@ -7,6 +7,7 @@
 #include "run.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -170,14 +171,36 @@ static int run_fill(struct run_fill *f, struct gmem *g)
 	return 0;
 }
 
-static void run_print_end(const struct machine_config *m, const struct run_options *o,
-			  struct guest_mem *mem, struct gmem *g)
+/*
+ * After the guest: the consistency check of guest memory (stage 2, pools, swap and the host
+ * mappings must agree; a disagreement turns the status into GMEM_STATUS_FATAL), the statistics
+ * and the guest's page-out requests. Returns the status to exit with.
+ */
+static int run_end(const struct machine_config *m, const struct run_options *o,
+		   struct guest_mem *mem, struct gmem *g, struct hostmem_pv *pv, int status)
 {
+	struct hostmem_pv_stats ps;
+
+	if (!__atomic_load_n(&g->fatal, __ATOMIC_ACQUIRE)) {
+		if (gmem_check(g)) {
+			fprintf(stderr, "memvisor: guest memory consistency check FAILED: %s\n",
+				mv_error());
+			status = GMEM_STATUS_FATAL;
+		} else {
+			fprintf(stderr, "memvisor: guest memory consistency check: ok\n");
+		}
+	}
 	gmem_print_stats(g, stderr);
+	hostmem_pv_get_stats(pv, &ps);
+	fprintf(stderr, "  guest page-out/page-in requests: %" PRIu64 " (page-outs %" PRIu64
+		", page-ins %" PRIu64 ", rejected %" PRIu64 ", failed %" PRIu64 ", blocks ignored %"
+		PRIu64 ", pages %" PRIu64 ")\n", ps.requests, ps.page_outs, ps.page_ins, ps.rejected,
+		ps.failed, ps.blocks_ignored, ps.pages);
 	if (o->stats_path && gmem_write_stats_json(g, o->stats_path))
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 	if (o->memory_report)
 		ram_report(m, mem, stdout);
+	return status;
 }
 
 int run_machine(const struct machine_config *m, const struct run_options *o)
@@ -238,8 +261,8 @@ int run_machine(const struct machine_config *m, const struct run_options *o)
 	status = __atomic_load_n(&g.fatal, __ATOMIC_ACQUIRE) ? GMEM_STATUS_FATAL
 							       : vm_run(&vm, fill.img.entry);
 	vm_destroy(&vm);
+	status = run_end(m, o, &mem, &g, &pv, status);
 	hostmem_pv_destroy(&pv);
-	run_print_end(m, o, &mem, &g);
 out:
 	if (serial_fd >= 0 && serial_fd != STDOUT_FILENO)
 		close(serial_fd);

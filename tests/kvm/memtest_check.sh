@@ -9,7 +9,8 @@
 # the JSON written by --stats (strict policy, no migration, so node I's pages are in pool I or in
 # swap):   P <= frames_used(I) + pages_swapped(I) <= frames_total(I) + pages_swapped(I)
 # and frames_used(I) <= frames_total(I) (the budget). With --expect-swap every node must also
-# have swapped out and back in (swap_outs > 0, swap_ins > 0).
+# have swapped out and back in (swap_outs > 0, swap_ins > 0). memvisor's own end-of-run
+# consistency check (gmem_check: stage 2, pools, swap and host mappings agree) must pass.
 set -uo pipefail
 
 stats= expect_swap=
@@ -38,6 +39,8 @@ fail() {
 }
 [[ $rc == 1 ]] || fail "exit status $rc, expected 1 (guest exit code 0)"
 [[ -f $stats ]] || fail "no statistics written to $stats"
+grep -qx "memvisor: guest memory consistency check: ok" "$err" \
+    || fail "memvisor's end-of-run consistency check (stage 2, pools, swap, host mappings) did not pass"
 
 # field NAME LINE: the number after "NAME": in a one-line JSON object
 field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$2"; }
