@@ -48,6 +48,8 @@ static void usage(FILE *f)
 	      "      --fault-around PAGES   pages backed per fault, 1..512, power of 2 (16)\n"
 	      "      --fault-threads N      userfaultfd service threads, 1..8 (1)\n"
 	      "      --prefault             back guest RAM up to the budgets before booting\n"
+	      "      --mem-request SPEC     page-out|page-in|migrate,at=MS,node=N|gpa=A,len=L\n"
+	      "                             [,to=N]: act on guest memory while it runs\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
 	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
 	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory);\n"
@@ -132,6 +134,11 @@ static int cmd_run(int argc, char **argv)
 			o.mem.fault_threads = parse_uint(opt, argv[++i], 1, GMEM_MAX_FAULT_THREADS);
 		} else if (strcmp(opt, "--prefault") == 0) {
 			o.mem.prefault = true;
+		} else if (strcmp(opt, "--mem-request") == 0) {
+			if (!argv[i + 1])
+				die_usage("--mem-request needs ACTION,at=MS,node=N|gpa=A,len=L[,to=N]");
+			if (memreq_parse(&o.requests, argv[++i]))
+				die_usage("%s", mv_error());
 		} else if (opt[0] == '-' && opt[1]) {
 			die_usage("run: unknown option '%s'", opt);
 		} else if (o.image) {
@@ -142,7 +149,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	if (!o.image)
 		die_usage("run: no image given");
-	if (machine_finish(&m))
+	if (machine_finish(&m) || memreq_check(&o.requests, &m))
 		die_usage("%s", mv_error());
 	return run_machine(&m, &o);
 }

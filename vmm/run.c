@@ -203,7 +203,7 @@ static int run_end(const struct machine_config *m, const struct run_options *o,
 	return status;
 }
 
-int run_machine(const struct machine_config *m, const struct run_options *o)
+int run_machine(const struct machine_config *m, struct run_options *o)
 {
 	struct guest_mem mem = { 0 };
 	struct run_fill fill = { .m = m, .mem = &mem, .image = o->image };
@@ -258,8 +258,14 @@ int run_machine(const struct machine_config *m, const struct run_options *o)
 	vm.hostmem = &pv;
 	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
 	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
-	status = __atomic_load_n(&g.fatal, __ATOMIC_ACQUIRE) ? GMEM_STATUS_FATAL
-							       : vm_run(&vm, fill.img.entry);
+	if (memreq_start(&o->requests, &g)) {
+		fprintf(stderr, "memvisor: %s\n", mv_error());
+		status = RUN_STATUS_NO_VM;
+	} else {
+		status = __atomic_load_n(&g.fatal, __ATOMIC_ACQUIRE) ? GMEM_STATUS_FATAL
+								       : vm_run(&vm, fill.img.entry);
+	}
+	memreq_stop(&o->requests);
 	vm_destroy(&vm);
 	status = run_end(m, o, &mem, &g, &pv, status);
 	hostmem_pv_destroy(&pv);

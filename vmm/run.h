@@ -18,6 +18,7 @@
 #include "guest_mem.h"
 #include "loader.h"
 #include "machine.h"
+#include "memreq.h"
 #include "swap.h"
 
 #define RUN_STATUS_BAD_IMAGE  2
@@ -30,6 +31,7 @@ struct run_options {
 	struct swap_spec swap;
 	const char *stats_path;       /* --stats: JSON statistics at the end */
 	struct gmem_config mem;       /* --fault-around, --fault-threads, --prefault (swap: run.c) */
+	struct memreq_list requests;  /* --mem-request (run while the guest runs) */
 };
 
 /*
@@ -39,6 +41,6 @@ struct run_options {
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
 		 struct pvh_image *img, struct acpi_layout *acpi);
 
-int run_machine(const struct machine_config *m, const struct run_options *o);
+int run_machine(const struct machine_config *m, struct run_options *o);
 
 #endif /* MV_RUN_H */

@@ -35,3 +35,21 @@ mv_add_kvm_test(NAME gmem.budget_used_up_without_swap COMMAND ${MV_BOOT_CHECK} -
     --expect-re "node 0: host memory budget \\(4096 KiB\\) is used up and nothing can be evicted \\(no host swap: give --swap\\)"
     -- sh -c "\"$0\" \"$@\" 2>&1" $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/memtest.elf
        --cmdline memtest --numa size=16M,budget=4M)
+
+# Operator requests while the guest runs (--mem-request): node 0's pages move to node 1's pool
+# as the guest boots, and the guest does not notice (its checks pass; the end-of-run check holds).
+mv_add_kvm_test(NAME gmem.migrate_while_the_guest_runs COMMAND ${MV_BOOT_CHECK} --status 1
+    --expect-re "^memvisor: request migrate node 0 to node 1 at 0 ms: done, [1-9][0-9]* pages$"
+    --expect "memvisor: guest memory consistency check: ok"
+    -- sh -c "\"$0\" \"$@\" 2>&1" $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/default.elf
+       --mem-request migrate,at=0,node=0,to=1)
+
+# Page a node out and back in while the memtest writes and verifies it (status 1: every check of
+# the guest passed; guest and VMM lines interleave, so only the VMM's are matched, in order).
+mv_add_kvm_test(NAME gmem.page_out_and_in_while_the_guest_runs COMMAND ${MV_BOOT_CHECK} --status 1
+    --expect-re "^memvisor: request page-out node 1 at 100 ms: done, [0-9]+ pages$"
+    --expect-re "^memvisor: request page-in node 1 at 300 ms: (done, [0-9]+ pages|not run \\(the guest ended first\\))$"
+    --expect "memvisor: guest memory consistency check: ok"
+    -- sh -c "\"$0\" \"$@\" 2>&1" $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/memtest.elf
+       --cmdline memtest --numa size=16M --numa size=16M --swap ${MV_GMEM_OUT}/gmem-req.swap
+       --mem-request page-out,at=100,node=1 --mem-request page-in,at=300,node=1)
