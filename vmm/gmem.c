@@ -234,6 +234,15 @@ static int frames_io(struct gmem *g, pfn_t pfn, uint8_t *buf, bool write)
 	return 0;
 }
 
+/* Read the block at pfn into this thread's bounce buffer, returned in *buf. */
+static int frames_load(struct gmem *g, pfn_t pfn, uint8_t **buf)
+{
+	*buf = io_buffer();
+	if (!*buf)
+		return mv_fail(ENOMEM, "no memory for a bounce buffer");
+	return frames_io(g, pfn, *buf, false);
+}
+
 /* Give a block's host memory back (its frames read as zero when next handed out). */
 static int frames_release(struct gmem *g, pfn_t pfn)
 {
@@ -507,10 +516,9 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 	pthread_mutex_unlock(&g->lock);
 	err = cs->accessed ? host_unmap(g, c, g->cluster_size) : 0;
 	if (!err) {
-		uint8_t *buf = io_buffer();
+		uint8_t *buf;
 
-		err = buf ? frames_io(g, cs->pfn, buf, false)
-			  : mv_fail(ENOMEM, "no memory for a swap-out buffer");
+		err = frames_load(g, cs->pfn, &buf);
 		if (!err)
 			err = swap_write(g->swap, slot, buf, g->cluster_pages);
 	}
@@ -680,10 +688,9 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 	/* Unmapped during the copy: a guest write now waits for the new mapping, none is lost. */
 	err = cs->accessed ? host_unmap(g, c, g->cluster_size) : 0;
 	if (!err) {
-		uint8_t *buf = io_buffer();
+		uint8_t *buf;
 
-		err = buf ? frames_io(g, cs->pfn, buf, false)
-			  : mv_fail(ENOMEM, "no memory for a migration buffer");
+		err = frames_load(g, cs->pfn, &buf);
 		if (!err)
 			err = frames_io(g, pfn, buf, true);
 		if (!err)
@@ -777,23 +784,27 @@ struct run_cluster {
 	uint64_t slot;
 };
 
-/* Write the run's clusters out, in order; returns how many made it (the rest failed at *err). */
+/*
+ * Write the run's clusters out, in order; returns how many are in swap (on an error in *err the
+ * rest are still backed by their frames).
+ */
 static unsigned page_out_run_io(struct gmem *g, const struct run_cluster *run, unsigned n,
 				int *err)
 {
-	uint8_t *buf = io_buffer();
+	uint8_t *buf;
 
-	*err = buf ? 0 : mv_fail(ENOMEM, "no memory for a swap-out buffer");
-	for (unsigned i = 0; i < n && !*err; i++) {
-		*err = frames_io(g, run[i].cs.pfn, buf, false);
+	*err = 0;
+	for (unsigned i = 0; i < n; i++) {
+		*err = frames_load(g, run[i].cs.pfn, &buf);
 		if (!*err)
 			*err = swap_write(g->swap, run[i].slot, buf, g->cluster_pages);
-		if (!*err)
-			*err = frames_release(g, run[i].cs.pfn);
 		if (*err)
 			return i;
+		*err = frames_release(g, run[i].cs.pfn);
+		if (*err)
+			return i + 1;   /* its contents are safe in swap: count it as paged out */
 	}
-	return *err ? 0 : n;
+	return n;
 }
 
 /*
