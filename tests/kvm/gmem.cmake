@@ -53,3 +53,11 @@ mv_add_kvm_test(NAME gmem.page_out_and_in_while_the_guest_runs COMMAND ${MV_BOOT
     -- sh -c "\"$0\" \"$@\" 2>&1" $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/memtest.elf
        --cmdline memtest --numa size=16M --numa size=16M --swap ${MV_GMEM_OUT}/gmem-req.swap
        --mem-request page-out,at=100,node=1 --mem-request page-in,at=300,node=1)
+
+# A budget too small for the boot image itself, without swap: the loader's faults cannot be
+# served, and memvisor says so with status 10 before it ever opens /dev/kvm (so label host).
+add_test(NAME gmem.boot_image_larger_than_budget
+         COMMAND sh -c "\"$0\" \"$@\" 2>&1; echo \"exit status $?\"" $<TARGET_FILE:memvisor> run
+                 ${MV_IMAGES_DIR}/default.elf --numa size=16M,budget=64K)
+set_tests_properties(gmem.boot_image_larger_than_budget PROPERTIES LABELS host TIMEOUT 60
+    PASS_REGULAR_EXPRESSION "node 0: host memory budget \\(64 KiB\\) is used up.*the boot image does not fit guest memory as configured.*exit status 10")
