@@ -9,9 +9,13 @@
  *
  *          fault (zero)             reclaim scan: A set          reclaim scan: A clear
  *   none ───────────────► mapped+A ─────────────────► mapped ──────────────────────► swap
- *                            ▲      clear A, unmap       │  write out, free frames    │
- *                            └───────────────────────────┘                            │
- *                            └──── fault: remap (minor) ──────── fault: read back ◄───┘
+ *                          ▲  │       clear A, unmap     │  write out, free frames    ▲ │
+ *                          │  │                          │                            │ │
+ *                          │  └── page-out request, or the scan after a turn ─────────┘ │
+ *                          │      without a victim (evict even with A set)              │
+ *                          ├──── fault: remap (minor) ◄──┘                              │
+ *                          └──── fault or page-in request: read back ◄──────────────────┘
+ *   (migration: mapped → unmapped → copied to another pool's block → mapped+A)
  *
  * "Unmap" replaces the cluster's host mapping with a piece of an unpopulated, registered
  * anonymous reserve moved there with mremap(): atomic under the mm's mmap lock, and the moved
