@@ -129,6 +129,8 @@ static void madt_parse(const struct acpi_header *h, struct topo *t)
 
 	if (!tap_check(h->length >= sizeof(struct acpi_madt), "MADT holds its fixed part"))
 		return;
+	t->lapic_address = ((const struct acpi_madt *)h)->lapic_address;
+	kprintf("# MADT: local APIC at 0x%x\n", t->lapic_address);
 	iter_init(&it, "MADT", h, sizeof(struct acpi_madt));
 	while ((e = iter_next(&it))) {
 		uint32_t apic_id, flags;

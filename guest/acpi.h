@@ -157,6 +157,7 @@ struct topo_cpu {
 struct topo {
 	unsigned nr_cpus;                       /* enabled MADT LAPIC / x2APIC entries */
 	uint32_t cpus[TOPO_MAX_CPUS];           /* their APIC ids */
+	uint32_t lapic_address;                 /* MADT: the local APICs' MMIO base */
 	bool have_madt, have_srat, have_slit;
 	unsigned nr_ranges;                     /* SRAT memory affinity */
 	struct topo_range ranges[TOPO_MAX_RANGES];

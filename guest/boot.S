@@ -167,6 +167,7 @@ boot_gdt:
 	.quad	DESC_P + DESC_S + DESC_TYPE_DATA + DESC_DB + DESC_G + DESC_LIMIT_MAX   /* SEL_DATA */
 boot_gdt_end:
 	.balign 8
+	.globl boot_gdt_ptr                 /* trampoline.S: the APs load it too */
 boot_gdt_ptr:
 	.word	boot_gdt_end - boot_gdt - 1
 	.quad	boot_gdt

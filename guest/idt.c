@@ -1,8 +1,10 @@
 /*
  * guest/idt.c — the 64-bit IDT: one interrupt gate per exception vector (0..31), each leading
  * through isr.S to exception_handler(), which prints the CPU state on the serial port and exits
- * with MV_GUEST_EXIT_EXCEPTION. Nothing is recoverable: the guest has no interrupts enabled and
- * no exception it expects.
+ * with MV_GUEST_EXIT_EXCEPTION. Nothing is recoverable: the guest expects no exception. The
+ * interrupt vectors smp.c uses (its IPI and the LAPIC's spurious vector) get their own entry
+ * stubs through idt_set_handler(); every other vector is not present (a #NP dump if it fires).
+ * One IDT serves every CPU: the BSP builds it before starting the APs, which only load it.
  *
  * Dump format (TAP: a "Bail out!" line, then diagnostics):
  *   Bail out! exception 14 #PF (page fault) error=0x0
@@ -16,6 +18,7 @@
 #include "kernel.h"
 
 #define NR_EXCEPTIONS     32
+#define NR_VECTORS        256
 #define SEL_CODE64        0x08                     /* boot.S's GDT */
 
 /* 64-bit interrupt gate (Intel SDM vol. 3, 6.14.1), as two little-endian quadwords. */
@@ -50,7 +53,7 @@ _Static_assert(sizeof(struct exc_frame) == 22 * 8, "struct exc_frame mirrors isr
 
 extern const uint64_t isr_table[NR_EXCEPTIONS];    /* isr.S */
 
-static struct idt_gate idt[NR_EXCEPTIONS];
+static struct idt_gate idt[NR_VECTORS];
 
 static const char *const exc_names[NR_EXCEPTIONS] = {
 	[0] = "#DE (divide error)",        [1] = "#DB (debug)",
@@ -71,19 +74,33 @@ static const char *const exc_names[NR_EXCEPTIONS] = {
 	[30] = "#SX (security)",           [31] = "reserved vector 31",
 };
 
-void idt_init(void)
+/* An interrupt gate (IF cleared on entry) at vector v leading to off. */
+static void set_gate(unsigned v, uint64_t off)
+{
+	idt[v].lo = (off & GATE_OFF_LO_MASK) | ((uint64_t)SEL_CODE64 << GATE_SEL_SHIFT) |
+		    GATE_TYPE_INTR | GATE_P | ((off & GATE_OFF_MID_MASK) << GATE_OFF_MID_SHIFT);
+	idt[v].hi = off >> GATE_OFF_HI_SHIFT;
+}
+
+void idt_load(void)
 {
 	struct idt_ptr ptr = { .limit = sizeof(idt) - 1, .base = (uintptr_t)idt };
 
-	for (unsigned v = 0; v < NR_EXCEPTIONS; v++) {
-		uint64_t off = isr_table[v];
-
-		idt[v].lo = (off & GATE_OFF_LO_MASK) | ((uint64_t)SEL_CODE64 << GATE_SEL_SHIFT) |
-			    GATE_TYPE_INTR | GATE_P |
-			    ((off & GATE_OFF_MID_MASK) << GATE_OFF_MID_SHIFT);
-		idt[v].hi = off >> GATE_OFF_HI_SHIFT;
-	}
 	__asm__ volatile("lidt %0" : : "m"(ptr));
+}
+
+void idt_init(void)
+{
+	for (unsigned v = 0; v < NR_EXCEPTIONS; v++)
+		set_gate(v, isr_table[v]);
+	idt_load();
+}
+
+void idt_set_handler(uint8_t vector, void (*stub)(void))
+{
+	if (vector < NR_EXCEPTIONS)
+		tap_bail("idt_set_handler: vector %u is an exception vector", vector);
+	set_gate(vector, (uint64_t)(uintptr_t)stub);
 }
 
 static uint64_t read_cr2(void)

@@ -133,3 +133,45 @@ exc_trigger_pf:
 exc_pf_insn:
 	movabs	0xbadc0de0000, %al          /* moffs64 form: no register holds the address */
 	ud2                                 /* not reached: the load faults */
+
+/*
+ * Interrupt entry stubs (idt_set_handler() installs them; smp.c names the vectors). An interrupt
+ * may arrive between any two instructions of interrupted code, so the stub saves every register
+ * the C ABI lets the handler clobber (the nine caller-saved ones; the guest has no FPU/SSE
+ * state: -mgeneral-regs-only), calls the handler, restores them and returns with iretq.
+ * Alignment: the CPU aligns RSP to 16 bytes before pushing its 5-quadword frame (40 bytes), the
+ * 9 pushes make it 112 bytes: RSP is 16-byte aligned at the call, as the ABI wants.
+ */
+.macro IRQ_STUB name, handler
+	.globl \name
+\name:
+	push	%rax
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	cld
+	call	\handler
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdi
+	pop	%rsi
+	pop	%rdx
+	pop	%rcx
+	pop	%rax
+	iretq
+.endm
+
+	.text
+IRQ_STUB irq_ipi_entry, smp_ipi_handler
+
+/* The LAPIC's spurious vector: nothing to do, and no EOI (Intel SDM vol. 3, 11.9). */
+	.globl irq_spurious_entry
+irq_spurious_entry:
+	iretq

@@ -2,7 +2,9 @@
  * guest/kernel.h — what every file of the memvisor guest kernel shares: port I/O, the serial
  * console and its printf, TAP output, exit, and the memory helpers the compiler may call.
  *
- * The guest runs on one CPU with interrupts off, so nothing here takes a lock. Physical memory
+ * The boot CPU (BSP) runs kmain() with interrupts off; smp.c starts the other CPUs (APs), which
+ * idle with interrupts on and run work the BSP sends them (smp.h). Only the BSP prints: the
+ * console takes no lock (an exception dump on an AP is the one exception). Physical memory
  * below 4 GiB is identity-mapped (boot.S): a physical address below GUEST_MAPPED_END is also a
  * valid pointer; anything at or above it faults (#PF dump, see idt.c) until the memtest scenario
  * extends the map with paging_map_up_to(). phys_ptr() keeps to the boot map: the boot
@@ -21,6 +23,53 @@
 #define ARRAY_SIZE(a)     (sizeof(a) / sizeof((a)[0]))
 #define STR_(x)           #x
 #define STR(x)            STR_(x)
+
+/* The interrupt flag (RFLAGS.IF). irq_save() returns RFLAGS and clears IF; irq_restore() puts
+ * IF back as it was in flags. "memory": no load or store moves across them. */
+#define RFLAGS_IF         (UINT64_C(1) << 9)
+
+static inline void irq_enable(void)
+{
+	__asm__ volatile("sti" : : : "memory");
+}
+
+static inline void irq_disable(void)
+{
+	__asm__ volatile("cli" : : : "memory");
+}
+
+static inline uint64_t irq_save(void)
+{
+	uint64_t flags;
+
+	__asm__ volatile("pushfq; popq %0; cli" : "=r"(flags) : : "memory");
+	return flags;
+}
+
+static inline void irq_restore(uint64_t flags)
+{
+	if (flags & RFLAGS_IF)
+		irq_enable();
+}
+
+static inline bool irqs_enabled(void)
+{
+	uint64_t flags;
+
+	__asm__ volatile("pushfq; popq %0" : "=r"(flags));
+	return flags & RFLAGS_IF;
+}
+
+/* The PAUSE hint for spin-wait loops. */
+static inline void cpu_relax(void)
+{
+	__asm__ volatile("pause" : : : "memory");
+}
+
+/* smp.c: this CPU's index (its position among the MADT's enabled CPUs; the BSP's before the
+ * MADT is read: 0) and the number of CPUs online (1 until smp_boot() has started the APs). */
+unsigned cpu_id(void);
+unsigned nr_cpus_online(void);
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -78,8 +127,12 @@ __attribute__((noreturn)) void guest_exit(uint8_t code);
  */
 uint64_t paging_map_up_to(uint64_t end);
 
-/* idt.c: load the IDT; every exception vector dumps state and exits MV_GUEST_EXIT_EXCEPTION. */
+/* idt.c: build and load the IDT; every exception vector dumps state and exits
+ * MV_GUEST_EXIT_EXCEPTION; vectors above 31 are absent until idt_set_handler() installs an entry
+ * stub (isr.S) for them. idt_load() loads the same IDT on an AP. */
 void idt_init(void);
+void idt_load(void);
+void idt_set_handler(uint8_t vector, void (*stub)(void));
 
 /* isr.S: deliberate faults for the exception scenarios (guest/README.md). */
 __attribute__((noreturn)) void exc_trigger_ud(void);

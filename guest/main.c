@@ -10,6 +10,7 @@
 #include <memvisor/pvh.h>
 
 #include "memtest.h"
+#include "smp.h"
 
 /*
  * The ELF note that makes this a PVH image: owner "Xen", type XEN_ELFNOTE_PHYS32_ENTRY, desc the
@@ -110,7 +111,8 @@ static void read_cmdline(const struct hvm_start_info *si)
 	cmdline[len] = '\0';
 }
 
-enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST };
+enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST,
+		SCENARIO_SMP };
 
 struct options {
 	enum scenario sc;           /* the last scenario option wins */
@@ -136,6 +138,12 @@ static struct options parse_cmdline(void)
 			o.sc = SCENARIO_EXC_PF;
 		} else if (n == 7 && !memcmp(word, "memtest", n)) {
 			o.sc = SCENARIO_MEMTEST;
+		} else if (n == 12 && !memcmp(word, "scenario=smp", n)) {
+			o.sc = SCENARIO_SMP;
+		} else if (n == 16 && !memcmp(word, "scenario=memtest", n)) {
+			o.sc = SCENARIO_MEMTEST;
+		} else if (n == 17 && !memcmp(word, "scenario=topology", n)) {
+			o.sc = SCENARIO_TOPOLOGY;
 		} else if (n == 7 && !memcmp(word, "pageout", n)) {
 			o.memtest |= MEMTEST_PAGEOUT;
 		} else if (n == 7 && !memcmp(word, "corrupt", n)) {
@@ -156,7 +164,9 @@ __attribute__((noreturn)) void kmain(const struct hvm_start_info *si);  /* boot.
 void kmain(const struct hvm_start_info *si)
 {
 	struct options opt;
+	unsigned others;
 
+	percpu_init_bsp();          /* GS base: cpu_id() works from here on */
 	serial_init();
 	idt_init();
 	kprintf("TAP version 13\n");
@@ -175,11 +185,19 @@ void kmain(const struct hvm_start_info *si)
 		exc_trigger_pf();
 	case SCENARIO_TOPOLOGY:
 	case SCENARIO_MEMTEST:
+	case SCENARIO_SMP:
 		break;
 	}
 	acpi_parse(si->rsdp_paddr, &topo);
 	topo_report(&topo, &memmap);
+	smp_boot(&topo, &memmap);   /* every scenario runs on all CPUs; trampoline page free after */
+	if (opt.sc == SCENARIO_SMP)
+		smp_scenario_run(&topo);
 	if (opt.sc == SCENARIO_MEMTEST)
 		memtest_run(&topo, &memmap, opt.memtest);     /* overwrites the start info: last */
+	others = nr_cpus_online() - 1;
+	if (others)                 /* before the exit port write: APs halted, interrupts off */
+		tap_check(smp_stop_others(), "smp: the other %u CPUs halted with interrupts off",
+			  others);
 	tap_finish();
 }

@@ -9,6 +9,9 @@
  *   0x0000_6000 ─ 0x0000_6fff  MV_GPA_START_INFO: hvm_start_info, then its memory
  *                              map entries (at most MV_START_INFO_MAX_MEMMAP)     RAM (guest must
  *   0x0000_7000 ─ 0x0000_7fff  MV_GPA_CMDLINE: the command line, NUL-terminated      copy before reuse)
+ *   0x0000_8000 ─ 0x0000_8fff  MV_GPA_AP_TRAMPOLINE: guest-owned; the memvisor guest  RAM
+ *                              copies its AP start code here (SIPI vector 0x08) while
+ *                              it starts its APs; the VMM never writes it
  *   0x0009_fc00 ─ 0x000f_ffff  legacy hole (EBDA, VGA, option ROMs)               reserved
  *     0x000e_0000 ─ 0x000f_ffff  MV_GPA_ACPI: RSDP first, then XSDT, FADT, DSDT,  ACPI (3,
  *                                MADT, SRAT, SLIT (a guest finds them from RSDP)   reclaimable)
@@ -35,6 +38,10 @@
 #define MV_GPA_START_INFO      UINT64_C(0x6000)
 #define MV_GPA_CMDLINE         UINT64_C(0x7000)
 #define MV_CMDLINE_MAX         UINT64_C(0x1000)       /* bytes, including the NUL */
+/* Guest-owned: guest/smp.c's AP trampoline (a SIPI starts an AP at vector << 12, below 1 MiB).
+ * In use only while the guest starts its APs; RAM like any other afterwards. */
+#define MV_GPA_AP_TRAMPOLINE   UINT64_C(0x8000)
+#define MV_AP_TRAMPOLINE_SIZE  UINT64_C(0x1000)
 #define MV_GPA_LEGACY_HOLE     UINT64_C(0x9fc00)      /* reserved from here to 1 MiB */
 #define MV_GPA_ACPI            UINT64_C(0xe0000)
 #define MV_ACPI_SIZE           UINT64_C(0x20000)      /* 128 KiB, up to 1 MiB */

@@ -23,6 +23,10 @@
 #   memtest_pageout      memtest-pageout image: QEMU has no host-memory device, so every
 #                        request is "not ok ... no host-memory device answered" (the bad-magic
 #                        check passes), the memtest itself passes, exit FAIL
+#   smp_two       smp image (scenario=smp); 2 nodes, one CPU each: every CPU online with its
+#                 APIC id and node ("smp: cpu I apic=A node=N" from the same numbers as -numa),
+#                 "smp: cpus=2 online=2", no failed check (calls, ticket lock, TLB shootdown)
+#   smp_four      the same with 4 CPUs, two per node
 #
 # The "numa:" lines of the NUMA cases are derived below from the same numbers that build the
 # QEMU options, and compared exactly (see expect_numa for QEMU's SRAT layout).
@@ -400,6 +404,28 @@ memtest_pageout)
 		|| fail "no block for the range requests"
 	grep -qxE 'ok [0-9]+ - hostmem ignores a block with a bad magic \(status 0x7fffffff\)' <<<"$out" \
 		|| fail "the bad-magic request is not reported as ignored"
+	;;
+smp_two | smp_four)
+	mem=(64 64) dist=(10,20 20,10)
+	if [ "$case_name" = smp_two ]; then cpus=(0 1); else cpus=(0,1 2,3); fi
+	expect_numa
+	boot smp "${qemu_numa[@]}"
+	expect_status 1 "MV_GUEST_EXIT_PASS"
+	expect_tap
+	check_numa
+	nr=0
+	for ((i = 0; i < ${#cpus[@]}; i++)); do
+		for c in ${cpus[i]//,/ }; do
+			expect_line "smp: cpu $nr apic=$c node=$i"
+			nr=$((nr + 1))
+		done
+	done
+	expect_line "smp: cpus=$nr online=$nr"
+	[ "$(grep -c '^not ok' <<<"$out")" -eq 0 ] || fail "a check failed"
+	grep -qxE "ok [0-9]+ - spinlock: $nr CPUs x [0-9]+ increments under contention = [0-9]+ \\(expected [0-9]+\\)" \
+		<<<"$out" || fail "no passed spinlock check with $nr CPUs"
+	grep -qxE "ok [0-9]+ - smp: the other $((nr - 1)) CPUs halted with interrupts off" <<<"$out" \
+		|| fail "the other CPUs were not halted before the exit"
 	;;
 exception_ud)
 	boot exception-ud -m 128

@@ -54,3 +54,30 @@ mv_add_kvm_test(NAME boot.cmdline_reaches_the_guest COMMAND ${MV_BOOT_CHECK} --s
     --expect "# cmdline: \"frobnicate=1\""
     --expect-re "^not ok [0-9]+ - command line options are known"
     -- ${MV_RUN} ${MV_IMAGES_DIR}/default.elf --cmdline frobnicate=1)
+
+# scenario=smp under memvisor: every vCPU started (INIT-SIPI-SIPI through KVM's in-kernel LAPIC)
+# with its APIC id and node, call IPIs, a contended ticket lock, TLB shootdown; the APs halted
+# with interrupts off before the exit. 2 vCPUs on 2 nodes, then 4 vCPUs two per node.
+mv_add_kvm_test(NAME guest.scenario_smp COMMAND ${MV_BOOT_CHECK} --status 1
+    --expect "numa: nodes=2 cpus=2"
+    --expect-re "^ok [0-9]+ - smp: cpu 1 \\(APIC id 1\\) came online$"
+    --expect "smp: cpus=2 online=2"
+    --expect "smp: cpu 0 apic=0 node=0"
+    --expect "smp: cpu 1 apic=1 node=1"
+    --expect-re "^ok [0-9]+ - spinlock: 2 CPUs x [0-9]+ increments under contention"
+    --expect-re "^ok [0-9]+ - tlb_shootdown: each of the 2 CPUs ran both rounds$"
+    --expect-re "^ok [0-9]+ - smp: the other 1 CPUs halted with interrupts off$"
+    --expect-re "^1\\.\\.[0-9]+$"
+    -- ${MV_RUN} ${MV_IMAGES_DIR}/smp.elf --cmdline scenario=smp --cpus 2 --numa size=64M,cpus=0 --numa size=64M,cpus=1)
+mv_add_kvm_test(NAME guest.scenario_smp_four COMMAND ${MV_BOOT_CHECK} --status 1
+    --expect "numa: nodes=2 cpus=4"
+    --expect "smp: cpus=4 online=4"
+    --expect "smp: cpu 0 apic=0 node=0"
+    --expect "smp: cpu 1 apic=1 node=0"
+    --expect "smp: cpu 2 apic=2 node=1"
+    --expect "smp: cpu 3 apic=3 node=1"
+    --expect-re "^ok [0-9]+ - spinlock: 4 CPUs x [0-9]+ increments under contention"
+    --expect-re "^ok [0-9]+ - tlb_shootdown: each of the 4 CPUs ran both rounds$"
+    --expect-re "^ok [0-9]+ - smp: the other 3 CPUs halted with interrupts off$"
+    --expect-re "^1\\.\\.[0-9]+$"
+    -- ${MV_RUN} ${MV_IMAGES_DIR}/smp.elf --cmdline scenario=smp --cpus 4 --numa size=64M,cpus=0-1 --numa size=64M,cpus=2-3)
