@@ -60,7 +60,8 @@
 #define NS_PER_US            UINT64_C(1000)
 #define SMP_INIT_DELAY_MS    10        /* INIT → first SIPI (Intel's MP init sequence) */
 #define SMP_SIPI_DELAY_US    200       /* between the two SIPIs */
-#define SMP_AP_TIMEOUT_MS    2000      /* an AP must reach ap_main() within this */
+#define SMP_AP_TIMEOUT_MS    10000     /* an AP must reach ap_main() within this (generous:
+					  nested TCG on a loaded host is slow) */
 #define SMP_CALL_TIMEOUT_MS  20000     /* every CPU must finish a call within this */
 #define SMP_ICR_POLLS        1000000   /* bound on waiting for the ICR's delivery status */
 
