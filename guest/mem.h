@@ -121,4 +121,11 @@ extern struct slab_allocator kmem;
 /* Slab on the buddy allocator through the direct map; every CPU's home node from the SRAT. */
 bool kmem_init(void);
 
+/* ---- mmtest.c ------------------------------------------------------------------------- */
+
+/* The scenario named name[0..len) (index for mmtest_run), or -1. */
+int mmtest_lookup(const char *name, size_t len);
+/* Set up the memory manager and run scenario sc; brk: break=buddy. Returns to print the plan. */
+void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm);
+
 #endif /* GUEST_MEM_H */
