@@ -1,7 +1,8 @@
 /*
  * guest/main.c — the PVH ELF note and kmain(): check the start info, copy the memory map and the
  * command line out of low memory, then run the scenario the command line selects
- * (guest/README.md): the topology report (default), a deliberate exception, or the memtest.
+ * (guest/README.md): the topology report (default), a deliberate exception, the memtest, or a
+ * memory-manager scenario (scenario=NAME, mmtest.c).
  *
  * Everything from the boot environment is validated before use; an unusable start info is a TAP
  * "Bail out!" and exit MV_GUEST_EXIT_BAIL, never a silent hang or crash.
@@ -9,6 +10,7 @@
 #include <memvisor/layout.h>
 #include <memvisor/pvh.h>
 
+#include "mem.h"
 #include "memtest.h"
 #include "smp.h"
 
@@ -112,17 +114,19 @@ static void read_cmdline(const struct hvm_start_info *si)
 }
 
 enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST,
-		SCENARIO_SMP };
+		SCENARIO_SMP, SCENARIO_MM };
 
 struct options {
 	enum scenario sc;           /* the last scenario option wins */
 	unsigned memtest;           /* MEMTEST_* flags of the options after "memtest" */
+	int mm;                     /* SCENARIO_MM: mmtest_lookup() index of scenario=NAME */
+	bool break_buddy;           /* break=buddy: the mm self-test (mmtest.c) */
 };
 
 /* Space-separated options; see guest/README.md. */
 static struct options parse_cmdline(void)
 {
-	struct options o = { SCENARIO_TOPOLOGY, 0 };
+	struct options o = { SCENARIO_TOPOLOGY, 0, -1, false };
 	bool known = true;
 
 	for (char *p = cmdline; *p;) {
@@ -148,6 +152,11 @@ static struct options parse_cmdline(void)
 			o.memtest |= MEMTEST_PAGEOUT;
 		} else if (n == 7 && !memcmp(word, "corrupt", n)) {
 			o.memtest |= MEMTEST_CORRUPT;
+		} else if (n > 9 && !memcmp(word, "scenario=", 9) &&
+			   (o.mm = mmtest_lookup(word + 9, n - 9)) >= 0) {
+			o.sc = SCENARIO_MM;             /* memory-manager scenarios: mmtest.c */
+		} else if (n == 11 && !memcmp(word, "break=buddy", n)) {
+			o.break_buddy = true;
 		} else if (n) {
 			kprintf("# unknown option '%.*s'\n", (int)n, word);
 			known = false;
@@ -156,6 +165,8 @@ static struct options parse_cmdline(void)
 	tap_check(known, "command line options are known");
 	if (o.memtest && o.sc != SCENARIO_MEMTEST)
 		tap_check(false, "options 'pageout' and 'corrupt' come with 'memtest'");
+	if (o.break_buddy && o.sc != SCENARIO_MM)
+		tap_check(false, "option 'break=buddy' comes with a 'scenario='");
 	return o;
 }
 
@@ -186,6 +197,7 @@ void kmain(const struct hvm_start_info *si)
 	case SCENARIO_TOPOLOGY:
 	case SCENARIO_MEMTEST:
 	case SCENARIO_SMP:
+	case SCENARIO_MM:
 		break;
 	}
 	acpi_parse(si->rsdp_paddr, &topo);
@@ -195,6 +207,8 @@ void kmain(const struct hvm_start_info *si)
 		smp_scenario_run(&topo);
 	if (opt.sc == SCENARIO_MEMTEST)
 		memtest_run(&topo, &memmap, opt.memtest);     /* overwrites the start info: last */
+	if (opt.sc == SCENARIO_MM)
+		mmtest_run(opt.mm, opt.break_buddy, &topo, &memmap);  /* reuses low RAM: last */
 	others = nr_cpus_online() - 1;
 	if (others)                 /* before the exit port write: APs halted, interrupts off */
 		tap_check(smp_stop_others(), "smp: the other %u CPUs halted with interrupts off",

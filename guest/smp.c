@@ -25,6 +25,7 @@
  */
 #include <memvisor/layout.h>
 
+#include "mem.h"
 #include "smp.h"
 #include "spinlock.h"
 
@@ -446,4 +447,16 @@ bool smp_stop_others(void)
 			all = false;
 		}
 	return all;
+}
+
+/*
+ * The memory manager's hook (guest/mem.h): after it removes kernel
+ * mappings in [first, last] and flushed its own TLB, every other CPU flushes too. Flushing the
+ * calling CPU again is harmless. (The APs still run on the boot page table; they switch to the
+ * memory manager's with the rest of issue 5.)
+ */
+void tlb_shootdown_others(uint64_t first, uint64_t last)
+{
+	if (nr_cpus_online() > 1 && !tlb_shootdown(first, last + 1))
+		kprintf("# smp: a TLB shootdown did not complete on every CPU\n");
 }

@@ -28,6 +28,11 @@
 #                 "smp: cpus=2 online=2", no failed check (calls, ticket lock, TLB shootdown)
 #   smp_four      the same with 4 CPUs, two per node
 #
+#   scenario_<name>      scenario-<name> image (guest/mmtest.c: buddy numa slab vmalloc
+#                        integrity), 2 nodes x 128 MiB: exit PASS, no "not ok"
+#   scenario_oom         scenario-oom image: exactly one "not ok", the OOM report, exit FAIL
+#   scenario_break_buddy scenario-buddy with break=buddy: buddy_check reports, Bail out!
+#
 # The "numa:" lines of the NUMA cases are derived below from the same numbers that build the
 # QEMU options, and compared exactly (see expect_numa for QEMU's SRAT layout).
 set -uo pipefail
@@ -436,6 +441,38 @@ exception_pf)
 	check_dump exception-pf "Bail out! exception 14 #PF (page fault) error=0x0" exc_pf_insn
 	grep -qE '^# RSP=0x[0-9a-f]{16} SS=0x10 CR2=0x00000badc0de0000 CR3=0x[0-9a-f]{16}$' <<<"$out" \
 		|| fail "CR2 is not the faulting address 0xbadc0de0000"
+	;;
+scenario_buddy | scenario_numa | scenario_slab | scenario_vmalloc | scenario_integrity)
+	# The guest's own memory manager (guest/mmtest.c): 2 nodes x 128 MiB; every check passes.
+	mem=(128 128) cpus=(0 1) dist=(10,20 20,10)
+	expect_numa
+	boot "${case_name//_/-}" "${qemu_numa[@]}"
+	expect_status 1 "MV_GUEST_EXIT_PASS"
+	expect_tap
+	check_numa
+	grep -q '^not ok' <<<"$out" && fail "a check failed"
+	grep -qE '^ok [0-9]+ - buddy_check after ' <<<"$out" || fail "no buddy_check line"
+	;;
+scenario_oom)
+	# Exhausted memory, then one ordinary allocation: the OOM line names node, order and caller.
+	mem=(128 128) cpus=(0 1) dist=(10,20 20,10)
+	expect_numa
+	boot scenario-oom "${qemu_numa[@]}"
+	expect_status 3 "MV_GUEST_EXIT_FAIL"
+	expect_tap
+	grep -qE '^not ok [0-9]+ - out of memory: node 0 order 0 for scenario_oom$' <<<"$out" \
+		|| fail "no OOM report line"
+	[ "$(grep -c '^not ok' <<<"$out")" -eq 1 ] || fail "other checks than the OOM failed"
+	;;
+scenario_break_buddy)
+	# break=buddy: mm/'s buddy_check must catch the corrupted frame and the guest bail out.
+	mem=(128 128) cpus=(0 1) dist=(10,20 20,10)
+	expect_numa
+	cmdline_override="scenario=buddy break=buddy"
+	boot scenario-buddy "${qemu_numa[@]}"
+	expect_status 5 "MV_GUEST_EXIT_BAIL"
+	grep -qE '^# mm: buddy_check: ' <<<"$out" || fail "no buddy_check report"
+	grep -qE '^Bail out! buddy_check after setup: -117 ' <<<"$out" || fail "no Bail out! line"
 	;;
 *)
 	echo "unknown case '$case_name'"

@@ -1,0 +1,117 @@
+/*
+ * guest/mem.h — the guest kernel's own memory manager, built on the shared mm/ library:
+ *
+ *   pmem.c    physical memory: the early bump allocator, the buddy allocator over all RAM with
+ *             the SRAT nodes and SLIT distances, NUMA policies, per-node counters, OOM reports
+ *   vmem.c    kernel virtual memory: the kernel page table (identity map of low memory, direct
+ *             map of all RAM, vmalloc area), CR3 switch, vmalloc/vfree, TLB flushes
+ *   kmem.c    slab caches and kmalloc on the buddy allocator through the direct map
+ *   mmtest.c  the scenarios buddy, numa, slab, vmalloc, integrity (guest/README.md)
+ *
+ * Lock order: vmem's page-table lock -> per-CPU section (mm_env_cpu_enter) -> one zone lock /
+ * one slab node lock (mm/'s order). Every function here may run on any CPU; boot-time setup
+ * (pmem_init, vmem_init, kmem_init) runs on the boot CPU before any other CPU allocates.
+ */
+#ifndef GUEST_MEM_H
+#define GUEST_MEM_H
+
+#include <mm/buddy.h>
+#include <mm/numa.h>
+#include <mm/slab.h>
+
+#include "acpi.h"
+#include "kernel.h"
+
+/* cpu_id(): the calling CPU's id (< MM_MAX_CPUS), guest/kernel.h + smp.c. */
+
+/* irq_save()/irq_restore(): guest/kernel.h. */
+
+/* ---- pmem.c --------------------------------------------------------------------------- */
+
+/* Node of CPU cpu (its SRAT affinity; 0 without an SRAT or an entry). */
+unsigned pmem_cpu_node(unsigned cpu);
+
+/* The allocator and what it was built from; read-only outside pmem.c after pmem_init. */
+extern struct buddy pmem_buddy;
+extern uint64_t pmem_boot_start, pmem_boot_end;   /* the bump allocator's region [start, end) */
+
+/*
+ * Build the buddy allocator over all RAM (memory map RAM ∩ SRAT ranges) minus [0, 1 MiB), the
+ * kernel image and bss and the bump region, with per-CPU lists and Linux's watermarks.
+ * false after a failed TAP check (the caller ends the scenario).
+ */
+bool pmem_init(const struct topo *t, const struct memmap *mm);
+
+/* Early bump allocation from the region after the kernel's bss: zeroed, never freed. Only
+ * before pmem_init has sized the region; NULL when it is exhausted. */
+void *pmem_boot_alloc(size_t bytes, size_t align);
+
+/* page_alloc flags, on top of BUDDY_ALLOC_*: PAGE_ALLOC_MAY_FAIL suppresses the OOM report
+ * (the caller expects and handles failure, like __GFP_NOWARN). */
+#define PAGE_ALLOC_MAY_FAIL  (1u << 16)
+
+/*
+ * 2^order frames by policy pol (NULL: default = the calling CPU's node, falling back by
+ * distance). 0 and *pfn, or -MM_ENOMEM after an OOM report: a failed TAP check naming the
+ * node, the order and the caller ("out of memory: node N order K for CALLER").
+ */
+int page_alloc_caller(struct numa_policy *pol, unsigned order, unsigned flags, pfn_t *pfn,
+		      const char *caller);
+#define page_alloc(pol, order, flags, pfn) page_alloc_caller(pol, order, flags, pfn, __func__)
+void page_free(pfn_t pfn, unsigned order);
+
+/* Per-node counters of this allocator (numastat-style) plus the OOM reports it printed. */
+extern uint64_t pmem_oom_reports;
+
+/* ---- vmem.c --------------------------------------------------------------------------- */
+
+#define DIRECT_MAP_BASE    UINT64_C(0xffff888000000000)   /* Linux's x86-64 direct map */
+#define DIRECT_MAP_SIZE    (UINT64_C(64) << 40)            /* 64 TiB of physical address space */
+#define VMALLOC_START      UINT64_C(0xffffc90000000000)   /* Linux's vmalloc area */
+#define VMALLOC_SIZE       (UINT64_C(32) << 30)            /* 32 GiB used of it here */
+#define LOW_IDENTITY_END   (UINT64_C(4) << 30)             /* identity map kept: [0, 4 GiB) */
+
+static inline void *phys_to_direct(uint64_t pa)
+{
+	return (void *)(uintptr_t)(DIRECT_MAP_BASE + pa);
+}
+
+static inline uint64_t direct_to_phys(const void *p)
+{
+	return (uint64_t)(uintptr_t)p - DIRECT_MAP_BASE;
+}
+
+/* Build the kernel page table and load it into CR3. false after a failed TAP check. */
+bool vmem_init(const struct memmap *mm);
+
+/* bytes > 0 of virtually contiguous kernel memory (4 KiB pages of any frames), NULL + OOM
+ * report when out of frames or address space. vfree(NULL) is a no-op. */
+void *vmalloc(size_t bytes);
+void vfree(void *p);
+
+/* Frames currently mapped by vmalloc areas, and page-table pages of the kernel table. */
+uint64_t vmem_vmalloc_pages(void);
+uint64_t vmem_table_pages(void);
+
+/*
+ * Invalidate [first, last] (virtual, inclusive) on every CPU after the kernel page table lost
+ * or changed mappings. vmem.c flushes the calling CPU itself and then calls this hook for the
+ * others: guest/smp.c, an IPI shootdown (nothing to do with one CPU online).
+ */
+void tlb_shootdown_others(uint64_t first, uint64_t last);
+
+/* ---- kmem.c --------------------------------------------------------------------------- */
+
+extern struct slab_allocator kmem;
+
+/* Slab on the buddy allocator through the direct map; every CPU's home node from the SRAT. */
+bool kmem_init(void);
+
+/* ---- mmtest.c ------------------------------------------------------------------------- */
+
+/* The scenario named name[0..len) (index for mmtest_run), or -1. */
+int mmtest_lookup(const char *name, size_t len);
+/* Set up the memory manager and run scenario sc; brk: break=buddy. Returns to print the plan. */
+void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm);
+
+#endif /* GUEST_MEM_H */

@@ -1,0 +1,541 @@
+/*
+ * guest/mmtest.c — the memory-manager scenarios (`scenario=NAME`, guest/README.md): each sets up
+ * the guest's own memory manager (pmem.c, vmem.c, kmem.c), exercises one layer, checks it with
+ * TAP lines and mm/'s own checkers, and returns to main.c, which prints the plan and exits.
+ *
+ *   buddy      every order; watermarks (ordinary < HIGH < NO_WMARK); exhaustion; everything
+ *              freed coalesces back to the initial free counts per order; buddy_check
+ *   oom        exhaust memory, then one ordinary allocation: the OOM report fails the run
+ *   numa       placement per policy checked by each frame's node (and its SRAT range),
+ *              interleave spreads evenly, numastat adds up
+ *   slab       cache create/destroy (busy destroy refused), objects patterned and checked,
+ *              kmalloc of every size class and large sizes, kmem_cache_check
+ *   vmalloc    small and large areas patterned through vmalloc and checked through the direct
+ *              map, freed in mixed order; no frame or table page leaked
+ *   integrity  every free page of every node patterned through the direct map and read back
+ *
+ * `break=buddy` (self-test) marks one allocated frame free behind the allocator's back right
+ * after setup; buddy_check() must find it and the run ends "Bail out!".
+ *
+ * Runs on the boot CPU; the state here is static (.bss).
+ */
+#include <mm/buddy.h>
+#include <mm/numa.h>
+
+#include "mem.h"
+
+#define MAX_BLOCKS   8192                 /* blocks one exhaustion may hold */
+#define MIX_MUL1     UINT64_C(0xbf58476d1ce4e5b9)   /* splitmix64, as memtest.c */
+#define MIX_MUL2     UINT64_C(0x94d049bb133111eb)
+
+struct block {
+	pfn_t pfn;
+	unsigned order;
+};
+
+static struct block blocks[MAX_BLOCKS];
+static unsigned nr_blocks;
+static uint64_t seed;
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= seed;
+	x = (x ^ (x >> 30)) * MIX_MUL1;
+	x = (x ^ (x >> 27)) * MIX_MUL2;
+	return x ^ (x >> 31);
+}
+
+static uint64_t free_total(void)
+{
+	struct buddy_stats st;
+
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+	return st.free_pages + st.pcp_pages;
+}
+
+/*
+ * Run mm/'s checker, drain the per-CPU lists, check again: a corrupt allocator ends the run. The
+ * first check comes before the drain because draining frees frames, and a free that merges with
+ * a corrupted buddy follows its (poisoned) links before anything could report it.
+ */
+static void check_buddy(const char *when)
+{
+	int ret;
+
+	ret = buddy_check(&pmem_buddy);
+	if (ret == 0) {
+		buddy_drain_all(&pmem_buddy);
+		ret = buddy_check(&pmem_buddy);
+	}
+	if (ret)
+		tap_bail("buddy_check %s: %d (corrupted allocator)", when, ret);
+	tap_check(true, "buddy_check %s", when);
+}
+
+/* Allocate until nothing is left (flags, policy pol), highest order first; blocks[] holds them. */
+static void exhaust(struct numa_policy *pol, unsigned flags)
+{
+	for (unsigned order = pmem_buddy.nr_orders; order-- > 0;) {
+		pfn_t pfn;
+
+		while (nr_blocks < MAX_BLOCKS &&
+		       page_alloc(pol, order, flags | PAGE_ALLOC_MAY_FAIL, &pfn) == 0)
+			blocks[nr_blocks++] = (struct block){ pfn, order };
+	}
+}
+
+static uint64_t blocks_pages(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < nr_blocks; i++)
+		n += UINT64_C(1) << blocks[i].order;
+	return n;
+}
+
+static void release_blocks(void)
+{
+	for (unsigned i = nr_blocks; i-- > 0;)    /* reverse: exercises merging upwards */
+		page_free(blocks[i].pfn, blocks[i].order);
+	nr_blocks = 0;
+}
+
+/* ---- buddy ----------------------------------------------------------------------------------- */
+
+static void scenario_buddy(void)
+{
+	struct buddy_stats st0, st;
+	uint64_t total0, after_low, after_high;
+	bool ok = true;
+	pfn_t pfn;
+	int ret;
+
+	buddy_drain_all(&pmem_buddy);
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st0) != 0);
+	total0 = st0.free_pages;
+	kprintf("# buddy: %lu managed, %lu free, watermarks min %lu low %lu high %lu\n",
+		st0.managed_pages, total0, st0.wmark[BUDDY_WMARK_MIN], st0.wmark[BUDDY_WMARK_LOW],
+		st0.wmark[BUDDY_WMARK_HIGH]);
+
+	for (unsigned order = 0; order < pmem_buddy.nr_orders; order++) {
+		const struct buddy_frame *f;
+
+		ret = page_alloc(NULL, order, 0, &pfn);
+		f = ret ? NULL : buddy_pfn_to_frame(&pmem_buddy, pfn);
+		if (ret || (pfn & ((UINT64_C(1) << order) - 1)) || !f || f->order != order ||
+		    !(f->flags & BUDDY_FRAME_ALLOC)) {
+			kprintf("# buddy: order %u: ret %d pfn 0x%lx\n", order, ret, pfn);
+			ok = false;
+		}
+		if (ret == 0) {
+			memset(phys_to_direct(pfn << MM_PAGE_SHIFT), 0x5a, MM_PAGE_SIZE << order);
+			page_free(pfn, order);
+		}
+	}
+	tap_check(ok, "buddy: every order 0..%u allocates an aligned, allocated block and frees it",
+		  pmem_buddy.nr_orders - 1);
+
+	/* Watermarks: ordinary allocations stop above low, HIGH may go to min, NO_WMARK to 0. */
+	exhaust(NULL, 0);
+	after_low = free_total();
+	exhaust(NULL, BUDDY_ALLOC_HIGH);
+	after_high = free_total();
+	exhaust(NULL, BUDDY_ALLOC_NO_WMARK);
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+	tap_check(after_low >= st0.wmark[BUDDY_WMARK_LOW] && after_low > after_high &&
+		  after_high >= st0.wmark[BUDDY_WMARK_MIN] && st.wmark_skips > 0,
+		  "buddy: ordinary allocations stop at the low watermarks (%lu pages left, low %lu), "
+		  "HIGH ones at min (%lu left, min %lu)", after_low, st0.wmark[BUDDY_WMARK_LOW],
+		  after_high, st0.wmark[BUDDY_WMARK_MIN]);
+	tap_check(nr_blocks < MAX_BLOCKS && st.free_pages + st.pcp_pages == 0 &&
+		  blocks_pages() == total0,
+		  "buddy: exhaustion takes all %lu free pages in %u blocks (%lu left)", total0,
+		  nr_blocks, st.free_pages + st.pcp_pages);
+	ret = page_alloc(NULL, 0, BUDDY_ALLOC_NO_WMARK | PAGE_ALLOC_MAY_FAIL, &pfn);
+	tap_check(ret == -MM_ENOMEM, "buddy: an allocation from exhausted memory fails: %d", ret);
+	check_buddy("while exhausted");
+
+	release_blocks();
+	check_buddy("after freeing everything");
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+	ok = st.free_pages == total0 && st.pcp_pages == 0;
+	for (unsigned order = 0; order < pmem_buddy.nr_orders; order++)
+		if (st.nr_free[order] != st0.nr_free[order]) {
+			kprintf("# buddy: order %u: %lu free blocks, %lu at start\n", order,
+				st.nr_free[order], st0.nr_free[order]);
+			ok = false;
+		}
+	tap_check(ok, "buddy: everything coalesced back to the initial %lu free pages and blocks per order",
+		  total0);
+}
+
+/* ---- oom ------------------------------------------------------------------------------------- */
+
+static void scenario_oom(void)
+{
+	pfn_t pfn;
+	int ret;
+
+	exhaust(NULL, BUDDY_ALLOC_NO_WMARK);
+	tap_check(free_total() == 0, "oom: memory exhausted (%lu pages in %u blocks)", blocks_pages(),
+		  nr_blocks);
+	ret = page_alloc(NULL, 0, 0, &pfn);     /* the OOM report: a "not ok" line */
+	tap_check(ret == -MM_ENOMEM, "oom: the allocation returned %d", ret);
+	release_blocks();
+	check_buddy("after the OOM");
+}
+
+/* ---- numa ------------------------------------------------------------------------------------ */
+
+/* The node the SRAT gives physical address pa (the topology's view, independent of mm/). */
+static unsigned srat_node(const struct topo *t, uint64_t pa)
+{
+	for (unsigned i = 0; t->have_srat && i < t->nr_ranges; i++)
+		if (pa >= t->ranges[i].base && pa - t->ranges[i].base < t->ranges[i].size)
+			return t->ranges[i].node;
+	return 0;
+}
+
+#define NUMA_PAGES 64
+
+/* Allocate NUMA_PAGES order-0 pages by pol; count per node (mm/'s and the SRAT's must agree). */
+static bool numa_batch(const struct topo *t, struct numa_policy *pol, uint64_t *per_node)
+{
+	bool agree = true;
+
+	for (unsigned i = 0; i < MM_MAX_NODES; i++)
+		per_node[i] = 0;
+	for (unsigned i = 0; i < NUMA_PAGES; i++) {
+		pfn_t pfn;
+		unsigned node;
+
+		if (page_alloc(pol, 0, 0, &pfn))
+			break;
+		node = buddy_pfn_to_frame(&pmem_buddy, pfn)->node;
+		agree &= node == srat_node(t, pfn << MM_PAGE_SHIFT);
+		per_node[node]++;
+		blocks[nr_blocks++] = (struct block){ pfn, 0 };
+	}
+	release_blocks();
+	return agree;
+}
+
+static void numa_stats_sum(struct numa_stat *sum, struct numa_stat *per)
+{
+	*sum = (struct numa_stat){ 0 };
+	for (unsigned n = 0; n < pmem_buddy.nr_nodes; n++) {
+		numa_stat_read(&pmem_buddy, n, &per[n]);
+		sum->numa_hit += per[n].numa_hit;
+		sum->numa_miss += per[n].numa_miss;
+		sum->numa_foreign += per[n].numa_foreign;
+		sum->interleave_hit += per[n].interleave_hit;
+		sum->local_node += per[n].local_node;
+		sum->other_node += per[n].other_node;
+	}
+}
+
+static void scenario_numa(const struct topo *t)
+{
+	static struct numa_stat per0[MM_MAX_NODES], per1[MM_MAX_NODES];
+	struct numa_stat s0, s1;
+	uint64_t per_node[MM_MAX_NODES], allocs = 0;
+	nodemask_t mem = pmem_buddy.mem_nodes;
+	unsigned local = pmem_cpu_node(cpu_id()), nr_mem = numa_nodemask_weight(mem);
+	struct numa_policy pol;
+	bool ok;
+
+	numa_stats_sum(&s0, per0);
+	kprintf("# numa: %u nodes with memory, this CPU on node %u\n", nr_mem, local);
+
+	ok = numa_batch(t, NULL, per_node);
+	allocs += NUMA_PAGES;
+	tap_check(ok && per_node[local] == NUMA_PAGES, "numa: default policy: %lu of %u pages on "
+		  "the local node %u", per_node[local], NUMA_PAGES, local);
+	for (unsigned n = 0; n < MM_MAX_NODES; n++) {
+		if (!(mem >> n & 1))
+			continue;
+		MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_BIND, (nodemask_t)1 << n));
+		ok = numa_batch(t, &pol, per_node);
+		tap_check(ok && per_node[n] == NUMA_PAGES, "numa: bind to node %u: %lu of %u pages "
+			  "there (frame node = SRAT node)", n, per_node[n], NUMA_PAGES);
+		MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_PREFERRED,
+					   (nodemask_t)1 << n));
+		ok = numa_batch(t, &pol, per_node);
+		tap_check(ok && per_node[n] == NUMA_PAGES, "numa: preferred node %u: %lu of %u pages "
+			  "there", n, per_node[n], NUMA_PAGES);
+		allocs += 2 * NUMA_PAGES;
+	}
+	MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_INTERLEAVE, mem));
+	ok = numa_batch(t, &pol, per_node);
+	allocs += NUMA_PAGES;
+	for (unsigned n = 0; n < MM_MAX_NODES; n++)
+		if (mem >> n & 1) {
+			ok &= per_node[n] == NUMA_PAGES / nr_mem;
+			kprintf("# numa: interleave: node %u got %lu\n", n, per_node[n]);
+		}
+	tap_check(ok || NUMA_PAGES % nr_mem, "numa: interleave over %u nodes spreads %u pages evenly",
+		  nr_mem, NUMA_PAGES);
+
+	numa_stats_sum(&s1, per1);
+	for (unsigned n = 0; n < pmem_buddy.nr_nodes; n++)
+		kprintf("# numastat node %u: hit %lu miss %lu foreign %lu interleave_hit %lu local %lu other %lu\n",
+			n, per1[n].numa_hit, per1[n].numa_miss, per1[n].numa_foreign,
+			per1[n].interleave_hit, per1[n].local_node, per1[n].other_node);
+	tap_check(s1.numa_hit - s0.numa_hit + s1.numa_miss - s0.numa_miss >= allocs &&
+		  s1.numa_hit + s1.numa_miss == s1.local_node + s1.other_node &&
+		  s1.numa_miss == s1.numa_foreign &&
+		  s1.interleave_hit - s0.interleave_hit == (nr_mem ? NUMA_PAGES : 0),
+		  "numa: counters add up: hit+miss grew by %lu >= %lu allocations, hit+miss = "
+		  "local+other, miss = foreign, interleave_hit grew by %lu",
+		  s1.numa_hit - s0.numa_hit + s1.numa_miss - s0.numa_miss, allocs,
+		  s1.interleave_hit - s0.interleave_hit);
+	check_buddy("after the policies");
+}
+
+/* ---- slab ------------------------------------------------------------------------------------ */
+
+#define SLAB_OBJS 1000
+
+static void scenario_slab(void)
+{
+	static void *objs[SLAB_OBJS];
+	static const size_t sizes[] = { 1, 8, 9, 16, 32, 64, 96, 100, 128, 192, 256, 512, 1024,
+					2048, 4096, 8192, 8193, 16384, 65536 };
+	struct kmem_cache *c = kmem_cache_create(&kmem, "mmtest-200", 200, 0, 0, NULL);
+	bool ok = true;
+	int ret;
+
+	if (!tap_check(c != NULL, "slab: cache mmtest-200 created"))
+		return;
+	for (unsigned i = 0; i < SLAB_OBJS; i++) {
+		objs[i] = kmem_cache_alloc(c);
+		if (!objs[i]) {
+			ok = false;
+			break;
+		}
+		for (unsigned w = 0; w < 200 / 8; w++)
+			((uint64_t *)objs[i])[w] = mix((uint64_t)(uintptr_t)objs[i] + w);
+	}
+	for (unsigned i = 0; ok && i < SLAB_OBJS; i++)
+		for (unsigned w = 0; w < 200 / 8; w++)
+			ok &= ((uint64_t *)objs[i])[w] == mix((uint64_t)(uintptr_t)objs[i] + w);
+	tap_check(ok, "slab: %u objects of 200 bytes allocated, patterned, read back", SLAB_OBJS);
+	ret = kmem_cache_destroy(c);
+	tap_check(ret == -MM_EBUSY, "slab: destroying a cache with live objects is refused: %d", ret);
+	for (unsigned i = 0; i < SLAB_OBJS; i += 2)          /* every other one, then the rest */
+		ok &= kmem_cache_free(c, objs[i]) == 0;
+	for (unsigned i = 1; i < SLAB_OBJS; i += 2)
+		ok &= kmem_cache_free(c, objs[i]) == 0;
+	ret = kmem_cache_check(c);
+	tap_check(ok && ret == 0, "slab: all freed, kmem_cache_check: %d", ret);
+	ret = kmem_cache_destroy(c);
+	tap_check(ret == 0, "slab: cache destroyed: %d", ret);
+
+	ok = true;
+	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
+		uint8_t *p = kmalloc(&kmem, sizes[i]);
+		size_t usable = p ? ksize(&kmem, p) : 0;
+		bool pow2 = (sizes[i] & (sizes[i] - 1)) == 0;
+		size_t align = sizes[i] < MM_PAGE_SIZE ? sizes[i] : MM_PAGE_SIZE;
+
+		if (!p || usable < sizes[i] || (pow2 && ((uintptr_t)p & (align - 1)))) {
+			kprintf("# slab: kmalloc(%lu) = %p, ksize %lu\n", (uint64_t)sizes[i], (void *)p,
+				(uint64_t)usable);
+			ok = false;
+			continue;
+		}
+		memset(p, 0xa7, usable);
+		for (size_t b = 0; b < usable; b++)
+			ok &= p[b] == 0xa7;
+		ok &= kfree(&kmem, p) == 0;
+	}
+	tap_check(ok, "slab: kmalloc of every size class 8..8192 and large sizes up to 64 KiB");
+	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *k = kmalloc_cache(&kmem, 8192 >> (KMALLOC_NR_CLASSES - 1 - i));
+
+		if (k)
+			ok &= kmem_cache_check(k) == 0;
+	}
+	tap_check(ok && slab_large_pages(&kmem) == 0,
+		  "slab: kmalloc caches check clean, no large block left");
+	check_buddy("after slab");
+}
+
+/* ---- vmalloc --------------------------------------------------------------------------------- */
+
+#define VM_SMALL 100
+
+static bool vm_pattern(void *p, size_t bytes, bool write)
+{
+	uint64_t *w = p;
+	bool ok = true;
+
+	for (size_t i = 0; i < bytes / 8; i += 64)       /* a word per 512 bytes */
+		if (write)
+			w[i] = mix((uint64_t)(uintptr_t)&w[i]);
+		else
+			ok &= w[i] == mix((uint64_t)(uintptr_t)&w[i]);
+	return ok;
+}
+
+static uint64_t settled_free(void)
+{
+	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++) {
+		struct kmem_cache *k = kmalloc_cache(&kmem, 8192 >> (KMALLOC_NR_CLASSES - 1 - i));
+
+		if (k)
+			kmem_cache_shrink(k);
+	}
+	buddy_drain_all(&pmem_buddy);
+	return free_total();
+}
+
+static void scenario_vmalloc(void)
+{
+	static void *small[VM_SMALL];
+	const size_t big = UINT64_C(24) << 20;
+	uint64_t free0, tables0 = vmem_table_pages(), pages = 0;
+	void *large;
+	bool ok = true;
+
+	vfree(vmalloc(1));                                /* first use: slab pages for areas */
+	free0 = settled_free();
+	tables0 = vmem_table_pages();
+	large = vmalloc(big);
+	if (!tap_check(large != NULL, "vmalloc: %lu MiB area at %p", (uint64_t)big >> 20, large))
+		return;
+	pages += big / MM_PAGE_SIZE;
+	for (unsigned i = 0; i < VM_SMALL; i++) {
+		size_t bytes = (i % 7 + 1) * MM_PAGE_SIZE - i;
+
+		small[i] = vmalloc(bytes);
+		ok &= small[i] != NULL && vm_pattern(small[i], bytes, true);
+		pages += (bytes + MM_PAGE_SIZE - 1) / MM_PAGE_SIZE;
+	}
+	ok &= vm_pattern(large, big, true);
+	tap_check(ok && vmem_vmalloc_pages() == pages && free_total() + pages <= free0,
+		  "vmalloc: %u small areas and the large one map %lu frames (%lu expected)",
+		  VM_SMALL, vmem_vmalloc_pages(), pages);
+	ok = vm_pattern(large, big, false);
+	for (unsigned i = 0; i < VM_SMALL; i++)
+		ok &= vm_pattern(small[i], (i % 7 + 1) * MM_PAGE_SIZE - i, false);
+	tap_check(ok, "vmalloc: every area reads back its pattern");
+
+	for (unsigned i = 0; i < VM_SMALL; i += 2)
+		vfree(small[i]);
+	vfree(large);
+	for (unsigned i = 0; i < VM_SMALL; i += 2)        /* refill the holes, then free all */
+		small[i] = vmalloc(MM_PAGE_SIZE * 3);
+	for (unsigned i = 0; i < VM_SMALL; i++)
+		vfree(small[i]);
+	tap_check(vmem_vmalloc_pages() == 0 && settled_free() == free0 &&
+		  vmem_table_pages() == tables0,
+		  "vmalloc: after vfree no frame is mapped (%lu), free pages back to %lu (%lu), "
+		  "table pages back to %lu (%lu)", vmem_vmalloc_pages(), free0, settled_free(),
+		  tables0, vmem_table_pages());
+	check_buddy("after vmalloc");
+}
+
+/* ---- integrity ------------------------------------------------------------------------------- */
+
+static void scenario_integrity(void)
+{
+	nodemask_t mem = pmem_buddy.mem_nodes;
+
+	for (unsigned n = 0; n < MM_MAX_NODES; n++) {
+		struct numa_policy pol;
+		uint64_t bad = 0, first_bad = 0, low_checked = 0;
+
+		if (!(mem >> n & 1))
+			continue;
+		MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_BIND, (nodemask_t)1 << n));
+		buddy_drain_all(&pmem_buddy);
+		exhaust(&pol, BUDDY_ALLOC_NO_WMARK);
+		for (unsigned i = 0; i < nr_blocks; i++) {
+			uint64_t pa = blocks[i].pfn << MM_PAGE_SHIFT;
+			uint64_t *w = phys_to_direct(pa);
+
+			for (uint64_t j = 0; j < (MM_PAGE_SIZE << blocks[i].order) / 8; j++)
+				w[j] = mix(pa + j * 8);
+		}
+		for (unsigned i = 0; i < nr_blocks; i++) {
+			uint64_t pa = blocks[i].pfn << MM_PAGE_SHIFT;
+			const uint64_t *w = phys_to_direct(pa);
+
+			for (uint64_t j = 0; j < (MM_PAGE_SIZE << blocks[i].order) / 8; j++)
+				if (w[j] != mix(pa + j * 8) && bad++ == 0)
+					first_bad = pa + j * 8;
+			/* Low memory is also identity-mapped: both views must show one frame. */
+			if (pa < LOW_IDENTITY_END) {
+				low_checked++;
+				if (*(const volatile uint64_t *)(uintptr_t)pa != mix(pa) && bad++ == 0)
+					first_bad = pa;
+			}
+		}
+		tap_check(bad == 0 && nr_blocks < MAX_BLOCKS,
+			  "integrity: node %u: %lu free pages in %u blocks written and read back "
+			  "through the direct map (first word of %lu blocks also via the identity map), %lu mismatches, first at 0x%lx",
+			  n, blocks_pages(), nr_blocks, low_checked, bad, first_bad);
+		release_blocks();
+	}
+	check_buddy("after integrity");
+}
+
+/* ---- entry ----------------------------------------------------------------------------------- */
+
+static void break_buddy(void)
+{
+	pfn_t pfn;
+	struct buddy_frame *f;
+	uint16_t flags;
+
+	MM_BUG_ON(page_alloc(NULL, 0, 0, &pfn) != 0);
+	f = buddy_pfn_to_frame(&pmem_buddy, pfn);
+	flags = (uint16_t)((f->flags & ~BUDDY_FRAME_STATE_MASK) | BUDDY_FRAME_FREE);
+	kprintf("# break=buddy: frame 0x%lx marked free without being on a free list\n", pfn);
+	__atomic_store_n(&f->flags, flags, __ATOMIC_RELAXED);
+}
+
+enum mm_scenario { MM_BUDDY, MM_OOM, MM_NUMA, MM_SLAB, MM_VMALLOC, MM_INTEGRITY };
+
+static const char *const mm_names[] = {
+	[MM_BUDDY] = "buddy", [MM_OOM] = "oom", [MM_NUMA] = "numa", [MM_SLAB] = "slab",
+	[MM_VMALLOC] = "vmalloc", [MM_INTEGRITY] = "integrity",
+};
+
+int mmtest_lookup(const char *name, size_t len)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(mm_names); i++) {
+		size_t n = 0;
+
+		while (mm_names[i][n])
+			n++;
+		if (n == len && !memcmp(mm_names[i], name, len))
+			return (int)i;
+	}
+	return -1;
+}
+
+void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	seed = (uint64_t)hi << 32 | lo;
+	kprintf("# scenario %s, seed 0x%lx\n", mm_names[sc], seed);
+	if (!pmem_init(t, mm) || !vmem_init(mm) || !kmem_init())
+		return;
+	if (brk)
+		break_buddy();
+	check_buddy("after setup");
+	switch ((enum mm_scenario)sc) {
+	case MM_BUDDY:     scenario_buddy();     break;
+	case MM_OOM:       scenario_oom();       break;
+	case MM_NUMA:      scenario_numa(t);     break;
+	case MM_SLAB:      scenario_slab();      break;
+	case MM_VMALLOC:   scenario_vmalloc();   break;
+	case MM_INTEGRITY: scenario_integrity(); break;
+	}
+	tap_check(pmem_oom_reports == (sc == MM_OOM), "no unexpected out-of-memory report (%lu)",
+		  pmem_oom_reports);
+}

@@ -1,0 +1,34 @@
+# kvm.guest.scenario_*: `memvisor run` booting the scenario-* images under real KVM (through the
+# kvm.batch sandbox boot): the guest's own memory manager on mm/ (guest/mmtest.c) — buddy over
+# its RAM by SRAT node, its own page table and CR3 switch, slab, vmalloc — on 2 vCPUs and 2 nodes
+# of 128 MiB (memvisor run does not read the .cmdline files: --cmdline gives it). Each checks the exit status and the lines that prove the layer ran
+# (tests/kvm/boot_check.sh; MV_BOOT_CHECK and MV_RUN come from boot.cmake).
+set(MV_MM_MACHINE --cpus 2 --numa node=0,size=128M,cpus=0,distances=1@20
+                  --numa node=1,size=128M,cpus=1)
+
+foreach(sc buddy numa slab vmalloc integrity)
+  mv_add_kvm_test(NAME guest.scenario_${sc} COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh
+      --status 1
+      --expect "numa: nodes=2 cpus=2"
+      --expect-re "^ok [0-9]+ - vmem: direct map of [0-9]+ MiB of RAM at 0xffff888000000000 "
+      --expect-re "^ok [0-9]+ - buddy_check after setup$"
+      --expect-re "^ok [0-9]+ - no unexpected out-of-memory report \\(0\\)$"
+      --expect-re "^1\\.\\.[0-9]+$"
+      -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-${sc}.elf ${MV_MM_MACHINE}
+         --cmdline scenario=${sc})
+endforeach()
+
+# Exhausted memory and one ordinary allocation: one "not ok" OOM line, exit FAIL (status 3).
+mv_add_kvm_test(NAME guest.scenario_oom COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 3
+    --expect-re "^not ok [0-9]+ - out of memory: node 0 order 0 for scenario_oom$"
+    --expect-re "^1\\.\\.[0-9]+$"
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-oom.elf ${MV_MM_MACHINE}
+       --cmdline scenario=oom)
+
+# break=buddy: mm/'s checker catches the corrupted frame; Bail out!, exit BAIL (status 5).
+mv_add_kvm_test(NAME guest.scenario_break_buddy COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh
+    --status 5
+    --expect-re "^# mm: buddy_check: "
+    --expect-re "^Bail out! buddy_check after setup: -117 "
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-buddy.elf ${MV_MM_MACHINE}
+       --cmdline "scenario=buddy break=buddy")
