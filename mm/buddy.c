@@ -43,6 +43,13 @@ static inline void zone_add_free(struct buddy_zone *z, struct buddy_frame *f, un
 
 static inline void zone_del_free(struct buddy_zone *z, struct buddy_frame *f, unsigned order)
 {
+	/*
+	 * A descriptor that claims to be free but is on no free list (memory corruption, or an
+	 * owner that rewrote the state byte) would make list_del follow poisoned or foreign links.
+	 * Catch it here as a BUG (Linux's CONFIG_DEBUG_LIST check) rather than as a stray fault.
+	 */
+	MM_BUG_ON(f->lru.next == LIST_POISON_NEXT || f->lru.prev == LIST_POISON_PREV ||
+		  f->lru.next->prev != &f->lru || f->lru.prev->next != &f->lru);
 	list_del(&f->lru);
 	z->nr_free[order]--;
 	if (list_empty(&z->free_list[order]))

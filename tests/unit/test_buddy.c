@@ -239,6 +239,28 @@ TEST(drain_and_watermark_setters_reject_bad_arguments)
 
 /* ---- the checker ---- */
 
+/*
+ * A frame marked free behind the allocator's back (on no free list, links poisoned by its last
+ * list_del) is met when its buddy is freed and the merge takes it off "its" list: a BUG, not a
+ * fault on the poisoned links.
+ *   [0]A p   [1]A q -> forged FREE order 0   [2 .. 4)F1 ...
+ */
+TEST(merge_with_a_forged_free_buddy_is_a_bug)
+{
+	struct buddy_range r = BT_R(0, 16, 0);
+	struct buddy b;
+	void *meta = bt_init(&b, &r, 1, BUDDY_CFG_NO_PCP, 0);
+	pfn_t p = bt_alloc(&b, 0, 0, 0), q = bt_alloc(&b, 0, 0, 0);
+	struct buddy_frame *qf = buddy_pfn_to_frame(&b, q);
+
+	CHECK_EQ(p ^ q, 1);             /* buddies at order 0 */
+	qf->flags = BUDDY_FRAME_FREE;
+	qf->order = 0;
+	qf->refcount = 0;
+	CHECK_BUG(buddy_free(&b, p, 0));
+	free(meta);
+}
+
 TEST(check_detects_corrupted_descriptors)
 {
 	/* [0 .. 4)A p  [4 .. 8)A q  [8 .. 16)F3  [16 .. 32)F4  [32 .. 64)F5 */
