@@ -13,6 +13,9 @@
  *   vmalloc    small and large areas patterned through vmalloc and checked through the direct
  *              map, freed in mixed order; no frame or table page leaked
  *   integrity  every free page of every node patterned through the direct map and read back
+ *   hostagree  HOSTAGREE_PAGES pages bound to node 1, every byte written through the direct map,
+ *              each frame's node checked; one "hostagree: node 1 pages=N first=.. last=.." line
+ *              for the host side (tests/kvm/hostagree_check.sh holds it against --stats)
  *
  * `break=buddy` (self-test) marks one allocated frame free behind the allocator's back right
  * after setup; buddy_check() must find it and the run ends "Bail out!".
@@ -481,6 +484,54 @@ static void scenario_integrity(void)
 	check_buddy("after integrity");
 }
 
+/* ---- hostagree ------------------------------------------------------------------------------ */
+
+#define HOSTAGREE_PAGES 1024                     /* 4 MiB of order-0 pages */
+#define HOSTAGREE_NODE  1u
+
+/*
+ * Touch HOSTAGREE_PAGES order-0 pages allocated with bind(node 1): every byte written through the
+ * direct map (so the host must back each one), read back, and each frame's node checked. The
+ * pages stay allocated (and touched) to the end; the host's per-node statistics must then hold
+ * them in node 1's pool. Without a node 1 with memory: a TAP ok with "# SKIP".
+ */
+static void scenario_hostagree(void)
+{
+	struct numa_policy pol;
+	uint64_t first = UINT64_MAX, last = 0, wrong_node = 0, bad = 0;
+	unsigned n = HOSTAGREE_NODE;
+
+	if (!(pmem_buddy.mem_nodes >> n & 1)) {
+		tap_check(true, "hostagree: # SKIP no node %u with memory", n);
+		return;
+	}
+	MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_BIND, (nodemask_t)1 << n));
+	for (unsigned i = 0; i < HOSTAGREE_PAGES; i++) {
+		pfn_t pfn;
+		uint8_t *p;
+		uint64_t pa;
+
+		if (page_alloc(&pol, 0, 0, &pfn))
+			break;
+		blocks[nr_blocks++] = (struct block){ pfn, 0 };
+		pa = pfn << MM_PAGE_SHIFT;
+		wrong_node += buddy_pfn_to_frame(&pmem_buddy, pfn)->node != n;
+		first = pa < first ? pa : first;
+		last = pa + MM_PAGE_SIZE - 1 > last ? pa + MM_PAGE_SIZE - 1 : last;
+		p = phys_to_direct(pa);
+		for (uint64_t j = 0; j < MM_PAGE_SIZE; j++)          /* every byte, not just a word */
+			p[j] = (uint8_t)mix(pa + j);
+		for (uint64_t j = 0; j < MM_PAGE_SIZE; j++)
+			bad += p[j] != (uint8_t)mix(pa + j);
+	}
+	tap_check(nr_blocks == HOSTAGREE_PAGES && wrong_node == 0 && bad == 0,
+		  "hostagree: %u of %u pages bound to node %u, %lu on another node, every byte "
+		  "written and read back through the direct map, %lu mismatches", nr_blocks,
+		  HOSTAGREE_PAGES, n, wrong_node, bad);
+	kprintf("hostagree: node %u pages=%u first=0x%lx last=0x%lx\n", n, nr_blocks, first, last);
+	check_buddy("after hostagree");
+}
+
 /* ---- entry ----------------------------------------------------------------------------------- */
 
 static void break_buddy(void)
@@ -496,11 +547,13 @@ static void break_buddy(void)
 	__atomic_store_n(&f->flags, flags, __ATOMIC_RELAXED);
 }
 
-enum mm_scenario { MM_BUDDY, MM_OOM, MM_NUMA, MM_SLAB, MM_VMALLOC, MM_INTEGRITY };
+enum mm_scenario {
+	MM_BUDDY, MM_OOM, MM_NUMA, MM_SLAB, MM_VMALLOC, MM_INTEGRITY, MM_HOSTAGREE,
+};
 
 static const char *const mm_names[] = {
 	[MM_BUDDY] = "buddy", [MM_OOM] = "oom", [MM_NUMA] = "numa", [MM_SLAB] = "slab",
-	[MM_VMALLOC] = "vmalloc", [MM_INTEGRITY] = "integrity",
+	[MM_VMALLOC] = "vmalloc", [MM_INTEGRITY] = "integrity", [MM_HOSTAGREE] = "hostagree",
 };
 
 int mmtest_lookup(const char *name, size_t len)
@@ -535,6 +588,7 @@ void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm)
 	case MM_SLAB:      scenario_slab();      break;
 	case MM_VMALLOC:   scenario_vmalloc();   break;
 	case MM_INTEGRITY: scenario_integrity(); break;
+	case MM_HOSTAGREE: scenario_hostagree(); break;
 	}
 	tap_check(pmem_oom_reports == (sc == MM_OOM), "no unexpected out-of-memory report (%lu)",
 		  pmem_oom_reports);

@@ -32,3 +32,12 @@ mv_add_kvm_test(NAME guest.scenario_break_buddy COMMAND ${CMAKE_CURRENT_LIST_DIR
     --expect-re "^Bail out! buddy_check after setup: -117 "
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-buddy.elf ${MV_MM_MACHINE}
        --cmdline "scenario=buddy break=buddy")
+
+# scenario=hostagree: 1024 pages touched on node 1 under bind(1) must show in the host's pool 1
+# (--stats; one host frame per guest page with --fault-around 1); tests/kvm/hostagree_check.sh.
+mv_add_kvm_test(NAME guest.scenario_hostagree COMMAND ${CMAKE_CURRENT_LIST_DIR}/hostagree_check.sh
+    --stats ${CMAKE_CURRENT_BINARY_DIR}/hostagree.json
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-hostagree.elf --cmdline scenario=hostagree
+       --cpus 2 --numa size=32M --numa size=32M --fault-around 1
+       --stats ${CMAKE_CURRENT_BINARY_DIR}/hostagree.json
+    TIMEOUT 300)
