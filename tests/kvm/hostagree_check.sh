@@ -36,28 +36,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $stats && $# -gt 0 ]] || { echo "hostagree_check.sh: need --stats and a command" >&2; exit 2; }
 
-out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
-rm -f "$stats"
-"$@" >"$out" 2>"$err"
-rc=$?
-sed -i 's/\r$//' "$out"          # the guest's serial lines end in CR LF
-
-fail() {
-    echo "FAIL: $*"
-    echo "---- stdout:"; cat "$out"; echo "---- stderr:"; cat "$err"
-    [[ -f $stats ]] && { echo "---- $stats:"; cat "$stats"; }
-    exit 1
-}
-[[ $rc == 1 ]] || fail "exit status $rc, expected 1 (guest exit code 0)"
-[[ -f $stats ]] || fail "no statistics written to $stats"
-grep -qx "memvisor: guest memory consistency check: ok" "$err" \
-    || fail "memvisor's end-of-run consistency check (stage 2, pools, swap, host mappings) did not pass"
+. "$(dirname "$0")/stats_run.sh"
 grep -Eq "^ok [0-9]+ - hostagree: [0-9]+ of [0-9]+ pages bound to node 1, 0 on another node, .* 0 mismatches$" "$out" \
     || fail "no clean 'hostagree:' TAP line (every frame on node 1, every byte read back)"
-
-# field NAME LINE: the number after "NAME": in a one-line JSON object
-field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$2"; }
 
 line=$(grep -E '^hostagree: node 1 pages=[0-9]+ first=0x[0-9a-f]+ last=0x[0-9a-f]+$' "$out") \
     || fail "no 'hostagree: node 1 pages=N first=.. last=..' line"

@@ -24,29 +24,10 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n $stats && $# -gt 0 ]] || { echo "memtest_check.sh: need --stats and a command" >&2; exit 2; }
 
-out=$(mktemp) err=$(mktemp) lines=$(mktemp)
-trap 'rm -f "$out" "$err" "$lines"' EXIT
-rm -f "$stats"
-"$@" >"$out" 2>"$err"
-rc=$?
-sed -i 's/\r$//' "$out"          # the guest's serial lines end in CR LF
-
-fail() {
-    echo "FAIL: $*"
-    echo "---- stdout:"; cat "$out"; echo "---- stderr:"; cat "$err"
-    [[ -f $stats ]] && { echo "---- $stats:"; cat "$stats"; }
-    exit 1
-}
-[[ $rc == 1 ]] || fail "exit status $rc, expected 1 (guest exit code 0)"
-[[ -f $stats ]] || fail "no statistics written to $stats"
-grep -qx "memvisor: guest memory consistency check: ok" "$err" \
-    || fail "memvisor's end-of-run consistency check (stage 2, pools, swap, host mappings) did not pass"
-
-# field NAME LINE: the number after "NAME": in a one-line JSON object
-field() { sed -n "s/.*\"$1\": \([0-9]*\).*/\1/p" <<<"$2"; }
+. "$(dirname "$0")/stats_run.sh"
 
 nodes=0
-grep -E '^memtest: node [0-9]+ pages=[0-9]+$' "$out" >"$lines"   # (no /dev/fd in the sandbox)
+grep -E '^memtest: node [0-9]+ pages=[0-9]+$' "$out" >"$tmp"
 while read -r _ _ node pages; do
     node=${node%%[^0-9]*} pages=${pages#pages=}
     grep -Eq "^ok [0-9]+ - memtest node $node: $pages pages written and verified, 0 mismatches$" "$out" \
@@ -64,7 +45,7 @@ while read -r _ _ node pages; do
         (( outs > 0 && ins > 0 )) || fail "node $node: expected pages to go to swap and come back"
     fi
     nodes=$((nodes + 1))
-done <"$lines"
+done <"$tmp"
 (( nodes > 0 )) || fail "no 'memtest: node I pages=P' lines"
 cat "$err" >&2
 echo "ok: $nodes nodes verified against the host statistics"
