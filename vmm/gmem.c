@@ -29,7 +29,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/mempolicy.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -43,13 +42,13 @@
 
 #include "error.h"
 #include "gmem_internal.h"
+#include "ram.h"
 #include "swap.h"
 
 #define GMEM_RESERVE_SIZE (UINT64_C(32) << 20)   /* spare registered range for unmaps */
 #define GMEM_MSG_BATCH    16
 #define GMEM_RECLAIM_BLOCKS 8            /* blocks the reclaim thread frees per wake-up */
 #define GMEM_BUSY_RETRY_US  1000         /* every block busy: retry the waiters after this */
-#define GMEM_HOST_NODES   1024
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -1039,19 +1038,6 @@ static void *s2_phys_to_virt(void *arg, phys_addr_t pa)
 	return (void *)(uintptr_t)pa;
 }
 
-static int pool_bind(struct gmem_pool *p, uint64_t bytes, int host_node)
-{
-	unsigned long mask[GMEM_HOST_NODES / (8 * sizeof(unsigned long))] = { 0 };
-	const unsigned bits = 8 * sizeof(unsigned long);
-
-	/* mbind on a shared memfd mapping sets the file's shared policy: every mapping of its
-	 * pages, the guest's included, allocates on host_node. */
-	mask[host_node / bits] |= 1UL << (host_node % bits);
-	if (syscall(SYS_mbind, p->view, bytes, MPOL_BIND, mask, (unsigned long)GMEM_HOST_NODES, 0))
-		return -errno;
-	return 0;
-}
-
 static int pool_create(struct gmem *g, unsigned n, pfn_t base, uint64_t frames)
 {
 	struct gmem_pool *p = &g->pool[n];
@@ -1075,7 +1061,9 @@ static int pool_create(struct gmem *g, unsigned n, pfn_t base, uint64_t frames)
 		return mv_fail(errno, "node %u: cannot map its frame pool: %s", n, strerror(errno));
 	}
 	if (node->host_node >= 0) {
-		err = pool_bind(p, bytes, node->host_node);
+		/* on a shared memfd mapping this sets the file's shared policy: every mapping of
+		 * its pages, the guest's included, allocates on host_node */
+		err = ram_bind(p->view, bytes, node->host_node);
 		if (err)
 			return mv_fail(-err, "node %u: cannot bind its frame pool to host node %d: %s",
 				       n, node->host_node, strerror(-err));

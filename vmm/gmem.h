@@ -100,7 +100,8 @@ struct gmem_stats {
 
 struct gmem_pool {
 	int memfd;
-	uint8_t *view;                  /* the whole memfd, MAP_SHARED: fill, copy, swap I/O */
+	uint8_t *view;                  /* the whole memfd, MAP_SHARED: carries the mbind policy;
+					   gmem never touches frames through it (gmem.c, frames_io) */
 	pfn_t base;                     /* first pfn of the pool in the frame space */
 	uint64_t nr_frames;
 	uint64_t hand;                  /* CLOCK hand: next block (index within the pool) */

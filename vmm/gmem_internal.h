@@ -40,11 +40,6 @@ static inline uint64_t pfn_offset(const struct gmem *g, pfn_t pfn)
 	return (pfn - g->pool[pfn_pool(g, pfn)].base) << MM_PAGE_SHIFT;
 }
 
-static inline uint8_t *pfn_view(const struct gmem *g, pfn_t pfn)
-{
-	return g->pool[pfn_pool(g, pfn)].view + pfn_offset(g, pfn);
-}
-
 static inline uint64_t block_index(const struct gmem *g, pfn_t pfn)
 {
 	return pfn >> g->cluster_order;

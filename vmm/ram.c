@@ -29,7 +29,7 @@ int ram_host_node_online(int node)
 	return access(path, F_OK) == 0;
 }
 
-static int ram_bind(void *p, uint64_t size, int host_node)
+int ram_bind(void *p, uint64_t size, int host_node)
 {
 	unsigned long mask[RAM_MAX_HOST_NODES / (8 * sizeof(unsigned long))] = { 0 };
 	const unsigned bits = 8 * sizeof(unsigned long);
@@ -67,14 +67,6 @@ int ram_create(const struct machine_config *m, struct guest_mem *gm)
 			}
 			gm->r[gm->nr++] = (struct guest_mem_region){
 				.gpa = range->gpa, .size = range->size, .hva = p, .node = n };
-			if (node->host_node >= 0) {
-				err = ram_bind(p, range->size, node->host_node);
-				if (err) {
-					err = mv_fail(-err, "node %u: cannot bind to host node %d: %s",
-						      n, node->host_node, strerror(-err));
-					goto out;
-				}
-			}
 		}
 	}
 out:

@@ -1,8 +1,8 @@
 /*
- * ram.h — host memory behind guest RAM, for now: one anonymous mapping per node range, bound to
- * the node's host NUMA node (mbind MPOL_BIND) when it names one, registered with KVM as one
- * memory slot per range. Pages are populated by the host kernel on first touch. (Issue 4 replaces
- * first-touch with memvisor's own per-node frame pools, userfaultfd and the stage-2 table.)
+ * ram.h — the guest RAM address range: one anonymous mapping per node range, registered with KVM
+ * as one memory slot per range. Nothing populates it: gmem (gmem.h) registers it with
+ * userfaultfd and maps its frame pools' pages over it, so the NUMA binding lives on the pools
+ * (ram_bind), and the residency report reads where those pages are.
  *
  * Built once before any vCPU runs; read-only afterwards, so no lock.
  */
@@ -24,6 +24,9 @@ int ram_register(const struct guest_mem *gm, int vm_fd) __attribute__((warn_unus
 void ram_report(const struct machine_config *m, const struct guest_mem *gm, FILE *out);
 
 void ram_destroy(struct guest_mem *gm);
+
+/* mbind(MPOL_BIND) [p, p + size) to host NUMA node host_node. 0 or -errno. */
+int ram_bind(void *p, uint64_t size, int host_node);
 
 /* Does host NUMA node `node` exist (online)? */
 int ram_host_node_online(int node);
