@@ -1,6 +1,12 @@
 /*
  * guest/console.c — the serial console (polled 16550 at MV_PORT_COM1), kprintf, TAP output and
- * the exit port. No interrupts, no locks: one CPU, called with interrupts off.
+ * the exit port. Polled, no interrupts.
+ *
+ * Every CPU may print: console_lock keeps whole calls (a kprintf, a TAP line) from interleaving.
+ * It is taken with interrupts off and is recursive per CPU (owner = cpu_id() + 1), so an
+ * exception or call IPI that prints while its CPU holds the lock still gets its line out.
+ *
+ * Lock order: console_lock is innermost (nothing is taken under it).
  *
  * Lines end in "\n" only (no "\r"), so a test can compare captured output byte for byte.
  */
@@ -134,13 +140,40 @@ void kvprintf(const char *fmt, va_list ap)
 	}
 }
 
+static uint32_t console_owner;   /* cpu_id() + 1 of the holder, 0 when free */
+static unsigned console_depth;   /* the holder's nesting */
+
+static uint64_t console_lock(void)
+{
+	uint64_t irq = irq_save();
+	uint32_t me = cpu_id() + 1, free = 0;
+
+	if (__atomic_load_n(&console_owner, __ATOMIC_RELAXED) != me)
+		while (!__atomic_compare_exchange_n(&console_owner, &free, me, false,
+						    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			free = 0;
+			cpu_relax();
+		}
+	console_depth++;
+	return irq;
+}
+
+static void console_unlock(uint64_t irq)
+{
+	if (--console_depth == 0)
+		__atomic_store_n(&console_owner, 0, __ATOMIC_RELEASE);
+	irq_restore(irq);
+}
+
 void kprintf(const char *fmt, ...)
 {
+	uint64_t irq = console_lock();
 	va_list ap;
 
 	va_start(ap, fmt);
 	kvprintf(fmt, ap);
 	va_end(ap);
+	console_unlock(irq);
 }
 
 static unsigned tap_count;      /* checks printed so far */
@@ -148,15 +181,19 @@ static unsigned tap_failed;     /* of which "not ok" */
 
 bool tap_begin(bool ok)
 {
+	uint64_t irq = console_lock();
+
 	tap_count++;
 	if (!ok)
 		tap_failed++;
 	kprintf("%sok %u - ", ok ? "" : "not ", tap_count);
+	console_unlock(irq);
 	return ok;
 }
 
 bool tap_check(bool ok, const char *fmt, ...)
 {
+	uint64_t irq = console_lock();
 	va_list ap;
 
 	tap_begin(ok);
@@ -164,6 +201,7 @@ bool tap_check(bool ok, const char *fmt, ...)
 	kvprintf(fmt, ap);
 	va_end(ap);
 	serial_putc('\n');
+	console_unlock(irq);
 	return ok;
 }
 
@@ -177,6 +215,7 @@ void tap_bail(const char *fmt, ...)
 {
 	va_list ap;
 
+	(void)console_lock();           /* kept: nothing else prints after a bail-out */
 	kprintf("Bail out! ");
 	va_start(ap, fmt);
 	kvprintf(fmt, ap);

@@ -3,8 +3,8 @@
  * console and its printf, TAP output, exit, and the memory helpers the compiler may call.
  *
  * The boot CPU (BSP) runs kmain() with interrupts off; smp.c starts the other CPUs (APs), which
- * idle with interrupts on and run work the BSP sends them (smp.h). Only the BSP prints: the
- * console takes no lock (an exception dump on an AP is the one exception). Physical memory
+ * idle with interrupts on and run work the BSP sends them (smp.h). Any CPU may print: each
+ * kprintf and TAP line is whole (console.c's lock); the scenarios print from the BSP. Physical memory
  * below 4 GiB is identity-mapped (boot.S): a physical address below GUEST_MAPPED_END is also a
  * valid pointer; anything at or above it faults (#PF dump, see idt.c) until the memtest scenario
  * extends the map with paging_map_up_to(). phys_ptr() keeps to the boot map: the boot

@@ -9,11 +9,20 @@
  * (an AP that never came up was sent INIT and waits for a SIPI nobody sends), which is what
  * lets the memtest test that page like any other RAM.
  *
- * APs idle in `sti; hlt`. Everything they do runs from the SMP_VECTOR_CALL interrupt handler:
- * the caller of smp_call_all() fills each online CPU's mailbox, sends one IPI to all CPUs but
- * itself (ICR destination shorthand), runs the function itself, then waits for every mailbox
- * to be cleared. A CPU that was never started is in wait-for-SIPI and ignores the IPI; a parked
- * one has interrupts off and leaves it pending.
+ * APs idle in `sti; hlt`. Two ways to give them work, both woken by one IPI to all CPUs but
+ * the sender (ICR destination shorthand, vector SMP_VECTOR_CALL):
+ *   - smp_call_all() fills each online CPU's mailbox; the IPI handler runs it (interrupt
+ *     context, IF off) and clears it. Short things: TLB flushes, CR3 loads, stop-machine holds.
+ *   - smp_run_all() fills each online CPU's work slot; the IPI only wakes the CPU, whose idle
+ *     loop then runs the work with interrupts on, so a CPU busy with work still answers calls
+ *     (a vfree on one CPU shoots down the TLBs of the others while they run their share).
+ * The sender runs the function itself too, then waits for every slot to be cleared. A CPU that
+ * was never started is in wait-for-SIPI and ignores the IPI; a parked one has interrupts off
+ * and leaves it pending.
+ *
+ * Deadlock freedom: a CPU waits for others only in smp_call_all/smp_run_all/smp_stop_machine,
+ * and every such wait either has interrupts on or runs its own mailbox while it waits; locks
+ * that are held with interrupts off (mm/'s sections, kpt_lock) are never held across a wait.
  *
  * Time: the local APIC timer runs masked in periodic mode from 0xffffffff with divide-by-1 and
  * smp_clock_ns() accumulates its count. KVM's and QEMU's APIC timers tick at 1 GHz (1 ns per
@@ -21,7 +30,7 @@
  * The LAPIC page lies in boot.S's identity map (2 MiB pages, write-back: harmless in a VM,
  * where LAPIC accesses trap regardless of the memory type).
  *
- * Lock order: call_lock → (nothing).
+ * Lock order: run_lock → call_lock → (nothing).
  */
 #include <memvisor/layout.h>
 
@@ -57,6 +66,18 @@
 #define LAPIC_TIMER_DIV      0x3e0
 #define LAPIC_TIMER_DIV_1    0xb
 
+/* The legacy 8259 PICs (master, slave): command and data ports, initialisation words. */
+#define PIC1_CMD             0x20
+#define PIC1_DATA            0x21
+#define PIC2_CMD             0xa0
+#define PIC2_DATA            0xa1
+#define PIC_ICW1_INIT_ICW4   0x11      /* edge triggered, cascaded, ICW4 follows */
+#define PIC_ICW3_SLAVE_AT_2  0x04      /* master: slave on IRQ 2 */
+#define PIC_ICW3_SLAVE_ID    0x02      /* slave: its cascade identity */
+#define PIC_ICW4_8086        0x01
+#define PIC_MASK_ALL         0xff
+#define PIC_VECTOR_BASE      0x20      /* IRQ 0-15 -> vectors 0x20-0x2f, clear of exceptions */
+
 #define NS_PER_MS            UINT64_C(1000000)
 #define NS_PER_US            UINT64_C(1000)
 #define SMP_INIT_DELAY_MS    10        /* INIT → first SIPI (Intel's MP init sequence) */
@@ -64,6 +85,7 @@
 #define SMP_AP_TIMEOUT_MS    10000     /* an AP must reach ap_main() within this (generous:
 					  nested TCG on a loaded host is slow) */
 #define SMP_CALL_TIMEOUT_MS  20000     /* every CPU must finish a call within this */
+#define SMP_RUN_TIMEOUT_MS   300000    /* ... and its share of smp_run_all() work */
 #define SMP_ICR_POLLS        1000000   /* bound on waiting for the ICR's delivery status */
 
 /* trampoline.S's parameter block (same order and offsets). */
@@ -92,6 +114,7 @@ static unsigned nr_online = 1;                 /* CPUs with online && !parked */
 static unsigned nr_known;                      /* percpus[] slots in use (MADT CPUs, capped) */
 static bool stopping;                          /* smp_stop_others(): park on the next IPI */
 static struct spinlock call_lock = SPINLOCK_INIT;
+static struct spinlock run_lock = SPINLOCK_INIT;
 
 static inline uint64_t rdmsr(uint32_t msr)
 {
@@ -234,8 +257,17 @@ void ap_main(struct percpu *pc)
 	lapic_init_this_cpu();
 	__atomic_add_fetch(&nr_online, 1, __ATOMIC_ACQ_REL);
 	__atomic_store_n(&pc->online, true, __ATOMIC_RELEASE);
-	for (;;)
-		__asm__ volatile("sti; hlt; cli" : : : "memory");  /* sti's shadow covers hlt */
+	for (;;) {
+		/* Work posted after the check below raises an IPI that stays pending until sti,
+		 * whose one-instruction shadow covers hlt: the CPU wakes, it never sleeps on it. */
+		__asm__ volatile("sti; hlt; cli" : : : "memory");
+		if (__atomic_load_n(&pc->work_pending, __ATOMIC_ACQUIRE)) {
+			irq_enable();
+			pc->work_fn(pc->work_arg);
+			irq_disable();
+			__atomic_store_n(&pc->work_pending, false, __ATOMIC_RELEASE);
+		}
+	}
 }
 
 /* Wait until *flag is true, at most timeout_ms; whether it became true. */
@@ -313,6 +345,28 @@ static uint32_t node_of(const struct topo *t, uint32_t apic_id)
 	return 0;
 }
 
+/*
+ * The BSP's LAPIC starts in virtual-wire mode (LINT0 = ExtINT): with interrupts on, the PIT's
+ * IRQ 0 would arrive through the 8259 at its reset vector 8, which is #DF's. Move the PICs to
+ * vectors 0x20-0x2f (a spurious IRQ 7/15 then lands on a harmless vector) and mask every line:
+ * the guest takes only LAPIC interrupts (IPIs).
+ */
+static void pic_disable(void)
+{
+	outb(PIC1_CMD, PIC_ICW1_INIT_ICW4);
+	outb(PIC2_CMD, PIC_ICW1_INIT_ICW4);
+	outb(PIC1_DATA, PIC_VECTOR_BASE);
+	outb(PIC2_DATA, PIC_VECTOR_BASE + 8);
+	outb(PIC1_DATA, PIC_ICW3_SLAVE_AT_2);
+	outb(PIC2_DATA, PIC_ICW3_SLAVE_ID);
+	outb(PIC1_DATA, PIC_ICW4_8086);
+	outb(PIC2_DATA, PIC_ICW4_8086);
+	outb(PIC1_DATA, PIC_MASK_ALL);
+	outb(PIC2_DATA, PIC_MASK_ALL);
+	idt_set_handler(PIC_VECTOR_BASE + 7, irq_spurious_entry);
+	idt_set_handler(PIC_VECTOR_BASE + 15, irq_spurious_entry);
+}
+
 void smp_boot(const struct topo *t, const struct memmap *mm)
 {
 	unsigned bsp = SMP_MAX_CPUS, bsp_apic;
@@ -341,6 +395,7 @@ void smp_boot(const struct topo *t, const struct memmap *mm)
 	if (!tap_check(bsp < SMP_MAX_CPUS, "smp: the boot CPU's APIC id %u is a MADT CPU", bsp_apic))
 		return;
 	percpu_enter(&percpus[bsp]);   /* its MADT position: slot 0 until now */
+	pic_disable();
 	lapic_init_this_cpu();
 	percpus[bsp].online = true;
 	idt_set_handler(SMP_VECTOR_CALL, irq_ipi_entry);
@@ -362,16 +417,28 @@ void smp_boot(const struct topo *t, const struct memmap *mm)
 	kprintf("smp: cpus=%u online=%u\n", t->nr_cpus, nr_cpus_online());
 }
 
-bool smp_call_all(void (*fn)(void *), void *arg)
+/* Run this CPU's mailbox from a waiting loop: interrupts off around it, so the call IPI cannot
+ * run the same mailbox a second time while this one is at it. */
+static void mailbox_poll(struct percpu *me)
 {
-	struct percpu *me = this_cpu();
-	uint64_t end;
-	bool all = true;
+	uint64_t irq = irq_save();
 
+	mailbox_run(me);
+	irq_restore(irq);
+}
+
+/* Take call_lock; a CPU waiting for it runs its own mailbox (the holder may be waiting for it). */
+static void call_lock_take(struct percpu *me)
+{
 	while (!spin_trylock(&call_lock)) {
-		mailbox_run(me);        /* the holder may be waiting for this CPU */
+		mailbox_poll(me);
 		cpu_relax();
 	}
+}
+
+/* Post fn(arg) to every other online CPU's mailbox (call_lock held) and send the IPI. */
+static void call_post_others(struct percpu *me, void (*fn)(void *), void *arg)
+{
 	for (unsigned i = 0; i < nr_known; i++) {
 		struct percpu *c = &percpus[i];
 
@@ -384,21 +451,116 @@ bool smp_call_all(void (*fn)(void *), void *arg)
 	if (nr_cpus_online() > 1 && !lapic_send(0, LAPIC_ICR_FIXED | LAPIC_ICR_ALL_BUT_SELF |
 						SMP_VECTOR_CALL))
 		kprintf("# smp: cpu %u: the ICR stayed busy, no call IPI sent\n", me->cpu);
-	fn(arg);
-	me->calls++;
-	end = smp_clock_ns() + SMP_CALL_TIMEOUT_MS * NS_PER_MS;
-	for (unsigned i = 0; i < nr_known; i++) {
-		struct percpu *c = &percpus[i];
+}
 
-		while (__atomic_load_n(&c->mbox_pending, __ATOMIC_ACQUIRE) && smp_clock_ns() < end)
+/*
+ * Wait until every CPU has cleared the flag at offset off of its struct percpu, at most
+ * timeout_ms in all, running this CPU's mailbox meanwhile. False after naming the CPUs that
+ * did not, with `what`.
+ */
+static bool wait_cleared(struct percpu *me, size_t off, uint64_t timeout_ms, const char *what)
+{
+	uint64_t end = smp_clock_ns() + timeout_ms * NS_PER_MS;
+	bool all = true;
+
+	for (unsigned i = 0; i < nr_known; i++) {
+		const bool *flag = (const bool *)((const char *)&percpus[i] + off);
+
+		while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) && smp_clock_ns() < end) {
+			mailbox_poll(me);
 			cpu_relax();
-		if (__atomic_load_n(&c->mbox_pending, __ATOMIC_ACQUIRE)) {
-			kprintf("# smp: cpu %u (APIC id %u) did not finish a call in %u ms\n", i,
-				c->apic_id, SMP_CALL_TIMEOUT_MS);
+		}
+		if (__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
+			kprintf("# smp: cpu %u (APIC id %u) did not finish %s in %lu ms\n", i,
+				percpus[i].apic_id, what, timeout_ms);
 			all = false;
 		}
 	}
+	return all;
+}
+
+bool smp_call_all(void (*fn)(void *), void *arg)
+{
+	struct percpu *me = this_cpu();
+	bool all;
+
+	call_lock_take(me);
+	call_post_others(me, fn, arg);
+	fn(arg);
+	me->calls++;
+	all = wait_cleared(me, offsetof(struct percpu, mbox_pending), SMP_CALL_TIMEOUT_MS, "a call");
 	spin_unlock(&call_lock);
+	return all;
+}
+
+/* Stop-machine state: one round at a time (call_lock held by the stopping CPU). */
+static unsigned stop_arrived;
+static bool stop_release;
+
+static void stop_hold(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&stop_arrived, 1, __ATOMIC_ACQ_REL);
+	while (!__atomic_load_n(&stop_release, __ATOMIC_ACQUIRE))
+		cpu_relax();
+}
+
+bool smp_stop_machine(void (*fn)(void *), void *arg)
+{
+	struct percpu *me = this_cpu();
+	unsigned others = 0;
+	uint64_t end;
+	bool all;
+
+	call_lock_take(me);
+	for (unsigned i = 0; i < nr_known; i++)
+		others += &percpus[i] != me && percpus[i].online && !percpus[i].parked;
+	__atomic_store_n(&stop_arrived, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&stop_release, false, __ATOMIC_RELEASE);
+	call_post_others(me, stop_hold, NULL);
+	end = smp_clock_ns() + SMP_CALL_TIMEOUT_MS * NS_PER_MS;
+	while (__atomic_load_n(&stop_arrived, __ATOMIC_ACQUIRE) < others && smp_clock_ns() < end)
+		cpu_relax();
+	all = __atomic_load_n(&stop_arrived, __ATOMIC_ACQUIRE) == others;
+	if (all)
+		fn(arg);
+	else
+		kprintf("# smp: stop-machine: %u of %u CPUs stopped in %u ms; not run\n",
+			stop_arrived, others, SMP_CALL_TIMEOUT_MS);
+	__atomic_store_n(&stop_release, true, __ATOMIC_RELEASE);
+	all &= wait_cleared(me, offsetof(struct percpu, mbox_pending), SMP_CALL_TIMEOUT_MS,
+			    "a stop-machine hold");
+	spin_unlock(&call_lock);
+	return all;
+}
+
+bool smp_run_all(void (*fn)(void *), void *arg)
+{
+	struct percpu *me = this_cpu();
+	uint64_t irq;
+	bool all;
+
+	spin_lock(&run_lock);
+	for (unsigned i = 0; i < nr_known; i++) {
+		struct percpu *c = &percpus[i];
+
+		if (c == me || !c->online || c->parked)
+			continue;
+		c->work_fn = fn;
+		c->work_arg = arg;
+		__atomic_store_n(&c->work_pending, true, __ATOMIC_RELEASE);
+	}
+	/* The IPI only wakes the idle loops; their handler finds no mailbox. */
+	if (nr_cpus_online() > 1 && !lapic_send(0, LAPIC_ICR_FIXED | LAPIC_ICR_ALL_BUT_SELF |
+						SMP_VECTOR_CALL))
+		kprintf("# smp: cpu %u: the ICR stayed busy, no wake-up IPI sent\n", me->cpu);
+	irq = irq_save();
+	irq_enable();           /* like the others: this CPU's share also answers calls */
+	fn(arg);
+	all = wait_cleared(me, offsetof(struct percpu, work_pending), SMP_RUN_TIMEOUT_MS,
+			   "its share of smp_run_all work");
+	irq_restore(irq);
+	spin_unlock(&run_lock);
 	return all;
 }
 
@@ -450,10 +612,9 @@ bool smp_stop_others(void)
 }
 
 /*
- * The memory manager's hook (guest/mem.h): after it removes kernel
- * mappings in [first, last] and flushed its own TLB, every other CPU flushes too. Flushing the
- * calling CPU again is harmless. (The APs still run on the boot page table; they switch to the
- * memory manager's with the rest of issue 5.)
+ * The memory manager's hook (guest/mem.h): after it removes kernel mappings in [first, last]
+ * and flushed its own TLB, every other CPU flushes too (every CPU runs on vmem.c's kernel page
+ * table once vmem_init has switched them). Flushing the calling CPU again is harmless.
  */
 void tlb_shootdown_others(uint64_t first, uint64_t last)
 {

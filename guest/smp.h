@@ -33,6 +33,11 @@ struct percpu {
 	void (*mbox_fn)(void *);
 	void *mbox_arg;
 	bool mbox_pending;
+	/* Work slot of smp_run_all(): the same protocol, but fn runs in the CPU's idle loop
+	 * (normal context, interrupts on) rather than in the IPI handler. */
+	void (*work_fn)(void *);
+	void *work_arg;
+	bool work_pending;
 	/* Counters this CPU alone writes (the smp scenario reads them). */
 	uint64_t ipis;              /* SMP_VECTOR_CALL interrupts taken */
 	uint64_t calls;             /* mailbox functions run (as the caller too) */
@@ -82,6 +87,25 @@ uint64_t smp_clock_ns(void);
  * fn must not call smp_call_all().
  */
 bool smp_call_all(void (*fn)(void *), void *arg);
+
+/*
+ * Run fn(arg) on every online CPU at once, in normal context with interrupts on (so the CPUs
+ * running it still take each other's calls and TLB shootdowns): the APs from their idle loop,
+ * the caller directly. Returns when all have finished, or false after SMP_RUN_TIMEOUT_MS (a
+ * "# smp:" line names the CPUs that did not). fn may allocate, free, vmalloc/vfree and call
+ * smp_call_all() / tlb_shootdown(); it must not call smp_run_all(). One caller at a time: the
+ * boot CPU, from a scenario.
+ */
+bool smp_run_all(void (*fn)(void *), void *arg);
+
+/*
+ * Stop-machine: run fn(arg) on the calling CPU while every other online CPU spins in its call
+ * IPI handler with interrupts off. A CPU takes that IPI only outside mm/'s per-CPU sections
+ * (they run with interrupts off), so fn may call what mm/ allows only with no other CPU inside
+ * a section: buddy_check(), buddy_drain_all(). False (fn not run) if some CPU did not stop
+ * within SMP_CALL_TIMEOUT_MS.
+ */
+bool smp_stop_machine(void (*fn)(void *), void *arg);
 
 /* Invalidate the TLB entries of [start, end) on every online CPU: invlpg per page up to
  * SMP_TLB_INVLPG_MAX pages, else a CR3 reload (all non-global entries). */
