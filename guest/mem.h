@@ -89,6 +89,11 @@ bool vmem_init(const struct memmap *mm);
 void *vmalloc(size_t bytes);
 void vfree(void *p);
 
+/* The physical address behind kernel virtual address va in the kernel page table (vmalloc
+ * area, direct map or identity map), or VMEM_NO_PHYS when nothing is mapped there. */
+#define VMEM_NO_PHYS UINT64_MAX
+uint64_t vmem_virt_to_phys(const void *va);
+
 /* Frames currently mapped by vmalloc areas, and page-table pages of the kernel table. */
 uint64_t vmem_vmalloc_pages(void);
 uint64_t vmem_table_pages(void);

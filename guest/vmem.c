@@ -11,7 +11,9 @@
  *                                             area followed by an unmapped guard page. RW, NX.
  *
  * vmem_init builds the table from buddy frames (below 4 GiB until the switch, so the identity
- * map reaches them), then loads CR3; after that table pages are reached via the direct map.
+ * map reaches them), then every online CPU loads it into CR3 (smp_call_all); after that table
+ * pages are reached via the direct map. The low identity map is the same in the boot table, so
+ * nothing a CPU is running moves.
  *
  * Locking: kpt_lock (interrupts off) serialises every change of the kernel page table
  * (mm/pgtable has one writer); table pages are allocated under it (lock order: kpt_lock ->
@@ -23,6 +25,7 @@
 #include <mm/pgtable.h>
 
 #include "mem.h"
+#include "smp.h"
 
 #define CPUID_EXT_LEAF     UINT32_C(0x80000001)
 #define CPUID_EXT_PAGE1GB  (UINT32_C(1) << 26)      /* EDX: 1 GiB pages */
@@ -43,6 +46,7 @@ static struct list_head areas = LIST_HEAD_INIT(areas);
 static bool kpt_live;                                 /* CR3 holds kpt: use the direct map */
 static bool have_1g, have_nx;
 static uint64_t vmalloc_pages;                        /* relaxed atomic */
+static unsigned cpus_switched;                        /* CPUs that loaded kpt (relaxed atomic) */
 
 static uint64_t rdmsr(uint32_t msr)
 {
@@ -158,6 +162,15 @@ static void detect_cpu(void)
 	have_nx = rdmsr(MSR_EFER) & EFER_NXE;
 }
 
+/* On every CPU (smp_call_all): load the kernel table; count the CPUs whose CR3 then holds it. */
+static void load_kernel_cr3(void *arg)
+{
+	(void)arg;
+	write_cr3(kpt.root);
+	if (read_cr3() == kpt.root)
+		__atomic_add_fetch(&cpus_switched, 1, __ATOMIC_RELAXED);
+}
+
 bool vmem_init(const struct memmap *mm)
 {
 	const struct pgtable_mem mem = { kpt_alloc, kpt_free, kpt_phys_to_virt, NULL };
@@ -165,6 +178,7 @@ bool vmem_init(const struct memmap *mm)
 	struct pgtable_attr rw = { 0, PT_MT_WB };
 	struct pgtable_flush fl = { 0 };
 	uint64_t direct = 0;
+	bool all_switched;
 	int ret;
 
 	detect_cpu();
@@ -192,16 +206,33 @@ bool vmem_init(const struct memmap *mm)
 		       direct >> 20, DIRECT_MAP_BASE, have_1g ? "1 GiB/2 MiB/4 KiB" : "2 MiB/4 KiB",
 		       ret))
 		return false;
-	write_cr3(kpt.root);
+	all_switched = smp_call_all(load_kernel_cr3, NULL);
 	kpt_live = true;
 	kprintf("# vmem: CR3 = 0x%lx, %lu table pages, NX %s\n", kpt.root, kpt.tables,
 		have_nx ? "on" : "off");
+	if (!tap_check(all_switched && cpus_switched == nr_cpus_online(),
+		       "vmem: all %u online CPUs switched to the kernel page table (%u did)",
+		       nr_cpus_online(), cpus_switched))
+		return false;
 	return tap_check(pgtable_check(&kpt) == (long)kpt.tables, "vmem: pgtable_check of the kernel table");
 }
 
 uint64_t vmem_table_pages(void)
 {
 	return kpt.tables;
+}
+
+uint64_t vmem_virt_to_phys(const void *va)
+{
+	struct pgtable_info info;
+	uint64_t irq = irq_save();
+	int ret;
+
+	mm_env_lock(&kpt_lock);
+	ret = pgtable_translate(&kpt, (uint64_t)(uintptr_t)va, &info);
+	mm_env_unlock(&kpt_lock);
+	irq_restore(irq);
+	return ret == 0 && info.state == PT_STATE_MAPPED ? info.pa : VMEM_NO_PHYS;
 }
 
 uint64_t vmem_vmalloc_pages(void)
