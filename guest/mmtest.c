@@ -26,6 +26,7 @@
 #include <mm/numa.h>
 
 #include "mem.h"
+#include "smp.h"
 
 #define MAX_BLOCKS   8192                 /* blocks one exhaustion may hold */
 #define MIX_MUL1     UINT64_C(0xbf58476d1ce4e5b9)   /* splitmix64, as memtest.c */
@@ -59,20 +60,63 @@ static uint64_t free_total(void)
 /*
  * Run mm/'s checker, drain the per-CPU lists, check again: a corrupt allocator ends the run. The
  * first check comes before the drain because draining frees frames, and a free that merges with
- * a corrupted buddy follows its (poisoned) links before anything could report it.
+ * a corrupted buddy follows its (poisoned) links before anything could report it. Both need no
+ * other CPU inside a section of the allocator: they run under stop-machine.
  */
+static int check_result;
+
+static void check_drain_check(void *arg)
+{
+	(void)arg;
+	check_result = buddy_check(&pmem_buddy);
+	if (check_result == 0) {
+		buddy_drain_all(&pmem_buddy);
+		check_result = buddy_check(&pmem_buddy);
+	}
+}
+
 static void check_buddy(const char *when)
 {
-	int ret;
-
-	ret = buddy_check(&pmem_buddy);
-	if (ret == 0) {
-		buddy_drain_all(&pmem_buddy);
-		ret = buddy_check(&pmem_buddy);
-	}
-	if (ret)
-		tap_bail("buddy_check %s: %d (corrupted allocator)", when, ret);
+	if (!smp_stop_machine(check_drain_check, NULL))
+		tap_bail("buddy_check %s: the other CPUs did not stop", when);
+	if (check_result)
+		tap_bail("buddy_check %s: %d (corrupted allocator)", when, check_result);
 	tap_check(true, "buddy_check %s", when);
+}
+
+static void drain_all(void *arg)
+{
+	(void)arg;
+	buddy_drain_all(&pmem_buddy);
+}
+
+/* Every CPU's per-CPU frames back in the zones (stop-machine). */
+static void drain_pcp(void)
+{
+	if (!smp_stop_machine(drain_all, NULL))
+		tap_bail("buddy_drain_all: the other CPUs did not stop");
+}
+
+static void slab_flush_this_cpu(void *arg)
+{
+	(void)arg;
+	slab_flush_cpu(&kmem);
+}
+
+/* Free pages once every CPU's cached slab objects and per-CPU frames are back: the slab lists
+ * flushed on each CPU (a call), empty slabs of the kmalloc caches and of the allocator's own
+ * caches (cache structs, slab descriptors) freed, then the per-CPU frames drained. */
+static uint64_t settled_free(void)
+{
+	if (!smp_call_all(slab_flush_this_cpu, NULL))
+		tap_bail("slab_flush_cpu: not every CPU ran it");
+	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++)
+		if (kmem.kmalloc[i])
+			kmem_cache_shrink(kmem.kmalloc[i]);
+	kmem_cache_shrink(&kmem.cache_cache);
+	kmem_cache_shrink(&kmem.desc_cache);
+	drain_pcp();
+	return free_total();
 }
 
 /* Allocate until nothing is left (flags, policy pol), highest order first; blocks[] holds them. */
@@ -103,6 +147,137 @@ static void release_blocks(void)
 	nr_blocks = 0;
 }
 
+/* ---- work on every CPU at once (smp_run_all) --------------------------------------------------- */
+
+/* What one CPU's share of a concurrent round did; each CPU writes only its own slot. */
+struct cpu_result {
+	bool ran;
+	unsigned node;              /* the CPU's SRAT node */
+	uint64_t ops;               /* allocations (or objects, areas) it made */
+	uint64_t bad;               /* stamps or patterns found overwritten */
+	uint64_t failed;            /* allocations that failed */
+	uint64_t local;             /* pages that came from its own node */
+	long drained;               /* frames its per-CPU lists held at the end */
+	uint64_t seen;              /* vmalloc: reads through the shared area that saw the new frame */
+};
+
+static struct cpu_result results[SMP_MAX_CPUS];
+
+static void results_reset(void)
+{
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+		results[i] = (struct cpu_result){ 0 };
+}
+
+static struct cpu_result *my_result(void)
+{
+	struct cpu_result *r = &results[cpu_id()];
+
+	r->ran = true;
+	r->node = pmem_cpu_node(cpu_id());
+	return r;
+}
+
+/* The CPUs that ran the last round; false (and a diagnostic) unless every online CPU did. */
+static bool all_cpus_ran(const char *what)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+		n += results[i].ran;
+	if (n != nr_cpus_online())
+		kprintf("# %s: %u of %u online CPUs ran their share\n", what, n, nr_cpus_online());
+	return n == nr_cpus_online();
+}
+
+/* A stamp naming the CPU, the round and the slot: another CPU's write would change it. */
+static uint64_t stamp(unsigned cpu, unsigned round, unsigned i)
+{
+	return mix((uint64_t)cpu << 48 | (uint64_t)round << 32 | i);
+}
+
+#define PCP_ROUNDS  32
+#define PCP_PAGES   192            /* blocks per round; every 8th of order 1..3, the rest 0 */
+
+static unsigned pcp_order(unsigned i)
+{
+	return i % 8 == 7 ? 1 + i / 8 % 3 : 0;
+}
+
+/*
+ * One CPU's share: rounds of PCP_PAGES blocks by the default (local) policy, each block's words
+ * stamped through the direct map, all stamps checked (two CPUs handed one frame would overwrite
+ * each other's), then freed odd slots first. The order-0 frees land on this CPU's per-CPU list;
+ * at the end it drains its own lists and records how many frames they held.
+ */
+static void buddy_worker(void *arg)
+{
+	static pfn_t pages[SMP_MAX_CPUS][PCP_PAGES];
+	struct cpu_result *r = my_result();
+	unsigned cpu = cpu_id();
+
+	(void)arg;
+	for (unsigned round = 0; round < PCP_ROUNDS; round++) {
+		unsigned n = 0;
+
+		for (; n < PCP_PAGES; n++) {
+			unsigned order = pcp_order(n);
+			uint64_t *w;
+
+			if (page_alloc(NULL, order, PAGE_ALLOC_MAY_FAIL, &pages[cpu][n])) {
+				r->failed++;
+				break;
+			}
+			r->ops++;
+			r->local += buddy_pfn_to_frame(&pmem_buddy, pages[cpu][n])->node == r->node;
+			w = phys_to_direct(pages[cpu][n] << MM_PAGE_SHIFT);
+			for (uint64_t j = 0; j < (MM_PAGE_SIZE << order) / 8; j += 64)
+				w[j] = stamp(cpu, round, n);
+		}
+		for (unsigned i = 0; i < n; i++) {
+			const uint64_t *w = phys_to_direct(pages[cpu][i] << MM_PAGE_SHIFT);
+
+			for (uint64_t j = 0; j < (MM_PAGE_SIZE << pcp_order(i)) / 8; j += 64)
+				r->bad += w[j] != stamp(cpu, round, i);
+		}
+		for (unsigned i = 1; i < n; i += 2)
+			page_free(pages[cpu][i], pcp_order(i));
+		for (unsigned i = 0; i < n; i += 2)
+			page_free(pages[cpu][i], pcp_order(i));
+	}
+	r->drained = buddy_drain_local(&pmem_buddy);
+}
+
+/*
+ * Every CPU allocates and frees through its own per-CPU lists at the same time (buddy_worker);
+ * afterwards everything coalesces back to total0 free pages.
+ */
+static void buddy_all_cpus(uint64_t total0)
+{
+	bool ran, ok = true, local = true;
+
+	results_reset();
+	ran = smp_run_all(buddy_worker, NULL) && all_cpus_ran("buddy");
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+		const struct cpu_result *r = &results[i];
+
+		if (!r->ran)
+			continue;
+		kprintf("# buddy: cpu %u (node %u): %lu blocks, %lu local, %lu failed, %lu stamps "
+			"overwritten, its per-CPU lists held %ld frames\n", i, r->node, r->ops, r->local,
+			r->failed, r->bad, r->drained);
+		ok &= r->ops == (uint64_t)PCP_ROUNDS * PCP_PAGES && r->failed == 0 && r->bad == 0 &&
+		      r->drained > 0;
+		local &= r->local == r->ops;
+	}
+	tap_check(ran && ok, "buddy: %u CPUs at once: %u rounds of %u blocks each, every stamp "
+		  "intact, every CPU's own per-CPU lists used", nr_cpus_online(), PCP_ROUNDS, PCP_PAGES);
+	tap_check(ran && local, "buddy: the default policy gave every CPU pages of its own node");
+	check_buddy("after all CPUs");
+	tap_check(free_total() == total0, "buddy: free pages back to %lu after all CPUs (%lu)",
+		  total0, free_total());
+}
+
 /* ---- buddy ----------------------------------------------------------------------------------- */
 
 static void scenario_buddy(void)
@@ -113,7 +288,7 @@ static void scenario_buddy(void)
 	pfn_t pfn;
 	int ret;
 
-	buddy_drain_all(&pmem_buddy);
+	drain_pcp();
 	MM_BUG_ON(buddy_stats(&pmem_buddy, &st0) != 0);
 	total0 = st0.free_pages;
 	kprintf("# buddy: %lu managed, %lu free, watermarks min %lu low %lu high %lu\n",
@@ -170,6 +345,7 @@ static void scenario_buddy(void)
 		}
 	tap_check(ok, "buddy: everything coalesced back to the initial %lu free pages and blocks per order",
 		  total0);
+	buddy_all_cpus(total0);
 }
 
 /* ---- oom ------------------------------------------------------------------------------------- */
@@ -295,6 +471,185 @@ static void scenario_numa(const struct topo *t)
 	check_buddy("after the policies");
 }
 
+/* ---- slab on every CPU at once --------------------------------------------------------------- */
+
+#define SLAB_ROUNDS     16
+#define SLAB_CONC_OBJS  128        /* objects of the shared cache per CPU per round */
+#define SLAB_OWN_OBJS   64         /* objects of the CPU's own cache per round */
+
+static const size_t kmalloc_sizes[] = { 1, 8, 9, 16, 32, 64, 96, 100, 128, 192, 256, 512, 1024,
+					2048, 4096, 8192, 8193, 16384, 65536 };
+
+/* Per CPU: the objects it leaves for the next CPU to check and free (even slots of the shared
+ * cache, then one kmalloc object per size). Written in phase A, taken in phase B. */
+#define SLAB_HANDOFF (SLAB_CONC_OBJS / 2 + ARRAY_SIZE(kmalloc_sizes))
+static void *handoff[SMP_MAX_CPUS][SLAB_HANDOFF];
+static unsigned handoff_round;
+static struct kmem_cache *shared_cache;
+
+/* Stamp the first and (from 16 bytes) the last word of an object of `bytes` (>= 8) usable
+ * bytes; check them. */
+static void obj_stamp(void *p, size_t bytes, uint64_t v)
+{
+	((uint64_t *)p)[0] = v;
+	if (bytes >= 16)
+		((uint64_t *)p)[bytes / 8 - 1] = ~v;
+}
+
+static bool obj_stamped(const void *p, size_t bytes, uint64_t v)
+{
+	const uint64_t *w = p;
+
+	return w[0] == v && (bytes < 16 || w[bytes / 8 - 1] == ~v);
+}
+
+/*
+ * Phase A, on every CPU: a cache of its own created, used and destroyed (concurrently with the
+ * other CPUs' creates and destroys); SLAB_CONC_OBJS objects of the shared cache and one kmalloc
+ * object of every size stamped; the odd shared objects freed here, the rest handed off.
+ */
+static void slab_phase_alloc(void *arg)
+{
+	static void *own[SMP_MAX_CPUS][SLAB_OWN_OBJS], *objs[SMP_MAX_CPUS][SLAB_CONC_OBJS];
+	struct cpu_result *r = my_result();
+	unsigned cpu = cpu_id(), h = 0;
+	struct kmem_cache *c = kmem_cache_create(&kmem, "mmtest-own", 64 + 8 * cpu, 0, 0, NULL);
+
+	(void)arg;
+	if (!c) {
+		r->failed++;
+		return;
+	}
+	for (unsigned i = 0; i < SLAB_OWN_OBJS; i++) {
+		own[cpu][i] = kmem_cache_alloc(c);
+		if (own[cpu][i])
+			obj_stamp(own[cpu][i], 64, stamp(cpu, handoff_round, i));
+		r->failed += own[cpu][i] == NULL;
+	}
+	for (unsigned i = 0; i < SLAB_OWN_OBJS; i++)
+		if (own[cpu][i]) {
+			r->bad += !obj_stamped(own[cpu][i], 64, stamp(cpu, handoff_round, i));
+			r->failed += kmem_cache_free(c, own[cpu][i]) != 0;
+		}
+	r->failed += kmem_cache_destroy(c) != 0;
+
+	for (unsigned i = 0; i < SLAB_CONC_OBJS; i++) {
+		objs[cpu][i] = kmem_cache_alloc(shared_cache);
+		if (!objs[cpu][i]) {
+			r->failed++;
+			continue;
+		}
+		r->ops++;
+		obj_stamp(objs[cpu][i], 200, stamp(cpu, handoff_round, i));
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(kmalloc_sizes); i++) {
+		void *p = kmalloc(&kmem, kmalloc_sizes[i]);
+
+		handoff[cpu][SLAB_CONC_OBJS / 2 + i] = p;
+		if (!p) {
+			r->failed++;
+			continue;
+		}
+		r->ops++;
+		obj_stamp(p, ksize(&kmem, p), stamp(cpu, handoff_round, 1000 + i));
+	}
+	for (unsigned i = 0; i < SLAB_CONC_OBJS; i++) {
+		if (!objs[cpu][i])
+			continue;
+		r->bad += !obj_stamped(objs[cpu][i], 200, stamp(cpu, handoff_round, i));
+		if (i % 2)
+			r->failed += kmem_cache_free(shared_cache, objs[cpu][i]) != 0;
+		else
+			handoff[cpu][h++] = objs[cpu][i];
+	}
+	while (h < SLAB_CONC_OBJS / 2)
+		handoff[cpu][h++] = NULL;
+}
+
+/* The CPU after cpu among those that ran phase A (cyclic). */
+static unsigned next_cpu(unsigned cpu)
+{
+	for (unsigned i = 1; i <= SMP_MAX_CPUS; i++)
+		if (results[(cpu + i) % SMP_MAX_CPUS].ran)
+			return (cpu + i) % SMP_MAX_CPUS;
+	return cpu;
+}
+
+/* Phase B, on every CPU: check and free what the next CPU handed off (cross-CPU frees). */
+static void slab_phase_free(void *arg)
+{
+	unsigned cpu = cpu_id(), from = next_cpu(cpu);
+	struct cpu_result *r = &results[cpu];
+
+	(void)arg;
+	for (unsigned i = 0; i < SLAB_CONC_OBJS / 2; i++) {
+		void *p = handoff[from][i];
+
+		if (!p)
+			continue;
+		r->bad += !obj_stamped(p, 200, stamp(from, handoff_round, 2 * i));
+		r->failed += kmem_cache_free(shared_cache, p) != 0;
+		r->seen++;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(kmalloc_sizes); i++) {
+		void *p = handoff[from][SLAB_CONC_OBJS / 2 + i];
+
+		if (!p)
+			continue;
+		r->bad += !obj_stamped(p, ksize(&kmem, p), stamp(from, handoff_round, 1000 + i));
+		r->failed += kfree(&kmem, p) != 0;
+		r->seen++;
+	}
+}
+
+/*
+ * Every CPU allocates and frees at once, in SLAB_ROUNDS rounds of two phases: its own cache
+ * created and destroyed; the shared cache and kmalloc of every size, half freed by the
+ * allocating CPU, half by the next one. Then nothing may be left: the shared cache checks clean,
+ * is destroyed, and free pages return to where they were.
+ */
+static void slab_all_cpus(void)
+{
+	uint64_t free0 = settled_free();
+	bool ran = true, ok = true;
+	struct slab_stats st;
+	int ret;
+
+	shared_cache = kmem_cache_create(&kmem, "mmtest-shared", 200, 0, 0, NULL);
+	if (!tap_check(shared_cache != NULL, "slab: cache mmtest-shared created"))
+		return;
+	results_reset();
+	for (handoff_round = 0; handoff_round < SLAB_ROUNDS && ran; handoff_round++)
+		ran = smp_run_all(slab_phase_alloc, NULL) && all_cpus_ran("slab") &&
+		      smp_run_all(slab_phase_free, NULL);
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+		const struct cpu_result *r = &results[i];
+
+		if (!r->ran)
+			continue;
+		kprintf("# slab: cpu %u: %lu objects allocated, %lu freed for cpu %u, %lu stamps "
+			"overwritten, %lu failures\n", i, r->ops, r->seen, next_cpu(i), r->bad,
+			r->failed);
+		ok &= r->ops == (uint64_t)SLAB_ROUNDS * (SLAB_CONC_OBJS + ARRAY_SIZE(kmalloc_sizes)) &&
+		      r->seen == (uint64_t)SLAB_ROUNDS * SLAB_HANDOFF && r->bad == 0 && r->failed == 0;
+	}
+	tap_check(ran && ok, "slab: %u CPUs at once, %u rounds: own caches created and destroyed, "
+		  "shared cache and every kmalloc size allocated, half freed by another CPU, every "
+		  "stamp intact", nr_cpus_online(), SLAB_ROUNDS);
+	if (!smp_call_all(slab_flush_this_cpu, NULL))
+		tap_bail("slab_flush_cpu: not every CPU ran it");
+	ret = kmem_cache_check(shared_cache);
+	if (ret == 0)
+		ret = kmem_cache_stats(shared_cache, &st);
+	tap_check(ret == 0 && st.active_objs == 0 && st.cpu_cached == 0,
+		  "slab: the shared cache checks clean with no object in use or cached (%d)", ret);
+	ret = kmem_cache_destroy(shared_cache);
+	tap_check(ret == 0, "slab: shared cache destroyed: %d", ret);
+	tap_check(settled_free() == free0, "slab: free pages back to %lu after all CPUs (%lu)", free0,
+		  settled_free());
+	check_buddy("after slab on all CPUs");
+}
+
 /* ---- slab ------------------------------------------------------------------------------------ */
 
 #define SLAB_OBJS 1000
@@ -302,8 +657,6 @@ static void scenario_numa(const struct topo *t)
 static void scenario_slab(void)
 {
 	static void *objs[SLAB_OBJS];
-	static const size_t sizes[] = { 1, 8, 9, 16, 32, 64, 96, 100, 128, 192, 256, 512, 1024,
-					2048, 4096, 8192, 8193, 16384, 65536 };
 	struct kmem_cache *c = kmem_cache_create(&kmem, "mmtest-200", 200, 0, 0, NULL);
 	bool ok = true;
 	int ret;
@@ -335,14 +688,14 @@ static void scenario_slab(void)
 	tap_check(ret == 0, "slab: cache destroyed: %d", ret);
 
 	ok = true;
-	for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
-		uint8_t *p = kmalloc(&kmem, sizes[i]);
+	for (unsigned i = 0; i < ARRAY_SIZE(kmalloc_sizes); i++) {
+		uint8_t *p = kmalloc(&kmem, kmalloc_sizes[i]);
 		size_t usable = p ? ksize(&kmem, p) : 0;
-		bool pow2 = (sizes[i] & (sizes[i] - 1)) == 0;
-		size_t align = sizes[i] < MM_PAGE_SIZE ? sizes[i] : MM_PAGE_SIZE;
+		bool pow2 = (kmalloc_sizes[i] & (kmalloc_sizes[i] - 1)) == 0;
+		size_t align = kmalloc_sizes[i] < MM_PAGE_SIZE ? kmalloc_sizes[i] : MM_PAGE_SIZE;
 
-		if (!p || usable < sizes[i] || (pow2 && ((uintptr_t)p & (align - 1)))) {
-			kprintf("# slab: kmalloc(%lu) = %p, ksize %lu\n", (uint64_t)sizes[i], (void *)p,
+		if (!p || usable < kmalloc_sizes[i] || (pow2 && ((uintptr_t)p & (align - 1)))) {
+			kprintf("# slab: kmalloc(%lu) = %p, ksize %lu\n", (uint64_t)kmalloc_sizes[i], (void *)p,
 				(uint64_t)usable);
 			ok = false;
 			continue;
@@ -353,15 +706,142 @@ static void scenario_slab(void)
 		ok &= kfree(&kmem, p) == 0;
 	}
 	tap_check(ok, "slab: kmalloc of every size class 8..8192 and large sizes up to 64 KiB");
-	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++) {
-		struct kmem_cache *k = kmalloc_cache(&kmem, 8192 >> (KMALLOC_NR_CLASSES - 1 - i));
-
-		if (k)
-			ok &= kmem_cache_check(k) == 0;
-	}
+	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++)
+		if (kmem.kmalloc[i])
+			ok &= kmem_cache_check(kmem.kmalloc[i]) == 0;
 	tap_check(ok && slab_large_pages(&kmem) == 0,
 		  "slab: kmalloc caches check clean, no large block left");
 	check_buddy("after slab");
+	slab_all_cpus();
+}
+
+/* ---- vmalloc on every CPU, TLB shootdown ------------------------------------------------------ */
+
+#define VM_ROUNDS     64
+#define VM_MAX_PAGES  16
+
+static void *shoot_area;          /* the area every CPU reads in vmalloc_shootdown */
+
+/* On every CPU: read the first word of shoot_area; count the reads that saw *arg. */
+static void shoot_read(void *arg)
+{
+	struct cpu_result *r = my_result();
+
+	r->seen += *(volatile uint64_t *)shoot_area == *(const uint64_t *)arg;
+}
+
+/*
+ * TLB shootdown, observed. Every CPU reads a one-page area (its TLB now maps va -> old frame);
+ * vfree unmaps it (and must flush every CPU); the old frame is taken out of circulation and
+ * overwritten; a new area at the same address gets another frame with another value. Every CPU
+ * must now read the new value: one with a stale entry would read the old frame.
+ *
+ *   before:  va ---> old frame [v1]          after:  va ---> new frame [v2]
+ *                                                   old frame [v_stale] (held, not mapped)
+ */
+static void vmalloc_shootdown(void)
+{
+	uint64_t v1 = mix(1), v2 = mix(2), old_pa, new_pa, held_pa = VMEM_NO_PHYS;
+	void *va;
+	bool ran, first, second;
+	pfn_t held;
+
+	shoot_area = vmalloc(MM_PAGE_SIZE);
+	if (!tap_check(shoot_area != NULL, "vmalloc: one-page area for the shootdown check"))
+		return;
+	va = shoot_area;
+	old_pa = vmem_virt_to_phys(va);
+	*(volatile uint64_t *)va = v1;
+	results_reset();
+	ran = smp_run_all(shoot_read, &v1) && all_cpus_ran("vmalloc");
+	first = true;
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+		first &= !results[i].ran || results[i].seen == 1;
+	vfree(va);
+	/* The old frame went to this CPU's per-CPU list; take order-0 frames until it is held. */
+	for (unsigned i = 0; i < 64 && held_pa != old_pa; i++) {
+		if (page_alloc(NULL, 0, 0, &held))
+			break;
+		if ((held << MM_PAGE_SHIFT) == old_pa) {
+			held_pa = old_pa;
+			*(volatile uint64_t *)phys_to_direct(held_pa) = mix(3);
+		} else {
+			blocks[nr_blocks++] = (struct block){ held, 0 };
+		}
+	}
+	release_blocks();
+	shoot_area = vmalloc(MM_PAGE_SIZE);
+	new_pa = shoot_area ? vmem_virt_to_phys(shoot_area) : VMEM_NO_PHYS;
+	if (!tap_check(shoot_area == va && held_pa == old_pa && new_pa != old_pa,
+		       "vmalloc: the area is remapped at %p (was %p) to frame 0x%lx (was 0x%lx, "
+		       "now held)", shoot_area, va, new_pa, old_pa))
+		return;
+	*(volatile uint64_t *)shoot_area = v2;
+	results_reset();
+	ran &= smp_run_all(shoot_read, &v2) && all_cpus_ran("vmalloc");
+	second = true;
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+		if (results[i].ran && results[i].seen != 1) {
+			kprintf("# vmalloc: cpu %u read 0x%lx through the remapped area, not 0x%lx\n",
+				i, *(volatile uint64_t *)phys_to_direct(held_pa), v2);
+			second = false;
+		}
+	tap_check(ran && first && second, "vmalloc: after vfree every CPU (%u) reads the new frame "
+		  "through the reused address: the TLB shootdown reached them all", nr_cpus_online());
+	vfree(shoot_area);
+	page_free(held_pa >> MM_PAGE_SHIFT, 0);
+}
+
+/* One CPU's share: VM_ROUNDS areas of 1..VM_MAX_PAGES pages, patterned, checked, freed (each
+ * vfree shoots down the other CPUs' TLBs while they run their own share). */
+static void vmalloc_worker(void *arg)
+{
+	struct cpu_result *r = my_result();
+	unsigned cpu = cpu_id();
+
+	(void)arg;
+	for (unsigned round = 0; round < VM_ROUNDS; round++) {
+		size_t bytes = (size_t)(stamp(cpu, round, 0) % VM_MAX_PAGES + 1) * MM_PAGE_SIZE;
+		uint64_t *w = vmalloc(bytes);
+
+		if (!w) {
+			r->failed++;
+			continue;
+		}
+		r->ops++;
+		for (size_t j = 0; j < bytes / 8; j += 512)
+			w[j] = stamp(cpu, round, (unsigned)j);
+		for (size_t j = 0; j < bytes / 8; j += 512)
+			r->bad += w[j] != stamp(cpu, round, (unsigned)j);
+		vfree(w);
+	}
+}
+
+/* vmalloc/vfree on every CPU at once; then no frame or table page may be left over. */
+static void vmalloc_all_cpus(void)
+{
+	uint64_t free0 = settled_free(), tables0 = vmem_table_pages();
+	bool ran, ok = true;
+
+	results_reset();
+	ran = smp_run_all(vmalloc_worker, NULL) && all_cpus_ran("vmalloc");
+	for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+		const struct cpu_result *r = &results[i];
+
+		if (!r->ran)
+			continue;
+		kprintf("# vmalloc: cpu %u: %lu areas, %lu patterns broken, %lu failures, %lu TLB "
+			"shootdowns taken\n", i, r->ops, r->bad, r->failed, percpu_of(i)->tlb_flushes);
+		ok &= r->ops == VM_ROUNDS && r->bad == 0 && r->failed == 0;
+	}
+	tap_check(ran && ok, "vmalloc: %u CPUs at once, %u areas each, every pattern intact",
+		  nr_cpus_online(), VM_ROUNDS);
+	tap_check(vmem_vmalloc_pages() == 0 && settled_free() == free0 &&
+		  vmem_table_pages() == tables0,
+		  "vmalloc: after all CPUs no frame is mapped (%lu), free pages back to %lu (%lu), "
+		  "table pages back to %lu (%lu)", vmem_vmalloc_pages(), free0, settled_free(),
+		  tables0, vmem_table_pages());
+	check_buddy("after vmalloc on all CPUs");
 }
 
 /* ---- vmalloc --------------------------------------------------------------------------------- */
@@ -381,17 +861,6 @@ static bool vm_pattern(void *p, size_t bytes, bool write)
 	return ok;
 }
 
-static uint64_t settled_free(void)
-{
-	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++) {
-		struct kmem_cache *k = kmalloc_cache(&kmem, 8192 >> (KMALLOC_NR_CLASSES - 1 - i));
-
-		if (k)
-			kmem_cache_shrink(k);
-	}
-	buddy_drain_all(&pmem_buddy);
-	return free_total();
-}
 
 static void scenario_vmalloc(void)
 {
@@ -437,6 +906,8 @@ static void scenario_vmalloc(void)
 		  "table pages back to %lu (%lu)", vmem_vmalloc_pages(), free0, settled_free(),
 		  tables0, vmem_table_pages());
 	check_buddy("after vmalloc");
+	vmalloc_shootdown();
+	vmalloc_all_cpus();
 }
 
 /* ---- integrity ------------------------------------------------------------------------------- */
@@ -452,7 +923,7 @@ static void scenario_integrity(void)
 		if (!(mem >> n & 1))
 			continue;
 		MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_BIND, (nodemask_t)1 << n));
-		buddy_drain_all(&pmem_buddy);
+		drain_pcp();
 		exhaust(&pol, BUDDY_ALLOC_NO_WMARK);
 		for (unsigned i = 0; i < nr_blocks; i++) {
 			uint64_t pa = blocks[i].pfn << MM_PAGE_SHIFT;

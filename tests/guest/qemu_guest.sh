@@ -30,6 +30,9 @@
 #
 #   scenario_<name>      scenario-<name> image (guest/mmtest.c: buddy numa slab vmalloc
 #                        integrity), 2 nodes x 128 MiB: exit PASS, no "not ok"
+#   scenario_high_ram    scenario-numa image with node 1 entirely above 4 GiB (QEMU's
+#                        max-ram-below-4g), -cpu max (1 GiB pages): every check passes and
+#                        bind(1) pages are frames above 4 GiB, reached through the direct map
 #   scenario_oom         scenario-oom image: exactly one "not ok", the OOM report, exit FAIL
 #   scenario_break_buddy scenario-buddy with break=buddy: buddy_check reports, Bail out!
 #
@@ -452,6 +455,22 @@ scenario_buddy | scenario_numa | scenario_slab | scenario_vmalloc | scenario_int
 	check_numa
 	grep -q '^not ok' <<<"$out" && fail "a check failed"
 	grep -qE '^ok [0-9]+ - buddy_check after ' <<<"$out" || fail "no buddy_check line"
+	;;
+scenario_high_ram)
+	# Node 0 is all the RAM below 4 GiB, node 1 starts at 4 GiB: the memory manager's tables,
+	# direct map and policies must handle frames that only the direct map reaches.
+	mem=(64 64) cpus=(0 1) dist=(10,20 20,10) below_4g=64
+	expect_numa
+	boot scenario-numa "${qemu_numa[@]}" -cpu max
+	expect_status 1 "MV_GUEST_EXIT_PASS"
+	expect_tap
+	check_numa
+	grep -q '^not ok' <<<"$out" && fail "a check failed"
+	expect_line "numa: node 1 cpus=1 mem=64MiB ranges=0x100000000-0x103ffffff distances=20,10"
+	grep -qE '^ok [0-9]+ - vmem: direct map of [0-9]+ MiB of RAM at 0xffff888000000000 \(1 GiB/2 MiB/4 KiB pages\)' <<<"$out" \
+		|| fail "no direct map with 1 GiB pages"
+	grep -qE '^ok [0-9]+ - numa: bind to node 1: 64 of 64 pages there' <<<"$out" \
+		|| fail "bind(1) did not place its pages on node 1 (above 4 GiB)"
 	;;
 scenario_oom)
 	# Exhausted memory, then one ordinary allocation: the OOM line names node, order and caller.
