@@ -1056,13 +1056,11 @@ static void cpu_flush_own(struct kmem_cache *s)
 }
 
 /* Free every empty slab of s; returns pages given back. */
-static long release_empty(struct kmem_cache *s)
+/* Move every empty slab of every node of s onto discard (node locks taken one at a time). */
+static void detach_empty(struct kmem_cache *s, struct list_head *discard)
 {
-	long pages = 0;
-
 	for (unsigned node = 0; node < s->alloc->provider.nr_nodes; node++) {
 		struct slab_node *n = &s->node[node];
-		struct list_head discard = LIST_HEAD_INIT(discard);
 		unsigned long flags;
 
 		node_lock(n, &flags);
@@ -1070,12 +1068,18 @@ static long release_empty(struct kmem_cache *s)
 			struct slab *slab = list_first_entry(&n->empty, struct slab, link);
 
 			list_move_locked(n, slab, SLAB_LIST_NONE);
-			list_add(&slab->link, &discard);
+			list_add(&slab->link, discard);
 		}
 		node_unlock(n, flags);
-		pages += free_slabs(s, &discard);
 	}
-	return pages;
+}
+
+static long release_empty(struct kmem_cache *s)
+{
+	struct list_head discard = LIST_HEAD_INIT(discard);
+
+	detach_empty(s, &discard);
+	return free_slabs(s, &discard);
 }
 
 long kmem_cache_shrink(struct kmem_cache *s)
@@ -1084,6 +1088,43 @@ long kmem_cache_shrink(struct kmem_cache *s)
 		return MM_INVAL("cache is NULL");
 	cpu_flush_own(s);
 	return release_empty(s);
+}
+
+/* One pass of slab_shrink_all: detach under the allocator lock (no cache can leave the list),
+ * free outside any lock (the provider is never called with a slab lock held). */
+static long shrink_all_pass(struct slab_allocator *a)
+{
+	struct list_head discard = LIST_HEAD_INIT(discard), *p, *tmp;
+	long pages = 0;
+
+	mm_env_lock(&a->lock);
+	list_for_each(p, &a->caches)
+		detach_empty(list_entry(p, struct kmem_cache, list), &discard);
+	mm_env_unlock(&a->lock);
+	list_for_each_safe(p, tmp, &discard) {
+		struct slab *slab = list_entry(p, struct slab, link);
+
+		list_del(&slab->link);
+		pages += free_slab(slab->cache, slab);
+	}
+	return pages;
+}
+
+long slab_shrink_all(struct slab_allocator *a)
+{
+	long pages = 0, pass;
+
+	if (!a)
+		return MM_INVAL("allocator is NULL");
+	/* Freeing a slab frees its off-slab descriptor (onto this CPU's list), which can leave a
+	 * descriptor slab empty: flush and repeat until a pass gives nothing back (each pass that
+	 * continues gave back a page or more, so this ends). */
+	do {
+		slab_flush_cpu(a);
+		pass = shrink_all_pass(a);
+		pages += pass;
+	} while (pass > 0);
+	return pages;
 }
 
 void slab_flush_cpu(struct slab_allocator *a)

@@ -502,6 +502,52 @@ TEST(shrink_returns_empty_slabs_to_the_provider)
 	fix_free(f);
 }
 
+TEST(shrink_all_with_no_allocator_is_refused)
+{
+	CHECK_EQ(slab_shrink_all(NULL), -MM_EINVAL);
+	CHECK_REPORTED("allocator is NULL");
+}
+
+/*
+ * Empty slabs of two caches, kmalloc-64 and kmalloc-4k (off-slab descriptors: giving its slabs
+ * back empties descriptor slabs in turn) after everything was freed: shrinking all gives every
+ * page back to the provider, and a second shrink finds nothing.
+ */
+TEST(shrink_all_returns_every_cache_s_empty_slabs)
+{
+	struct slab_fix *f = fix_new(1, 0);
+	struct kmem_cache *c1 = kmem_cache_create(&f->a, "all-1", 96, 0, 0, NULL);
+	struct kmem_cache *c2 = kmem_cache_create(&f->a, "all-2", 200, 0, 0, NULL);
+	uint64_t base_pages = stp_pages_out(&f->tp);
+	static void *o1[1000], *o2[1000], *o3[1000], *o4[1000];
+	struct slab_stats st;
+
+	CHECK_EQ(kmalloc_cache(&f->a, 4096)->offslab, 1);
+	for (int i = 0; i < 1000; i++) {
+		CHECK_NOT_NULL(o1[i] = kmem_cache_alloc(c1));
+		CHECK_NOT_NULL(o2[i] = kmem_cache_alloc(c2));
+		CHECK_NOT_NULL(o3[i] = kmalloc(&f->a, 64));
+		CHECK_NOT_NULL(o4[i] = kmalloc(&f->a, 4096));
+	}
+	for (int i = 0; i < 1000; i++) {
+		CHECK_EQ(kmem_cache_free(c1, o1[i]), 0);
+		CHECK_EQ(kmem_cache_free(c2, o2[i]), 0);
+		CHECK_EQ(kfree(&f->a, o3[i]), 0);
+		CHECK_EQ(kfree(&f->a, o4[i]), 0);
+	}
+	CHECK_GT(stp_pages_out(&f->tp), base_pages);    /* min_partial empty slabs stayed */
+	CHECK_GT(slab_shrink_all(&f->a), 0);
+	CHECK_EQ_U(stp_pages_out(&f->tp), base_pages);
+	CHECK_EQ(kmem_cache_stats(c1, &st), 0);
+	CHECK_EQ(st.num_slabs, 0);
+	CHECK_EQ(kmem_cache_stats(kmalloc_cache(&f->a, 64), &st), 0);
+	CHECK_EQ(st.num_slabs, 0);
+	CHECK_EQ(slab_shrink_all(&f->a), 0);
+	CHECK_EQ(kmem_cache_destroy(c1), 0);
+	CHECK_EQ(kmem_cache_destroy(c2), 0);
+	fix_free(f);
+}
+
 TEST(flush_cpu_returns_cached_objects_to_slabs)
 {
 	struct slab_fix *f = fix_new(1, 0);

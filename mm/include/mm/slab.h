@@ -234,6 +234,10 @@ long kmem_cache_shrink(struct kmem_cache *s);
 int kmem_cache_check(struct kmem_cache *s);
 /* Return the calling CPU's cached free objects of every cache to their slabs. */
 void slab_flush_cpu(struct slab_allocator *a);
+/* kmem_cache_shrink of every cache (the boot caches included), like Linux's drop_slab: the
+ * calling CPU's lists flushed, every empty slab given back; returns the pages given back. No
+ * cache may be destroyed while it runs. */
+long slab_shrink_all(struct slab_allocator *a);
 
 /* kmalloc: size classes 8..8192 (powers of two plus 96 and 192), larger straight from the
  * provider. Power-of-two sizes are naturally aligned (up to a page). NULL + report for size 0 or
