@@ -84,6 +84,9 @@ static inline uint64_t direct_to_phys(const void *p)
 /* Build the kernel page table and load it into CR3. false after a failed TAP check. */
 bool vmem_init(const struct memmap *mm);
 
+/* After kmem_init: the slab cache of vmalloc area descriptors. false after a failed TAP check. */
+bool vmem_cache_init(void);
+
 /* bytes > 0 of virtually contiguous kernel memory (4 KiB pages of any frames), NULL + OOM
  * report when out of frames or address space. vfree(NULL) is a no-op. */
 void *vmalloc(size_t bytes);

@@ -104,17 +104,12 @@ static void slab_flush_this_cpu(void *arg)
 }
 
 /* Free pages once every CPU's cached slab objects and per-CPU frames are back: the slab lists
- * flushed on each CPU (a call), empty slabs of the kmalloc caches and of the allocator's own
- * caches (cache structs, slab descriptors) freed, then the per-CPU frames drained. */
+ * flushed on each CPU (a call), every cache's empty slabs freed, the per-CPU frames drained. */
 static uint64_t settled_free(void)
 {
 	if (!smp_call_all(slab_flush_this_cpu, NULL))
 		tap_bail("slab_flush_cpu: not every CPU ran it");
-	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++)
-		if (kmem.kmalloc[i])
-			kmem_cache_shrink(kmem.kmalloc[i]);
-	kmem_cache_shrink(&kmem.cache_cache);
-	kmem_cache_shrink(&kmem.desc_cache);
+	slab_shrink_all(&kmem);
 	drain_pcp();
 	return free_total();
 }
@@ -1047,7 +1042,7 @@ void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm)
 	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
 	seed = (uint64_t)hi << 32 | lo;
 	kprintf("# scenario %s, seed 0x%lx\n", mm_names[sc], seed);
-	if (!pmem_init(t, mm) || !vmem_init(mm) || !kmem_init())
+	if (!pmem_init(t, mm) || !vmem_init(mm) || !kmem_init() || !vmem_cache_init())
 		return;
 	if (brk)
 		break_buddy();

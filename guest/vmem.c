@@ -41,6 +41,7 @@ struct vm_area {
 };
 
 static struct pgtable kpt;
+static struct kmem_cache *area_cache;                 /* struct vm_area (vmem_cache_init) */
 static struct mm_lock kpt_lock, area_lock;
 static struct list_head areas = LIST_HEAD_INIT(areas);
 static bool kpt_live;                                 /* CR3 holds kpt: use the direct map */
@@ -217,6 +218,12 @@ bool vmem_init(const struct memmap *mm)
 	return tap_check(pgtable_check(&kpt) == (long)kpt.tables, "vmem: pgtable_check of the kernel table");
 }
 
+bool vmem_cache_init(void)
+{
+	area_cache = kmem_cache_create(&kmem, "vm_area", sizeof(struct vm_area), 0, 0, NULL);
+	return tap_check(area_cache != NULL, "vmem: kmem cache vm_area for vmalloc area descriptors");
+}
+
 uint64_t vmem_table_pages(void)
 {
 	return kpt.tables;
@@ -305,7 +312,7 @@ static void area_remove(struct vm_area *a)
 	list_del(&a->list);
 	mm_env_unlock(&area_lock);
 	irq_restore(irq);
-	kfree(&kmem, a);
+	MM_BUG_ON(kmem_cache_free(area_cache, a) != 0);
 }
 
 void *vmalloc(size_t bytes)
@@ -318,7 +325,7 @@ void *vmalloc(size_t bytes)
 
 	if (bytes == 0 || pages > VMALLOC_SIZE / MM_PAGE_SIZE)
 		return NULL;
-	a = kmalloc(&kmem, sizeof(*a));
+	a = kmem_cache_alloc(area_cache);
 	if (!a)
 		return NULL;
 	irq = irq_save();
@@ -331,7 +338,7 @@ void *vmalloc(size_t bytes)
 	irq_restore(irq);
 	if (!a->start) {
 		tap_check(false, "out of vmalloc space: %lu pages", pages);
-		kfree(&kmem, a);
+		MM_BUG_ON(kmem_cache_free(area_cache, a) != 0);
 		return NULL;
 	}
 	for (uint64_t i = 0; i < pages; i++) {
