@@ -39,9 +39,9 @@ static void sig_str(char out[5], const char *sig)
  * ACPI_MAX_TABLE_LEN and in the map, its bytes must sum to 0. A good table gets "ok - SIG
  * checksum" and a diagnostic line with its address and length.
  */
-static const struct acpi_header *table_get(uint64_t pa, const char *want)
+static const struct acpi_table_header *table_get(uint64_t pa, const char *want)
 {
-	const struct acpi_header *h = pa ? phys_ptr(pa, sizeof(*h)) : NULL;
+	const struct acpi_table_header *h = pa ? phys_ptr(pa, sizeof(*h)) : NULL;
 	char sig[5];
 
 	if (!h) {
@@ -70,7 +70,7 @@ struct entry_iter {
 	bool bad;                   /* something was malformed; a diagnostic says what */
 };
 
-static void iter_init(struct entry_iter *it, const char *sig, const struct acpi_header *h,
+static void iter_init(struct entry_iter *it, const char *sig, const struct acpi_table_header *h,
 		      size_t fixed)
 {
 	it->sig = sig;
@@ -95,9 +95,9 @@ static void iter_bad(struct entry_iter *it, const char *fmt, ...)
 }
 
 /* The next entry, or NULL at the end of the table or at a malformed entry (it->bad). */
-static const struct acpi_subtable *iter_next(struct entry_iter *it)
+static const struct acpi_subtable_header *iter_next(struct entry_iter *it)
 {
-	const struct acpi_subtable *e = (const void *)it->p;
+	const struct acpi_subtable_header *e = (const void *)it->p;
 	size_t left = (size_t)(it->end - it->p);
 
 	if (it->bad || left == 0)
@@ -112,7 +112,7 @@ static const struct acpi_subtable *iter_next(struct entry_iter *it)
 }
 
 /* Whether entry e (just returned by iter_next) is at least size bytes, its type's minimum. */
-static bool entry_fits(struct entry_iter *it, const struct acpi_subtable *e, size_t size)
+static bool entry_fits(struct entry_iter *it, const struct acpi_subtable_header *e, size_t size)
 {
 	if (e->length >= size)
 		return true;
@@ -121,39 +121,40 @@ static bool entry_fits(struct entry_iter *it, const struct acpi_subtable *e, siz
 	return false;
 }
 
-static void madt_parse(const struct acpi_header *h, struct topo *t)
+static void madt_parse(const struct acpi_table_header *h, struct topo *t)
 {
 	struct entry_iter it;
-	const struct acpi_subtable *e;
+	const struct acpi_subtable_header *e;
 	unsigned nr_ioapics = 0;
 
 	if (!tap_check(h->length >= sizeof(struct acpi_madt), "MADT holds its fixed part"))
 		return;
-	t->lapic_address = ((const struct acpi_madt *)h)->lapic_address;
+	t->lapic_address = ((const struct acpi_madt *)h)->local_interrupt_controller_address;
 	kprintf("# MADT: local APIC at 0x%x\n", t->lapic_address);
 	iter_init(&it, "MADT", h, sizeof(struct acpi_madt));
 	while ((e = iter_next(&it))) {
 		uint32_t apic_id, flags;
 
-		if (e->type == ACPI_MADT_LAPIC && entry_fits(&it, e, sizeof(struct acpi_madt_lapic))) {
-			apic_id = ((const struct acpi_madt_lapic *)e)->apic_id;
-			flags = ((const struct acpi_madt_lapic *)e)->flags;
-		} else if (e->type == ACPI_MADT_X2APIC &&
-			   entry_fits(&it, e, sizeof(struct acpi_madt_x2apic))) {
-			apic_id = ((const struct acpi_madt_x2apic *)e)->x2apic_id;
-			flags = ((const struct acpi_madt_x2apic *)e)->flags;
+		if (e->type == ACPI_MADT_TYPE_LOCAL_APIC &&
+		    entry_fits(&it, e, sizeof(struct acpi_madt_local_apic))) {
+			apic_id = ((const struct acpi_madt_local_apic *)e)->apic_id;
+			flags = ((const struct acpi_madt_local_apic *)e)->flags;
+		} else if (e->type == ACPI_MADT_TYPE_LOCAL_X2APIC &&
+			   entry_fits(&it, e, sizeof(struct acpi_madt_local_x2apic))) {
+			apic_id = ((const struct acpi_madt_local_x2apic *)e)->x2apic_id;
+			flags = ((const struct acpi_madt_local_x2apic *)e)->flags;
 		} else {
-			if (e->type == ACPI_MADT_IOAPIC &&
-			    entry_fits(&it, e, sizeof(struct acpi_madt_ioapic))) {
-				const struct acpi_madt_ioapic *io = (const void *)e;
+			if (e->type == ACPI_MADT_TYPE_IO_APIC &&
+			    entry_fits(&it, e, sizeof(struct acpi_madt_io_apic))) {
+				const struct acpi_madt_io_apic *io = (const void *)e;
 
-				kprintf("# MADT: IOAPIC id %u at 0x%x, GSI base %u\n", io->id,
-					io->address, io->gsi_base);
+				kprintf("# MADT: IOAPIC id %u at 0x%x, GSI base %u\n", io->io_apic_id,
+					io->io_apic_address, io->global_system_interrupt_base);
 				nr_ioapics++;
 			}
 			continue;
 		}
-		if (!(flags & ACPI_MADT_ENABLED))
+		if (!(flags & ACPI_MADT_LAPIC_ENABLED))
 			continue;
 		if (t->nr_cpus == TOPO_MAX_CPUS) {
 			iter_bad(&it, "more than %u enabled CPUs", TOPO_MAX_CPUS);
@@ -181,49 +182,51 @@ static void srat_add_cpu(struct entry_iter *it, struct topo *t, uint32_t apic_id
 		t->cpu_nodes[t->nr_cpu_nodes++] = (struct topo_cpu){ apic_id, node };
 }
 
-static void srat_add_mem(struct entry_iter *it, struct topo *t, const struct acpi_srat_mem *m)
+static void srat_add_mem(struct entry_iter *it, struct topo *t, const struct acpi_srat_mem_affinity *m)
 {
-	uint64_t base = m->base, size = m->size;
+	uint64_t base = m->base_address_low | (uint64_t)m->base_address_high << 32;
+	uint64_t size = m->length_low | (uint64_t)m->length_high << 32;
+	uint32_t domain = m->proximity_domain;
 
-	if (m->domain >= TOPO_MAX_NODES)
-		iter_bad(it, "memory in proximity domain %u, above the guest's %u", m->domain,
+	if (domain >= TOPO_MAX_NODES)
+		iter_bad(it, "memory in proximity domain %u, above the guest's %u", domain,
 			 TOPO_MAX_NODES - 1);
 	else if (size == 0 || base + size < base)
 		iter_bad(it, "memory range base 0x%lx size 0x%lx is empty or wraps", base, size);
 	else if (t->nr_ranges == TOPO_MAX_RANGES)
 		iter_bad(it, "more than %u memory ranges", TOPO_MAX_RANGES);
 	else
-		t->ranges[t->nr_ranges++] = (struct topo_range){ base, size, m->domain };
+		t->ranges[t->nr_ranges++] = (struct topo_range){ base, size, domain };
 }
 
-static void srat_parse(const struct acpi_header *h, struct topo *t)
+static void srat_parse(const struct acpi_table_header *h, struct topo *t)
 {
 	struct entry_iter it;
-	const struct acpi_subtable *e;
+	const struct acpi_subtable_header *e;
 
 	if (!tap_check(h->length >= sizeof(struct acpi_srat), "SRAT holds its fixed part"))
 		return;
 	iter_init(&it, "SRAT", h, sizeof(struct acpi_srat));
 	while ((e = iter_next(&it))) {
-		if (e->type == ACPI_SRAT_CPU && entry_fits(&it, e, sizeof(struct acpi_srat_cpu))) {
-			const struct acpi_srat_cpu *c = (const void *)e;
-			uint32_t node = c->domain_lo | (uint32_t)c->domain_hi[0] << 8 |
-					(uint32_t)c->domain_hi[1] << 16 |
-					(uint32_t)c->domain_hi[2] << 24;
+		if (e->type == ACPI_SRAT_TYPE_CPU_AFFINITY && entry_fits(&it, e, sizeof(struct acpi_srat_cpu_affinity))) {
+			const struct acpi_srat_cpu_affinity *c = (const void *)e;
+			uint32_t node = c->proximity_domain_lo | (uint32_t)c->proximity_domain_hi[0] << 8 |
+					(uint32_t)c->proximity_domain_hi[1] << 16 |
+					(uint32_t)c->proximity_domain_hi[2] << 24;
 
-			if (c->flags & ACPI_SRAT_ENABLED)
+			if (c->flags & ACPI_SRAT_CPU_ENABLED)
 				srat_add_cpu(&it, t, c->apic_id, node);
-		} else if (e->type == ACPI_SRAT_X2APIC &&
-			   entry_fits(&it, e, sizeof(struct acpi_srat_x2apic))) {
-			const struct acpi_srat_x2apic *x = (const void *)e;
+		} else if (e->type == ACPI_SRAT_TYPE_X2APIC_AFFINITY &&
+			   entry_fits(&it, e, sizeof(struct acpi_srat_x2apic_affinity))) {
+			const struct acpi_srat_x2apic_affinity *x = (const void *)e;
 
-			if (x->flags & ACPI_SRAT_ENABLED)
-				srat_add_cpu(&it, t, x->x2apic_id, x->domain);
-		} else if (e->type == ACPI_SRAT_MEM &&
-			   entry_fits(&it, e, sizeof(struct acpi_srat_mem))) {
-			const struct acpi_srat_mem *m = (const void *)e;
+			if (x->flags & ACPI_SRAT_X2APIC_ENABLED)
+				srat_add_cpu(&it, t, x->x2apic_id, x->proximity_domain);
+		} else if (e->type == ACPI_SRAT_TYPE_MEMORY_AFFINITY &&
+			   entry_fits(&it, e, sizeof(struct acpi_srat_mem_affinity))) {
+			const struct acpi_srat_mem_affinity *m = (const void *)e;
 
-			if (m->flags & ACPI_SRAT_ENABLED)
+			if (m->flags & ACPI_SRAT_MEM_ENABLED)
 				srat_add_mem(&it, t, m);
 		}
 	}
@@ -234,7 +237,7 @@ static void srat_parse(const struct acpi_header *h, struct topo *t)
 	t->have_srat = true;
 }
 
-static void slit_parse(const struct acpi_header *h, struct topo *t)
+static void slit_parse(const struct acpi_table_header *h, struct topo *t)
 {
 	const struct acpi_slit *s = (const void *)h;
 	const uint8_t *m = (const uint8_t *)h + sizeof(*s);
@@ -243,7 +246,7 @@ static void slit_parse(const struct acpi_header *h, struct topo *t)
 
 	if (!tap_check(h->length >= sizeof(*s), "SLIT holds its fixed part"))
 		return;
-	n = s->localities;
+	n = s->number_of_system_localities;
 	if (!tap_check(n >= 1 && n <= TOPO_MAX_NODES && sizeof(*s) + n * n <= h->length,
 		       "SLIT holds its %lu x %lu matrix (at most %u localities)", n, n,
 		       TOPO_MAX_NODES))
@@ -266,15 +269,19 @@ static void slit_parse(const struct acpi_header *h, struct topo *t)
 }
 
 /* The FADT's DSDT (X_DSDT when the FADT is long enough and it is set): check it too. */
-static void fadt_parse(const struct acpi_header *h)
+static void fadt_parse(const struct acpi_table_header *h)
 {
 	uint64_t dsdt = 0;
 	uint32_t dsdt32;
 
-	if (h->length >= ACPI_FADT_X_DSDT_OFF + sizeof(dsdt))
-		memcpy(&dsdt, (const char *)h + ACPI_FADT_X_DSDT_OFF, sizeof(dsdt));
-	if (!dsdt && h->length >= ACPI_FADT_DSDT_OFF + sizeof(dsdt32)) {
-		memcpy(&dsdt32, (const char *)h + ACPI_FADT_DSDT_OFF, sizeof(dsdt32));
+	/* Older FADTs are shorter than struct acpi_fadt: read only what lies within length. */
+	const size_t x_dsdt_off = offsetof(struct acpi_fadt, x_dsdt);
+	const size_t dsdt_off = offsetof(struct acpi_fadt, dsdt);
+
+	if (h->length >= x_dsdt_off + sizeof(dsdt))
+		memcpy(&dsdt, (const char *)h + x_dsdt_off, sizeof(dsdt));
+	if (!dsdt && h->length >= dsdt_off + sizeof(dsdt32)) {
+		memcpy(&dsdt32, (const char *)h + dsdt_off, sizeof(dsdt32));
 		dsdt = dsdt32;
 	}
 	if (tap_check(dsdt != 0, "FACP names a DSDT"))
@@ -284,7 +291,7 @@ static void fadt_parse(const struct acpi_header *h)
 /* One table from the root table: validate, then read it if its signature is one we use. */
 static void table_parse(uint64_t pa, struct topo *t)
 {
-	const struct acpi_header *h = table_get(pa, NULL);
+	const struct acpi_table_header *h = table_get(pa, NULL);
 	char sig[5];
 
 	if (!h)
@@ -313,11 +320,11 @@ static void table_parse(uint64_t pa, struct topo *t)
  */
 static uint64_t rsdp_parse(uint64_t pa, unsigned *entry_size)
 {
-	const struct acpi_rsdp *r = pa ? phys_ptr(pa, ACPI_RSDP_V1_LEN) : NULL;
+	const struct acpi_rsdp *r = pa ? phys_ptr(pa, ACPI_RSDP_V1_LENGTH) : NULL;
 
 	if (!tap_check(r != NULL, "start info names a mapped RSDP (0x%lx)", pa) ||
 	    !tap_check(!memcmp(r->signature, "RSD PTR ", 8), "RSDP signature") ||
-	    !tap_check(sum_bytes(r, ACPI_RSDP_V1_LEN) == 0, "RSDP checksum"))
+	    !tap_check(sum_bytes(r, ACPI_RSDP_V1_LENGTH) == 0, "RSDP checksum"))
 		return 0;
 	kprintf("# RSDP at 0x%lx revision %u\n", pa, r->revision);
 	if (r->revision < 2) {
@@ -338,7 +345,7 @@ void acpi_parse(uint64_t rsdp_pa, struct topo *t)
 	unsigned esz = 0;
 	uint64_t root_pa = rsdp_parse(rsdp_pa, &esz);
 	const char *root_sig = esz == 8 ? "XSDT" : "RSDT";
-	const struct acpi_header *root;
+	const struct acpi_table_header *root;
 	uint32_t body;
 
 	if (!root_pa || !(root = table_get(root_pa, root_sig)))

@@ -23,7 +23,7 @@
 
 #include <memvisor/layout.h>
 
-#include "acpi_tables.h"
+#include <memvisor/acpi.h>
 #include "error.h"
 
 #define ACPI_TABLE_ALIGN       16

@@ -12,7 +12,7 @@
 #include <memvisor/layout.h>
 
 #include "acpi.h"
-#include "acpi_tables.h"
+#include <memvisor/acpi.h>
 #include "error.h"
 
 #include "acpi_fixture.h"

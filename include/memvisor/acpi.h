@@ -1,13 +1,16 @@
 /*
- * acpi_tables.h — the binary layouts of the ACPI tables memvisor builds (ACPI 6.3, chapter 5),
- * written down here because no uapi header carries them. Field names follow the specification's
- * (lowercased); every multi-byte field is little-endian in memory (writers use htole*()), every
- * struct is packed and its size is checked against the specification's table length.
+ * memvisor/acpi.h — the binary layouts of the ACPI tables memvisor builds (vmm/acpi.c) and its
+ * guest reads (guest/acpi.c), ACPI 6.3 chapter 5, written down here because no uapi header
+ * carries them. One definition for both sides: a layout mistake shows in the QEMU-booted guest
+ * tests (QEMU builds the tables there), not only in a round trip through our own code. Field names
+ * follow the specification's (lowercased); every multi-byte field is little-endian in memory
+ * (the VMM writes with htole*(); the x86 guest reads natively), every struct is packed and its
+ * size is checked against the specification's table length.
  *
- * Plain declarations: no state, no locks.
+ * Plain declarations: no state, no locks. Freestanding: <stdint.h> only.
  */
-#ifndef MV_ACPI_TABLES_H
-#define MV_ACPI_TABLES_H
+#ifndef MEMVISOR_ACPI_H
+#define MEMVISOR_ACPI_H
 
 #include <stdint.h>
 
@@ -158,6 +161,7 @@ _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT revision 6 is 276 bytes");
 #define ACPI_MADT_TYPE_LOCAL_APIC       0
 #define ACPI_MADT_TYPE_IO_APIC          1
 #define ACPI_MADT_TYPE_INT_SRC_OVERRIDE 2
+#define ACPI_MADT_TYPE_LOCAL_X2APIC     9
 
 struct acpi_madt {
 	struct acpi_table_header header;
@@ -192,6 +196,16 @@ struct acpi_madt_io_apic {
 } ACPI_PACKED;
 _Static_assert(sizeof(struct acpi_madt_io_apic) == 12, "I/O APIC is 12 bytes");
 
+/* 5.2.12.12 Processor Local x2APIC (flags as the local APIC's) */
+struct acpi_madt_local_x2apic {
+	struct acpi_subtable_header header;
+	uint16_t reserved;
+	uint32_t x2apic_id;
+	uint32_t flags;
+	uint32_t acpi_processor_uid;
+} ACPI_PACKED;
+_Static_assert(sizeof(struct acpi_madt_local_x2apic) == 16, "Processor Local x2APIC is 16 bytes");
+
 /* MPS INTI flags: 0 = conforms to the bus's polarity and trigger mode (ISA: high, edge). */
 #define ACPI_MPS_INTI_CONFORMS          UINT16_C(0)
 #define ACPI_MADT_BUS_ISA               0
@@ -210,6 +224,7 @@ _Static_assert(sizeof(struct acpi_madt_interrupt_source_override) == 10,
 #define ACPI_SRAT_REVISION         3
 #define ACPI_SRAT_TYPE_CPU_AFFINITY     0
 #define ACPI_SRAT_TYPE_MEMORY_AFFINITY  1
+#define ACPI_SRAT_TYPE_X2APIC_AFFINITY  2
 
 struct acpi_srat {
 	struct acpi_table_header header;
@@ -248,6 +263,20 @@ struct acpi_srat_mem_affinity {
 } ACPI_PACKED;
 _Static_assert(sizeof(struct acpi_srat_mem_affinity) == 40, "Memory Affinity is 40 bytes");
 
+#define ACPI_SRAT_X2APIC_ENABLED        (UINT32_C(1) << 0)
+
+struct acpi_srat_x2apic_affinity {
+	struct acpi_subtable_header header;
+	uint16_t reserved1;
+	uint32_t proximity_domain;
+	uint32_t x2apic_id;
+	uint32_t flags;
+	uint32_t clock_domain;
+	uint32_t reserved2;
+} ACPI_PACKED;
+_Static_assert(sizeof(struct acpi_srat_x2apic_affinity) == 24,
+	       "Processor Local x2APIC Affinity is 24 bytes");
+
 /* ---- 5.2.17 System Locality Information Table (SLIT): header + count + count² bytes ---- */
 #define ACPI_SLIT_REVISION         1
 
@@ -258,4 +287,4 @@ struct acpi_slit {
 } ACPI_PACKED;
 _Static_assert(sizeof(struct acpi_slit) == 44, "SLIT fixed part is 44 bytes");
 
-#endif /* MV_ACPI_TABLES_H */
+#endif /* MEMVISOR_ACPI_H */
