@@ -1,6 +1,7 @@
 /*
  * guest/acpi.c — find the ACPI tables from the RSDP the start info names, validate each one, and
- * read the topology out of the MADT, SRAT and SLIT into struct topo.
+ * read the topology out of the MADT, SRAT and SLIT into struct topo, and the virtio-mmio devices
+ * out of the DSDT (aml.c).
  *
  * Trust rule: every length is checked against what it must hold before anything inside is read,
  * every table lies in the identity map, every checksum is verified. Each validation prints one
@@ -9,6 +10,7 @@
  * well-formed MADT without an IOAPIC is reported but still used: its CPU list is sound.
  */
 #include "acpi.h"
+#include "aml.h"
 
 /* Sanity cap on a table's length: far above any real MADT/SRAT/SLIT/DSDT, far below the map. */
 #define ACPI_MAX_TABLE_LEN  (UINT32_C(16) << 20)
@@ -268,9 +270,50 @@ static void slit_parse(const struct acpi_table_header *h, struct topo *t)
 	t->have_slit = true;
 }
 
-/* The FADT's DSDT (X_DSDT when the FADT is long enough and it is set): check it too. */
-static void fadt_parse(const struct acpi_table_header *h)
+#define VIRTIO_MMIO_HID  "LNRO0005"   /* what Linux's virtio_mmio driver matches in ACPI */
+
+/* aml_walk_devices callback: print each device, keep the virtio-mmio ones. */
+static void dsdt_device(void *arg, const struct aml_device *dev)
 {
+	struct topo *t = arg;
+	bool virtio = !memcmp(dev->hid, VIRTIO_MMIO_HID, sizeof(VIRTIO_MMIO_HID));
+
+	kprintf("# DSDT: device %s hid=%s uid=%lu mmio=0x%lx+0x%lx irq=%u\n", dev->name,
+		dev->hid[0] ? dev->hid : "-", dev->has_uid ? dev->uid : 0,
+		dev->has_mmio ? dev->mmio_base : 0, dev->has_mmio ? dev->mmio_size : 0,
+		dev->has_irq ? dev->irq : 0);
+	if (!virtio)
+		return;
+	if (!tap_check(dev->has_mmio && dev->has_irq && dev->mmio_size > 0,
+		       "DSDT: virtio-mmio device %s has a register window and an interrupt",
+		       dev->name))
+		return;
+	if (!tap_check(t->nr_virtio < TOPO_MAX_VIRTIO, "DSDT: virtio-mmio device %s is one of at "
+		       "most %u", dev->name, TOPO_MAX_VIRTIO))
+		return;
+	t->virtio[t->nr_virtio++] = (struct topo_virtio){ dev->mmio_base, dev->mmio_size, dev->irq,
+							   (uint32_t)dev->uid };
+}
+
+/* The DSDT's devices (guest/aml.c): a malformed AML is a failed check; one the walk does not
+ * fully understand is walked as far as it can be, with a diagnostic. */
+static void dsdt_parse(const struct acpi_table_header *h, struct topo *t)
+{
+	struct aml_walk w;
+
+	aml_walk_devices((const uint8_t *)(h + 1), h->length - sizeof(*h), dsdt_device, t, &w);
+	if (w.result == AML_WALK_STOPPED)
+		kprintf("# DSDT: walk stopped at opcode 0x%x, AML offset 0x%lx: devices after it "
+			"are not seen\n", w.opcode, (uint64_t)w.offset);
+	tap_check(w.result != AML_WALK_MALFORMED, "DSDT: AML well-formed as far as walked (%u "
+		  "devices, %u virtio-mmio)%s", w.devices, t->nr_virtio,
+		  w.result == AML_WALK_MALFORMED ? ": a length runs past its container" : "");
+}
+
+/* The FADT's DSDT (X_DSDT when the FADT is long enough and it is set): check it and walk it. */
+static void fadt_parse(const struct acpi_table_header *h, struct topo *t)
+{
+	const struct acpi_table_header *dsdt_table;
 	uint64_t dsdt = 0;
 	uint32_t dsdt32;
 
@@ -284,8 +327,8 @@ static void fadt_parse(const struct acpi_table_header *h)
 		memcpy(&dsdt32, (const char *)h + dsdt_off, sizeof(dsdt32));
 		dsdt = dsdt32;
 	}
-	if (tap_check(dsdt != 0, "FACP names a DSDT"))
-		table_get(dsdt, "DSDT");
+	if (tap_check(dsdt != 0, "FACP names a DSDT") && (dsdt_table = table_get(dsdt, "DSDT")))
+		dsdt_parse(dsdt_table, t);
 }
 
 /* One table from the root table: validate, then read it if its signature is one we use. */
@@ -309,7 +352,7 @@ static void table_parse(uint64_t pa, struct topo *t)
 	else if (!memcmp(sig, "SLIT", 4))
 		slit_parse(h, t);
 	else if (!memcmp(sig, "FACP", 4))
-		fadt_parse(h);
+		fadt_parse(h, t);
 }
 
 /*

@@ -25,6 +25,15 @@ struct topo_cpu {
 	uint32_t node;
 };
 
+#define TOPO_MAX_VIRTIO  16         /* virtio-mmio devices kept from the DSDT */
+
+/* A virtio-mmio device of the DSDT (_HID "LNRO0005"): its register window and interrupt. */
+struct topo_virtio {
+	uint64_t base, size;
+	uint32_t gsi;
+	uint32_t uid;
+};
+
 /* What the ACPI tables say. Arrays hold enabled entries only, in table order. */
 struct topo {
 	unsigned nr_cpus;                       /* enabled MADT LAPIC / x2APIC entries */
@@ -37,6 +46,8 @@ struct topo {
 	struct topo_cpu cpu_nodes[TOPO_MAX_CPUS];
 	unsigned slit_n;                        /* SLIT localities */
 	uint8_t slit[TOPO_MAX_NODES][TOPO_MAX_NODES];
+	unsigned nr_virtio;                     /* DSDT virtio-mmio devices (guest/aml.c) */
+	struct topo_virtio virtio[TOPO_MAX_VIRTIO];
 };
 
 /* The PVH memory map, copied out of low memory and sorted by address. */

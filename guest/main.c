@@ -68,8 +68,15 @@ static void read_memmap(const struct hvm_start_info *si)
 		       "memory map: 1..%u entries, mapped (%u at 0x%lx)", GUEST_MAX_MEMMAP,
 		       si->memmap_entries, si->memmap_paddr))
 		tap_bail("no usable memory map");
-	memmap.n = si->memmap_entries;
-	memcpy(memmap.e, e, bytes);
+	/* Entries of size 0 describe nothing (QEMU's microvm passes one): dropped, as Linux's
+	 * e820 sanitizing does, with a diagnostic. */
+	memmap.n = 0;
+	for (unsigned i = 0; i < si->memmap_entries; i++)
+		if (e[i].size)
+			memmap.e[memmap.n++] = e[i];
+		else
+			kprintf("# memmap: entry %u (0x%lx, type %u) is empty: dropped\n", i, e[i].addr,
+				e[i].type);
 
 	for (unsigned i = 1; i < memmap.n; i++)
 		for (unsigned j = i; j > 0 && memmap.e[j - 1].addr > memmap.e[j].addr; j--) {

@@ -1,7 +1,7 @@
 # tests/guest/ — the guest kernel booted under QEMU TCG (PVH via -kernel), independent of the VMM:
 # one ctest case guest.qemu.<case> (label host) per case of qemu_guest.sh, each a ~1 s boot of an
 # image from images/ (see that script for what each case checks).
-foreach(case two_nodes three_nodes no_srat bad_tables exception_ud exception_pf
+foreach(case two_nodes three_nodes no_srat bad_tables microvm_virtio exception_ud exception_pf
              memtest_two_nodes memtest_high_ram memtest_high_ram_1g memtest_corrupt memtest_pageout
              smp_two smp_four scenario_buddy scenario_oom scenario_numa scenario_slab
              scenario_vmalloc scenario_integrity scenario_high_ram scenario_break_buddy)

@@ -28,6 +28,11 @@
 #                 "smp: cpus=2 online=2", no failed check (calls, ticket lock, TLB shootdown)
 #   smp_four      the same with 4 CPUs, two per node
 #
+#   microvm_virtio  default image on QEMU's microvm machine (ACPI on) with two virtio-mmio
+#                 devices: the guest's AML walk (guest/aml.c) must find both in the DSDT with
+#                 their windows and GSIs, understand the whole DSDT, and pass every check
+#                 (microvm's memory map also carries an empty entry the guest must drop)
+#
 #   scenario_<name>      scenario-<name> image (guest/mmtest.c: buddy numa slab vmalloc
 #                        integrity), 2 nodes x 128 MiB: exit PASS, no "not ok"
 #   scenario_high_ram    scenario-numa image with node 1 entirely above 4 GiB (QEMU's
@@ -455,6 +460,20 @@ scenario_buddy | scenario_numa | scenario_slab | scenario_vmalloc | scenario_int
 	check_numa
 	grep -q '^not ok' <<<"$out" && fail "a check failed"
 	grep -qE '^ok [0-9]+ - buddy_check after ' <<<"$out" || fail "no buddy_check line"
+	;;
+microvm_virtio)
+	machine=microvm,acpi=on,rtc=off,pit=off,pic=off
+	boot default -m 128 -smp 2 -device virtio-balloon-device -device virtio-rng-device
+	expect_status 1 "MV_GUEST_EXIT_PASS"
+	expect_tap
+	grep -q '^not ok' <<<"$out" && fail "a check failed"
+	grep -q '^# DSDT: walk stopped' <<<"$out" && fail "the AML walk did not understand microvm's DSDT"
+	grep -qE '^ok [0-9]+ - DSDT: AML well-formed as far as walked \(6 devices, 2 virtio-mmio\)$' <<<"$out" \
+		|| fail "the DSDT walk did not find microvm's 6 devices, 2 of them virtio-mmio"
+	[ "$(grep -cE '^# DSDT: device VR[0-9A-F]{2} hid=LNRO0005 uid=[0-9]+ mmio=0xfeb0[0-9a-f]{4}\+0x200 irq=[0-9]+$' <<<"$out")" -eq 2 ] \
+		|| fail "not two virtio-mmio devices with a 0x200-byte window below 0xfec00000"
+	grep -qE '^# memmap: entry [0-9]+ \(0x0, type 0\) is empty: dropped$' <<<"$out" \
+		|| fail "microvm's empty memory-map entry was not dropped"
 	;;
 scenario_high_ram)
 	# Node 0 is all the RAM below 4 GiB, node 1 starts at 4 GiB: the memory manager's tables,

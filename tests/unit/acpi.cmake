@@ -16,3 +16,9 @@ foreach(config one two three split virtio)
            COMMAND ${CMAKE_CURRENT_LIST_DIR}/acpi_iasl.sh $<TARGET_FILE:acpi_dump> ${config})
   set_tests_properties(acpi.iasl.${config} PROPERTIES LABELS host TIMEOUT 120)
 endforeach()
+
+# test_guest_aml: guest/aml.c (the guest's DSDT device walk) built hosted, fed the DSDT that
+# vmm/acpi.c builds and hand-written AML (label unit).
+mv_add_test_binary(NAME test_guest_aml LABEL unit
+                   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_guest_aml.c ${PROJECT_SOURCE_DIR}/guest/aml.c
+                   LIBS vmm_core)
