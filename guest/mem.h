@@ -115,6 +115,12 @@ extern struct slab_allocator kmem;
 /* Slab on the buddy allocator through the direct map; every CPU's home node from the SRAT. */
 bool kmem_init(void);
 
+/* ---- balloon.c ------------------------------------------------------------------------ */
+
+/* scenario=balloon: the virtio-balloon driver inflates to the device's target, reports free
+ * pages, deflates (guest/README.md). The memory manager must be up. */
+void balloon_scenario(const struct topo *t);
+
 /* ---- mmtest.c ------------------------------------------------------------------------- */
 
 /* The scenario named name[0..len) (index for mmtest_run), or -1. */

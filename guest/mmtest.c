@@ -16,6 +16,7 @@
  *   hostagree  HOSTAGREE_PAGES pages bound to node 1, every byte written through the direct map,
  *              each frame's node checked; one "hostagree: node 1 pages=N first=.. last=.." line
  *              for the host side (tests/kvm/hostagree_check.sh holds it against --stats)
+ *   balloon    the virtio-balloon driver against the device's target (balloon.c)
  *
  * `break=buddy` (self-test) marks one allocated frame free behind the allocator's back right
  * after setup; buddy_check() must find it and the run ends "Bail out!".
@@ -1014,12 +1015,13 @@ static void break_buddy(void)
 }
 
 enum mm_scenario {
-	MM_BUDDY, MM_OOM, MM_NUMA, MM_SLAB, MM_VMALLOC, MM_INTEGRITY, MM_HOSTAGREE,
+	MM_BUDDY, MM_OOM, MM_NUMA, MM_SLAB, MM_VMALLOC, MM_INTEGRITY, MM_HOSTAGREE, MM_BALLOON,
 };
 
 static const char *const mm_names[] = {
 	[MM_BUDDY] = "buddy", [MM_OOM] = "oom", [MM_NUMA] = "numa", [MM_SLAB] = "slab",
 	[MM_VMALLOC] = "vmalloc", [MM_INTEGRITY] = "integrity", [MM_HOSTAGREE] = "hostagree",
+	[MM_BALLOON] = "balloon",
 };
 
 int mmtest_lookup(const char *name, size_t len)
@@ -1055,6 +1057,7 @@ void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm)
 	case MM_VMALLOC:   scenario_vmalloc();   break;
 	case MM_INTEGRITY: scenario_integrity(); break;
 	case MM_HOSTAGREE: scenario_hostagree(); break;
+	case MM_BALLOON:   balloon_scenario(t);  break;
 	}
 	tap_check(pmem_oom_reports == (sc == MM_OOM), "no unexpected out-of-memory report (%lu)",
 		  pmem_oom_reports);

@@ -4,7 +4,8 @@
 foreach(case two_nodes three_nodes no_srat bad_tables microvm_virtio exception_ud exception_pf
              memtest_two_nodes memtest_high_ram memtest_high_ram_1g memtest_corrupt memtest_pageout
              smp_two smp_four scenario_buddy scenario_oom scenario_numa scenario_slab
-             scenario_vmalloc scenario_integrity scenario_high_ram scenario_break_buddy)
+             scenario_vmalloc scenario_integrity scenario_high_ram scenario_balloon
+             scenario_break_buddy)
   add_test(NAME guest.qemu.${case}
            COMMAND ${CMAKE_CURRENT_LIST_DIR}/qemu_guest.sh ${case} ${MV_IMAGES_DIR} ${CMAKE_NM})
   set_tests_properties(guest.qemu.${case} PROPERTIES LABELS host TIMEOUT 60)

@@ -33,6 +33,11 @@
 #                 their windows and GSIs, understand the whole DSDT, and pass every check
 #                 (microvm's memory map also carries an empty entry the guest must drop)
 #
+#   scenario_balloon     scenario-balloon image on microvm with QEMU's virtio-balloon (modern
+#                        virtio-mmio, free page reporting on); a QMP "balloon" command through
+#                        a FIFO asks for 28 MiB of the 128: the guest's driver must inflate
+#                        exactly 7168 pages, have 16 free 2 MiB blocks reported, deflate them all
+#
 #   scenario_<name>      scenario-<name> image (guest/mmtest.c: buddy numa slab vmalloc
 #                        integrity), 2 nodes x 128 MiB: exit PASS, no "not ok"
 #   scenario_high_ram    scenario-numa image with node 1 entirely above 4 GiB (QEMU's
@@ -474,6 +479,27 @@ microvm_virtio)
 		|| fail "not two virtio-mmio devices with a 0x200-byte window below 0xfec00000"
 	grep -qE '^# memmap: entry [0-9]+ \(0x0, type 0\) is empty: dropped$' <<<"$out" \
 		|| fail "microvm's empty memory-map entry was not dropped"
+	;;
+scenario_balloon)
+	machine=microvm,acpi=on,rtc=off,pit=off,pic=off
+	mkfifo "$work/qmp.in" "$work/qmp.out" || { fail "mkfifo"; exit 1; }
+	# QEMU opens both FIFOs read-write, so this writer's open returns once QEMU has started;
+	# the guest waits for a non-zero target.
+	printf '%s\n' '{"execute":"qmp_capabilities"}' \
+		'{"execute":"balloon","arguments":{"value":104857600}}' >"$work/qmp.in" &
+	boot scenario-balloon -m 128 -smp 2 -global virtio-mmio.force-legacy=false \
+		-device virtio-balloon-device,free-page-reporting=on \
+		-chardev pipe,id=qmp,path="$work/qmp" -mon chardev=qmp,mode=control
+	wait
+	expect_status 1 "MV_GUEST_EXIT_PASS"
+	expect_tap
+	grep -q '^not ok' <<<"$out" && fail "a check failed"
+	grep -qE '^ok [0-9]+ - balloon: inflated to 7168 pages, actual 7168$' <<<"$out" \
+		|| fail "the balloon did not inflate to QEMU's target of 7168 pages"
+	grep -qE '^ok [0-9]+ - balloon: 16 free blocks of 2048 KiB reported and used by the device$' <<<"$out" \
+		|| fail "no free page report"
+	grep -qE '^ok [0-9]+ - balloon: deflated 7168 pages, free pages back to ' <<<"$out" \
+		|| fail "the balloon did not deflate"
 	;;
 scenario_high_ram)
 	# Node 0 is all the RAM below 4 GiB, node 1 starts at 4 GiB: the memory manager's tables,

@@ -1,0 +1,265 @@
+/*
+ * guest/balloon.c — the guest's virtio-balloon driver (virtio 1.x, 5.5) and `scenario=balloon`.
+ *
+ * Inflating takes aligned blocks of 2^BALLOON_ORDER frames from the buddy allocator (single
+ * frames once those run out), interleaved over the nodes with memory (mm/numa interleave
+ * policy), and hands their 4 KiB page numbers to the device in batches of up to BALLOON_BATCH
+ * little-endian u32s on the inflate queue; deflating tells the device first
+ * (deflate queue) and only then frees the frames (MUST_TELL_HOST is honoured whether negotiated
+ * or not). `actual` in config space follows every batch. Free page reporting (REPORTING): free
+ * blocks of order REPORT_ORDER are taken off the buddy, offered to the device in one chain,
+ * and freed again once it has used them — the host may drop their contents meanwhile.
+ *
+ * Queue numbering is dense over the negotiated queues, as Linux's driver does: inflate 0,
+ * deflate 1, stats 2 (when STATS_VQ is negotiated; it is whenever offered, so that a device that
+ * always creates its stats queue at 2 agrees), reporting next. No stats buffer is posted yet.
+ *
+ * Not yet: deflate on OOM from the page allocator, statistics. One CPU (the scenario's).
+ */
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_ids.h>
+
+#include "mem.h"
+#include "smp.h"
+#include "virtio.h"
+
+#define BALLOON_BATCH     1024           /* page numbers per buffer: one page of u32s */
+#define BALLOON_ORDER     4              /* inflate in 64 KiB blocks where it can: a host that
+					    frees whole clusters (memvisor's default) gets them */
+#define REPORT_ORDER      9              /* 2 MiB blocks, Linux's pageblock order */
+#define REPORT_BLOCKS     16             /* blocks per report */
+#define EXCHANGE_MS       10000          /* the device must use a buffer within this */
+#define TARGET_WAIT_MS    30000          /* scenario: how long a target of 0 is waited on */
+
+struct balloon_block {
+	pfn_t pfn;
+	unsigned order;
+};
+
+struct balloon {
+	struct virtio_dev dev;
+	struct virtq inflate, deflate, stats, report;
+	bool have_stats, have_report;
+	struct balloon_block *blocks;    /* what the balloon holds (vmalloc), nr_blocks of them */
+	uint64_t nr_blocks;
+	uint64_t nr, max;                /* pages in the balloon; at most this many */
+	uint32_t *pfns;                  /* the batch buffer: one page, direct-mapped */
+	uint64_t pfns_pa;
+	uint64_t per_node[MM_MAX_NODES];
+};
+
+static uint64_t feature(unsigned bit)
+{
+	return UINT64_C(1) << bit;
+}
+
+static bool balloon_init(const struct topo *t, struct balloon *b)
+{
+	unsigned next = 2;
+	pfn_t pfn;
+
+	if (!tap_check(virtio_find(t, VIRTIO_ID_BALLOON, &b->dev), "balloon: a virtio-balloon "
+		       "device among the DSDT's %u virtio-mmio devices", t->nr_virtio))
+		return false;
+	if (!virtio_negotiate(&b->dev, feature(VIRTIO_BALLOON_F_MUST_TELL_HOST) |
+			      feature(VIRTIO_BALLOON_F_STATS_VQ) |
+			      feature(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |
+			      feature(VIRTIO_BALLOON_F_REPORTING)))
+		return false;
+	b->have_stats = b->dev.features & feature(VIRTIO_BALLOON_F_STATS_VQ);
+	b->have_report = b->dev.features & feature(VIRTIO_BALLOON_F_REPORTING);
+	if (!virtq_setup(&b->dev, &b->inflate, 0) || !virtq_setup(&b->dev, &b->deflate, 1) ||
+	    (b->have_stats && !virtq_setup(&b->dev, &b->stats, next++)) ||
+	    (b->have_report && !virtq_setup(&b->dev, &b->report, next++)))
+		return false;
+	virtio_driver_ok(&b->dev);
+	if (!tap_check(page_alloc(NULL, 0, 0, &pfn) == 0, "balloon: a page for page-number batches"))
+		return false;
+	b->pfns_pa = pfn << MM_PAGE_SHIFT;
+	b->pfns = phys_to_direct(b->pfns_pa);
+	{
+		struct buddy_stats st;
+
+		MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+		b->max = st.managed_pages;
+	}
+	b->blocks = vmalloc(b->max * sizeof(*b->blocks));
+	return tap_check(b->blocks != NULL, "balloon: device %u ready (features 0x%lx, %u queues), "
+			 "room for %lu pages", b->dev.device_id, b->dev.features,
+			 next, b->max);
+}
+
+/* Hand pfns[0..n) to the device on q; false after a diagnostic. */
+static bool send_batch(struct balloon *b, struct virtq *q, unsigned n)
+{
+	uint32_t len = n * (uint32_t)sizeof(uint32_t);
+
+	return virtq_exchange(&b->dev, q, &b->pfns_pa, &len, false, 1, EXCHANGE_MS) >= 0;
+}
+
+/* Inflate by up to n pages (fewer when memory runs out); the pages added. */
+static uint64_t balloon_inflate(struct balloon *b, uint64_t n)
+{
+	struct numa_policy pol;
+	uint64_t added = 0;
+	unsigned order = BALLOON_ORDER;
+
+	MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_INTERLEAVE,
+				   pmem_buddy.mem_nodes) != 0);
+	while (added < n) {
+		uint64_t first_block = b->nr_blocks;
+		unsigned batch = 0;
+
+		/* Fill one batch with whole blocks; smaller blocks once the larger ones run out. */
+		while (added + batch < n && batch < BALLOON_BATCH) {
+			uint64_t room = n - added - batch;
+			unsigned pages;
+			pfn_t pfn;
+
+			if (room > BALLOON_BATCH - batch)
+				room = BALLOON_BATCH - batch;
+			while ((UINT64_C(1) << order) > room)       /* room >= 1: ends at order 0 */
+				order--;
+			if (page_alloc(&pol, order, PAGE_ALLOC_MAY_FAIL, &pfn)) {
+				if (order == 0)
+					break;
+				order--;
+				continue;
+			}
+			pages = 1u << order;
+			for (unsigned i = 0; i < pages; i++)
+				b->pfns[batch + i] = (uint32_t)(pfn + i);
+			b->blocks[b->nr_blocks++] = (struct balloon_block){ pfn, order };
+			b->per_node[buddy_pfn_to_frame(&pmem_buddy, pfn)->node] += pages;
+			batch += pages;
+		}
+		if (batch == 0)
+			break;
+		if (!send_batch(b, &b->inflate, batch)) {
+			while (b->nr_blocks > first_block) {     /* the device did not take them */
+				const struct balloon_block *k = &b->blocks[--b->nr_blocks];
+
+				b->per_node[buddy_pfn_to_frame(&pmem_buddy, k->pfn)->node] -=
+					UINT64_C(1) << k->order;
+				page_free(k->pfn, k->order);
+			}
+			break;
+		}
+		b->nr += batch;
+		added += batch;
+		virtio_config_write32(&b->dev, offsetof(struct virtio_balloon_config, actual),
+				      (uint32_t)b->nr);
+		order = BALLOON_ORDER;
+	}
+	return added;
+}
+
+/* Deflate by at least n pages (whole blocks) or all: the device is told before a frame is
+ * reused. The pages removed. */
+static uint64_t balloon_deflate(struct balloon *b, uint64_t n)
+{
+	uint64_t removed = 0;
+
+	while (removed < n && b->nr_blocks > 0) {
+		uint64_t last = b->nr_blocks;
+		unsigned batch = 0;
+
+		while (last > 0 && removed + batch < n &&
+		       batch + (1u << b->blocks[last - 1].order) <= BALLOON_BATCH) {
+			const struct balloon_block *k = &b->blocks[--last];
+
+			for (unsigned i = 0; i < 1u << k->order; i++)
+				b->pfns[batch++] = (uint32_t)(k->pfn + i);
+		}
+		if (!send_batch(b, &b->deflate, batch))
+			break;
+		while (b->nr_blocks > last) {
+			const struct balloon_block *k = &b->blocks[--b->nr_blocks];
+
+			b->per_node[buddy_pfn_to_frame(&pmem_buddy, k->pfn)->node] -=
+				UINT64_C(1) << k->order;
+			page_free(k->pfn, k->order);
+		}
+		b->nr -= batch;
+		removed += batch;
+		virtio_config_write32(&b->dev, offsetof(struct virtio_balloon_config, actual),
+				      (uint32_t)b->nr);
+	}
+	return removed;
+}
+
+/* Free page reporting: up to REPORT_BLOCKS free blocks of REPORT_ORDER offered in one chain,
+ * then freed. The blocks reported, or -1 when the device did not use the chain. */
+static long balloon_report(struct balloon *b)
+{
+	uint64_t pa[REPORT_BLOCKS];
+	uint32_t len[REPORT_BLOCKS];
+	unsigned n = 0;
+	long ret;
+
+	while (n < REPORT_BLOCKS) {
+		pfn_t pfn;
+
+		if (page_alloc(NULL, REPORT_ORDER, PAGE_ALLOC_MAY_FAIL, &pfn))
+			break;
+		pa[n] = pfn << MM_PAGE_SHIFT;
+		len[n++] = MM_PAGE_SIZE << REPORT_ORDER;
+	}
+	if (n == 0)
+		return 0;
+	ret = virtq_exchange(&b->dev, &b->report, pa, len, true, n, EXCHANGE_MS);
+	for (unsigned i = 0; i < n; i++)
+		page_free(pa[i] >> MM_PAGE_SHIFT, REPORT_ORDER);
+	return ret < 0 ? -1 : (long)n;
+}
+
+static uint64_t free_pages(void)
+{
+	struct buddy_stats st;
+
+	buddy_drain_local(&pmem_buddy);
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+	return st.free_pages + st.pcp_pages;
+}
+
+void balloon_scenario(const struct topo *t)
+{
+	static struct balloon b;
+	uint64_t target, free0, end, got;
+	long reported;
+
+	if (!balloon_init(t, &b))
+		return;
+	end = smp_clock_ns() + TARGET_WAIT_MS * UINT64_C(1000000);
+	while ((target = virtio_config_read32(&b.dev, 0)) == 0 && smp_clock_ns() < end)
+		cpu_relax();
+	kprintf("# balloon: target %lu pages\n", target);
+	if (!tap_check(target > 0 && target < b.max, "balloon: the device asks for %lu of %lu pages "
+		       "(within %u ms)", target, b.max, TARGET_WAIT_MS))
+		return;
+	free0 = free_pages();
+	got = balloon_inflate(&b, target);
+	tap_check(got == target && b.nr == target &&
+		  virtio_config_read32(&b.dev, offsetof(struct virtio_balloon_config, actual)) == target,
+		  "balloon: inflated to %lu pages, actual %u", b.nr,
+		  virtio_config_read32(&b.dev, offsetof(struct virtio_balloon_config, actual)));
+	for (unsigned n = 0; n < MM_MAX_NODES; n++)
+		if (pmem_buddy.mem_nodes >> n & 1)
+			kprintf("balloon: node %u pages=%lu\n", n, b.per_node[n]);
+	tap_check(free_pages() + target == free0, "balloon: the guest's free pages fell by the %lu "
+		  "ballooned (%lu -> %lu)", target, free0, free_pages());
+	kprintf("balloon: inflated pages=%lu\n", b.nr);
+	if (b.have_report) {
+		reported = balloon_report(&b);
+		tap_check(reported > 0, "balloon: %ld free blocks of %u KiB reported and used by the "
+			  "device", reported, (unsigned)(MM_PAGE_SIZE << REPORT_ORDER) >> 10);
+	}
+	got = balloon_deflate(&b, b.nr);
+	tap_check(got == target && b.nr == 0 && free_pages() == free0,
+		  "balloon: deflated %lu pages, free pages back to %lu (%lu)", got, free0,
+		  free_pages());
+	tap_check(b.inflate.submitted == b.inflate.completed &&
+		  b.deflate.submitted == b.deflate.completed,
+		  "balloon: every buffer came back (%lu inflate, %lu deflate)", b.inflate.completed,
+		  b.deflate.completed);
+}
