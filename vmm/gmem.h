@@ -219,6 +219,9 @@ int gmem_check(struct gmem *g);
 void gmem_get_stats(struct gmem *g, struct gmem_stats *st);
 void gmem_print_stats(struct gmem *g, FILE *out);
 int gmem_write_stats_json(struct gmem *g, const char *path);
+/* The same; extra (if not NULL) appends members (",\n  \"name\": ...") to the top object. */
+int gmem_write_stats_json_extra(struct gmem *g, const char *path,
+				void (*extra)(FILE *f, void *arg), void *arg);
 
 /*
  * After service has failed, answer new faults by mapping the cluster PROT_NONE, so a vCPU gets

@@ -289,6 +289,12 @@ void gmem_print_stats(struct gmem *g, FILE *out)
 
 int gmem_write_stats_json(struct gmem *g, const char *path)
 {
+	return gmem_write_stats_json_extra(g, path, NULL, NULL);
+}
+
+int gmem_write_stats_json_extra(struct gmem *g, const char *path,
+				void (*extra)(FILE *f, void *arg), void *arg)
+{
 	struct gmem_stats st;
 	FILE *f = fopen(path, "we");
 
@@ -319,10 +325,13 @@ int gmem_write_stats_json(struct gmem *g, const char *path)
 		",\n  \"faults_waited\": %" PRIu64 ",\n  \"samples\": %" PRIu64
 		",\n  \"reclaim_scans\": %" PRIu64 ",\n  \"requests\": %" PRIu64
 		",\n  \"requests_rejected\": %" PRIu64 ",\n  \"host_mappings\": %" PRIu64
-		",\n  \"swap_slots_total\": %" PRIu64 ",\n  \"swap_slots_used\": %" PRIu64 "\n}\n",
+		",\n  \"swap_slots_total\": %" PRIu64 ",\n  \"swap_slots_used\": %" PRIu64,
 		st.uffd_faults, st.uffd_events, st.faults_waited, st.samples, st.reclaim_scans,
 		st.requests, st.requests_rejected, st.host_mappings, st.swap_slots_total,
 		st.swap_slots_used);
+	if (extra)
+		extra(f, arg);
+	fputs("\n}\n", f);
 	if (fclose(f))
 		return mv_fail(errno, "--stats %s: %s", path, strerror(errno));
 	return 0;

@@ -528,15 +528,21 @@ int virtio_balloon_start(struct virtio_balloon *b)
 	return 0;
 }
 
+void virtio_balloon_stop(struct virtio_balloon *b)
+{
+	if (!b->timer_started)
+		return;
+	virtio_mmio_lock(&b->t);
+	b->timer_stop = true;
+	pthread_cond_broadcast(&b->timer_cond);
+	virtio_mmio_unlock(&b->t);
+	pthread_join(b->timer, NULL);
+	b->timer_started = false;
+}
+
 void virtio_balloon_destroy(struct virtio_balloon *b)
 {
-	if (b->timer_started) {
-		virtio_mmio_lock(&b->t);
-		b->timer_stop = true;
-		pthread_cond_broadcast(&b->timer_cond);
-		virtio_mmio_unlock(&b->t);
-		pthread_join(b->timer, NULL);
-	}
+	virtio_balloon_stop(b);
 	virtio_mmio_destroy(&b->t);
 	pthread_cond_destroy(&b->timer_cond);
 	free(b->bitmap);

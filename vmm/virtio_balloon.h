@@ -105,6 +105,8 @@ int virtio_balloon_init(struct virtio_balloon *b, const struct virtio_balloon_op
 			void (*irq)(void *arg, uint32_t gsi), void *irq_arg);
 /* Start the stats timer (if stats-interval > 0). 0 or -errno. */
 int virtio_balloon_start(struct virtio_balloon *b);
+/* Stop the stats timer (before the VM its interrupts go to is destroyed). Idempotent. */
+void virtio_balloon_stop(struct virtio_balloon *b);
 void virtio_balloon_destroy(struct virtio_balloon *b);
 
 /* A new target in bytes (rounded down to pages, at most guest RAM): config change interrupt. */
