@@ -316,13 +316,11 @@ static uint64_t vb_features(struct virtio_mmio *t)
 	return f;
 }
 
-/* Queues are numbered by what was negotiated (as Linux's virtio_mmio and QEMU number them). */
-static bool vb_features_ok(struct virtio_mmio *t, uint64_t features)
+/* Queue index → role: inflate and deflate always, then the optional ones `features` has. */
+static void vb_roles(struct virtio_balloon *b, uint64_t features)
 {
-	struct virtio_balloon *b = vb_of(t);
 	unsigned n = 0;
 
-	b->features = features;
 	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		b->role[i] = -1;
 	b->role[n++] = VB_Q_INFLATE;
@@ -331,7 +329,21 @@ static bool vb_features_ok(struct virtio_mmio *t, uint64_t features)
 		b->role[n++] = VB_Q_STATS;
 	if (features & (UINT64_C(1) << VIRTIO_BALLOON_F_REPORTING))
 		b->role[n++] = VB_Q_REPORT;
+}
+
+/* Queues are numbered by what was negotiated (as Linux's virtio_mmio and QEMU number them). */
+static bool vb_features_ok(struct virtio_mmio *t, uint64_t features)
+{
+	struct virtio_balloon *b = vb_of(t);
+
+	b->features = features;
+	vb_roles(b, features);
 	return true;
+}
+
+static bool vb_queue_exists(struct virtio_mmio *t, unsigned q)
+{
+	return vb_of(t)->role[q] >= 0;
 }
 
 static void vb_config_bytes(const struct virtio_balloon *b, uint8_t out[16])
@@ -426,8 +438,7 @@ static void vb_reset(struct virtio_mmio *t)
 	b->actual = 0;
 	b->stats_held = false;
 	b->features = 0;
-	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
-		b->role[i] = -1;
+	vb_roles(b, 0);
 }
 
 static const struct virtio_dev_ops vb_ops = {
@@ -440,6 +451,7 @@ static const struct virtio_dev_ops vb_ops = {
 	.features_ok = vb_features_ok,
 	.config_read = vb_config_read,
 	.config_write = vb_config_write,
+	.queue_exists = vb_queue_exists,
 	.queue_notify = vb_queue_notify,
 	.reset = vb_reset,
 };
@@ -475,8 +487,7 @@ int virtio_balloon_init(struct virtio_balloon *b, const struct virtio_balloon_op
 	b->bitmap = calloc((b->nr_pages + 63) / 64 + 1, sizeof(uint64_t));
 	if (!b->bitmap)
 		return mv_fail(ENOMEM, "balloon: no memory for the page bitmap");
-	for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
-		b->role[i] = -1;
+	vb_roles(b, 0);
 	b->num_pages = vb_target_pages(b, o->target);
 	pthread_cond_init(&b->timer_cond, NULL);
 	err = virtio_mmio_init(&b->t, &vb_ops, b, gm, base, gsi, irq, irq_arg);

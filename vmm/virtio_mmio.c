@@ -275,10 +275,15 @@ static void virtio_mmio_write_driver_features_locked(struct virtio_mmio *t, uint
 
 /* ---- queues -------------------------------------------------------------------------------- */
 
+static bool virtio_mmio_queue_exists_locked(struct virtio_mmio *t, uint32_t q)
+{
+	return q < t->ops->nr_queues && (!t->ops->queue_exists || t->ops->queue_exists(t, q));
+}
+
 /* The selected queue if its registers may be written now, else NULL (counted). */
 static struct virtq *virtio_mmio_setup_queue_locked(struct virtio_mmio *t)
 {
-	if (t->queue_sel >= t->ops->nr_queues) {
+	if (!virtio_mmio_queue_exists_locked(t, t->queue_sel)) {
 		virtio_mmio_bad_sequence_locked(t, "queue register written for a queue that does not "
 						   "exist");
 		return NULL;
@@ -349,7 +354,7 @@ static uint32_t virtio_mmio_read_reg_locked(struct virtio_mmio *t, uint32_t off)
 		return t->dev_features_sel > 1 ? 0 :
 		       (uint32_t)(virtio_mmio_offered(t) >> (32 * t->dev_features_sel));
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
-		return t->queue_sel < t->ops->nr_queues ? t->ops->queue_max : 0;
+		return virtio_mmio_queue_exists_locked(t, t->queue_sel) ? t->ops->queue_max : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
 		return t->queue_sel < t->ops->nr_queues && t->q[t->queue_sel].ready;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:

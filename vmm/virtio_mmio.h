@@ -60,6 +60,8 @@ struct virtio_dev_ops {
 	/* config space; off + len ≤ config_size, len 1, 2 or 4, little-endian bytes */
 	void (*config_read)(struct virtio_mmio *t, uint32_t off, uint8_t *data, unsigned len);
 	void (*config_write)(struct virtio_mmio *t, uint32_t off, const uint8_t *data, unsigned len);
+	/* optional: queue q (< nr_queues) exists with the features negotiated so far (NULL: all) */
+	bool (*queue_exists)(struct virtio_mmio *t, unsigned q);
 	void (*queue_notify)(struct virtio_mmio *t, unsigned q);    /* q is ready */
 	void (*reset)(struct virtio_mmio *t);                        /* status 0 was written */
 };

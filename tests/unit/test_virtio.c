@@ -338,6 +338,22 @@ TEST(features_follow_options)
 	fx_teardown(&f);
 }
 
+TEST(queues_exist_by_negotiated_features)
+{
+	struct fx f;
+
+	fx_setup(&f);
+	drv_init(&f, F(VIRTIO_F_VERSION_1) | F(VIRTIO_BALLOON_F_REPORTING), 0);
+	w32(&f, VIRTIO_MMIO_QUEUE_SEL, 2);               /* reporting: stats was not accepted */
+	CHECK_EQ(r32(&f, VIRTIO_MMIO_QUEUE_NUM_MAX), 256);
+	w32(&f, VIRTIO_MMIO_QUEUE_SEL, 3);
+	CHECK_EQ(r32(&f, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	w32(&f, VIRTIO_MMIO_QUEUE_NUM, 8);
+	CHECK_EQ(tstats(&f).bad_sequence, 1);
+	CHECK_EQ(f.b.role[2], VB_Q_REPORT);
+	fx_teardown(&f);
+}
+
 TEST(read_only_register_writes_are_ignored_and_counted)
 {
 	struct fx f;
