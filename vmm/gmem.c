@@ -345,6 +345,15 @@ static void wake_waiters(struct gmem *g)
 	}
 }
 
+/* Balloon state counters of node `node`: add delta pages to the one for state st. */
+static void balloon_count_locked(struct gmem *g, unsigned node, enum pt_state st, int64_t delta)
+{
+	uint64_t *c = st == PT_STATE_BALLOONED ? &g->st.node[node].pages_ballooned
+					       : &g->st.node[node].pages_discarded;
+
+	*c = (uint64_t)((int64_t)*c + delta);
+}
+
 /* ---- backing a cluster (faults and page-in) ------------------------------------------------- */
 
 /*
@@ -383,6 +392,9 @@ static int cluster_back_locked(struct gmem *g, gpa_t c, pfn_t pfn, const struct 
 		g->st.node[node].swap_in_bytes += g->cluster_size;
 		if (fault)
 			g->st.node[node].faults_swapin++;
+	} else if (cs->state == PT_STATE_BALLOONED || cs->state == PT_STATE_DISCARDED) {
+		balloon_count_locked(g, node, cs->state, -(int64_t)g->cluster_pages);
+		g->st.node[node].faults_balloon++;
 	} else if (fault) {
 		g->st.node[node].faults_zero++;
 	}
@@ -1009,6 +1021,165 @@ int gmem_node_page_in(struct gmem *g, unsigned node, uint64_t *pages)
 int gmem_node_migrate(struct gmem *g, unsigned node, unsigned to, uint64_t *pages)
 {
 	return gmem_node_request(g, node, GMEM_OP_MIGRATE, to, pages);
+}
+
+/* ---- balloon -------------------------------------------------------------------------------- */
+
+/* Cluster rc (BUSY, lock held) leaves its old state for `to` (released: its frames are free). */
+static void balloon_cluster_locked(struct gmem *g, const struct run_cluster *rc, enum pt_state to,
+				   uint64_t *pages)
+{
+	unsigned node = cluster_node(g, rc->c);
+	struct pgtable_flush fl = { 0 };
+
+	switch (rc->cs.state) {
+	case PT_STATE_MAPPED:
+		frames_free_locked(g, rc->cs.pfn);
+		g->st.node[node].clusters_mapped--;
+		break;
+	case PT_STATE_SWAP:
+		swap_free(g->swap, rc->cs.slot);
+		g->st.node[node].pages_swapped -= g->cluster_pages;
+		break;
+	case PT_STATE_BALLOONED:
+	case PT_STATE_DISCARDED:
+		balloon_count_locked(g, node, rc->cs.state, -(int64_t)g->cluster_pages);
+		break;
+	default:
+		break;
+	}
+	balloon_count_locked(g, node, to, g->cluster_pages);
+	if (rc->cs.state != to)
+		*pages += g->cluster_pages;
+	if (pgtable_set_state(&g->s2, rc->c, g->cluster_size, PT_SIZE_4K, to, 0, &fl))
+		mm_env_bug(__FILE__, __LINE__, "stage-2 set_state failed (out of memory for tables)");
+}
+
+/*
+ * Balloon the whole clusters from c on (below `end`, inside c's region) as one run of at most
+ * GMEM_PAGE_OUT_RUN: mark them BUSY, unmap the run with ONE mremap if any is mapped in the
+ * guest, give the mapped ones' frames back (hole punch), record state `to`. A first cluster that
+ * is busy is waited for; the run stops at the next busy one. *next: where to go on.
+ */
+static int balloon_run(struct gmem *g, gpa_t c, gpa_t end, enum pt_state to, gpa_t *next,
+		       uint64_t *pages)
+{
+	const struct guest_mem_region *r = guest_mem_find(g->gm, c);
+	unsigned max = GMEM_PAGE_OUT_RUN, n = 0, released = 0;
+	struct run_cluster run[GMEM_PAGE_OUT_RUN];
+	bool unmap = false, unmapped;
+	int err = 0;
+
+	if (max > GMEM_RESERVE_SIZE / g->cluster_size)
+		max = (unsigned)(GMEM_RESERVE_SIZE / g->cluster_size);
+	*next = c + g->cluster_size;
+	pthread_mutex_lock(&g->lock);
+	while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
+		pthread_cond_wait(&g->busy_cond, &g->lock);
+	for (gpa_t x = c; !g->fatal && n < max && x + g->cluster_size <= end &&
+	     x < r->gpa + r->size; x += g->cluster_size) {
+		struct run_cluster *rc = &run[n];
+
+		if (g->cflags[cluster_index(g, x)] & GMEM_C_BUSY)
+			break;
+		cluster_state_locked(g, x, &rc->cs);
+		rc->c = x;
+		unmap |= rc->cs.state == PT_STATE_MAPPED && rc->cs.accessed;
+		g->cflags[cluster_index(g, x)] |= GMEM_C_BUSY;
+		n++;
+	}
+	if (g->fatal)
+		err = -EIO;
+	pthread_mutex_unlock(&g->lock);
+	if (!n)
+		return err;
+	*next = c + n * g->cluster_size;
+
+	/* Unmapped ones are registered reserve already; moving reserve over them is harmless. */
+	err = unmap ? host_unmap(g, c, n * g->cluster_size) : 0;
+	unmapped = unmap && !err;
+	for (; !err && released < n; released++)
+		if (run[released].cs.state == PT_STATE_MAPPED)
+			err = frames_release(g, run[released].cs.pfn);
+	if (err && released)
+		released--;                     /* the one that failed keeps its frames */
+
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < n; i++) {
+		const struct run_cluster *rc = &run[i];
+
+		if (i < released)
+			balloon_cluster_locked(g, rc, to, pages);
+		else if (unmapped && rc->cs.state == PT_STATE_MAPPED && rc->cs.accessed)
+			s2_map_locked(g, rc->c, rc->cs.pfn, false);   /* unmapped, still backed */
+		cluster_unbusy_locked(g, rc->c);
+	}
+	if (err)
+		gmem_fail_locked(g, err);
+	pthread_mutex_unlock(&g->lock);
+	for (unsigned i = 0; i < n; i++)
+		wake_range(g, run[i].c);
+	if (err)
+		gmem_notify_fatal(g);
+	return err;
+}
+
+int gmem_balloon(struct gmem *g, gpa_t gpa, uint64_t len, bool discard, uint64_t *pages)
+{
+	enum pt_state to = discard ? PT_STATE_DISCARDED : PT_STATE_BALLOONED;
+	gpa_t first, end;
+	int err;
+
+	*pages = 0;
+	err = request_check_range(g, gpa, len);
+	if (err)
+		return err;
+	pthread_mutex_lock(&g->lock);
+	g->st.requests++;
+	pthread_mutex_unlock(&g->lock);
+	first = (gpa + g->cluster_size - 1) & ~(gpa_t)(g->cluster_size - 1);
+	end = (gpa + len) & ~(gpa_t)(g->cluster_size - 1);
+	for (gpa_t c = first, next; c < end; c = next) {
+		err = balloon_run(g, c, end, to, &next, pages);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int gmem_deflate(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages)
+{
+	gpa_t first, end;
+	int err;
+
+	*pages = 0;
+	err = request_check_range(g, gpa, len);
+	if (err)
+		return err;
+	first = (gpa + g->cluster_size - 1) & ~(gpa_t)(g->cluster_size - 1);
+	end = (gpa + len) & ~(gpa_t)(g->cluster_size - 1);
+	pthread_mutex_lock(&g->lock);
+	g->st.requests++;
+	for (gpa_t c = first; c < end; c += g->cluster_size) {
+		struct pgtable_flush fl = { 0 };
+		struct cstate cs;
+
+		while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
+			pthread_cond_wait(&g->busy_cond, &g->lock);
+		if (g->fatal) {
+			pthread_mutex_unlock(&g->lock);
+			return -EIO;
+		}
+		cluster_state_locked(g, c, &cs);
+		if (cs.state != PT_STATE_BALLOONED)
+			continue;
+		if (pgtable_unmap(&g->s2, c, g->cluster_size, &fl))
+			mm_env_bug(__FILE__, __LINE__, "stage-2 unmap failed (out of memory for tables)");
+		balloon_count_locked(g, cluster_node(g, c), cs.state, -(int64_t)g->cluster_pages);
+		*pages += g->cluster_pages;
+	}
+	pthread_mutex_unlock(&g->lock);
+	return 0;
 }
 
 /* ---- setup and teardown --------------------------------------------------------------------- */

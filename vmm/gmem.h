@@ -27,7 +27,11 @@
  *               whether the guest touches it again (CLOCK over an emulated accessed bit, as
  *               KVM's own access tracking does on EPT without A/D bits); a touch remaps it
  *   swap        contents in host swap, slots slot..slot+cluster_pages-1
- * (ballooned / discarded states are added by the balloon issue.)
+ *   ballooned   given to the host by the guest's balloon (gmem_balloon): no frames, no slots;
+ *               a touch faults in zeroed frames like `none` (a guest that touches a page it
+ *               ballooned without deflating gets zeros, never another's data)
+ *   discarded   reported free by the guest (free page reporting): the same, except that the
+ *               guest may reuse it without telling anyone, so a touch is normal, not a bug
  *
  * Threads: fault-service thread(s) read the userfaultfd; a reclaim thread frees frames when a
  * pool runs dry; callers of gmem_page_out/_in/_migrate do their work on their own thread.
@@ -83,6 +87,9 @@ struct gmem_node_stats {
 	uint64_t swap_out_bytes, swap_in_bytes;
 	uint64_t migrations_in, migrations_out;  /* clusters moved into / out of this pool */
 	uint64_t remote_allocs;         /* blocks this pool gave to another node's RAM (preferred) */
+	uint64_t pages_ballooned;       /* pages of this node's RAM in state ballooned (now) */
+	uint64_t pages_discarded;       /* ... in state discarded (now) */
+	uint64_t faults_balloon;        /* clusters refaulted from ballooned / discarded */
 };
 
 struct gmem_stats {
@@ -185,6 +192,24 @@ int gmem_node_page_in(struct gmem *g, unsigned node, uint64_t *pages);
 int gmem_node_migrate(struct gmem *g, unsigned node, unsigned to, uint64_t *pages);
 
 /*
+ * Balloon: every cluster wholly inside [gpa, gpa + len) (page-aligned, wholly guest RAM) gives
+ * its host memory back — a mapped cluster is unmapped and its block freed to its pool (its
+ * frames hole-punched), a swapped one frees its slots — and stage 2 records it BALLOONED, or
+ * DISCARDED with `discard` (free page reporting). Clusters only partly inside are left alone:
+ * the caller (virtio_balloon.c) collects pages until whole clusters are given. Runs of up to 256
+ * consecutive clusters are unmapped with one mremap. *pages: pages whose state changed.
+ * -EINVAL/-ERANGE for a bad range (counted as rejected requests).
+ */
+int gmem_balloon(struct gmem *g, gpa_t gpa, uint64_t len, bool discard, uint64_t *pages);
+
+/*
+ * Deflate: clusters wholly inside the range that are BALLOONED or DISCARDED become untouched
+ * (`none`) again. Nothing is mapped now: the next touch faults in zeroed frames as it would have
+ * anyway; deflating only ends the host's claim on the pages. *pages: pages changed.
+ */
+int gmem_deflate(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages);
+
+/*
  * Consistency check: stage-2 table, buddy allocator, reverse map, swap slots and the host
  * mappings (/proc/self/smaps) agree. 0, or -EUCLEAN with mv_error() naming the first problem.
  * Clusters busy at the time are skipped.
@@ -194,6 +219,9 @@ int gmem_check(struct gmem *g);
 void gmem_get_stats(struct gmem *g, struct gmem_stats *st);
 void gmem_print_stats(struct gmem *g, FILE *out);
 int gmem_write_stats_json(struct gmem *g, const char *path);
+/* The same; extra (if not NULL) appends members (",\n  \"name\": ...") to the top object. */
+int gmem_write_stats_json_extra(struct gmem *g, const char *path,
+				void (*extra)(FILE *f, void *arg), void *arg);
 
 /*
  * After service has failed, answer new faults by mapping the cluster PROT_NONE, so a vCPU gets

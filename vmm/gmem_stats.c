@@ -126,7 +126,7 @@ static int check_cluster_host_locked(struct gmem *g, const struct gmem_vmas *vs,
 }
 
 static int check_clusters_locked(struct gmem *g, const struct gmem_vmas *vs, uint64_t *used,
-				 uint64_t *swapped)
+				 uint64_t *swapped, uint64_t *ballooned, uint64_t *discarded)
 {
 	for (unsigned i = 0; i < g->gm->nr; i++) {
 		const struct guest_mem_region *r = &g->gm->r[i];
@@ -153,6 +153,10 @@ static int check_clusters_locked(struct gmem *g, const struct gmem_vmas *vs, uin
 				used[pfn_pool(g, cs.pfn)] += g->cluster_pages;
 			} else if (!err && cs.state == PT_STATE_SWAP) {
 				swapped[r->node] += g->cluster_pages;
+			} else if (!err && cs.state == PT_STATE_BALLOONED) {
+				ballooned[r->node] += g->cluster_pages;
+			} else if (!err && cs.state == PT_STATE_DISCARDED) {
+				discarded[r->node] += g->cluster_pages;
 			} else if (!err && cs.state != PT_STATE_NONE) {
 				err = mv_fail(EUCLEAN, "cluster 0x%" PRIx64 " in state %d", c, cs.state);
 			}
@@ -168,6 +172,7 @@ static int check_clusters_locked(struct gmem *g, const struct gmem_vmas *vs, uin
 int gmem_check(struct gmem *g)
 {
 	uint64_t used[MM_MAX_NODES] = { 0 }, swapped[MM_MAX_NODES] = { 0 }, busy_pages = 0;
+	uint64_t ballooned[MM_MAX_NODES] = { 0 }, discarded[MM_MAX_NODES] = { 0 };
 	struct gmem_vmas vs = { 0 };
 	int err;
 
@@ -178,7 +183,8 @@ int gmem_check(struct gmem *g)
 	if (!err && pgtable_check(&g->s2) < 0)
 		err = mv_fail(EUCLEAN, "stage 2: pgtable_check failed");
 	if (!err)
-		err = check_clusters_locked(g, g->fatal ? NULL : &vs, used, swapped);
+		err = check_clusters_locked(g, g->fatal ? NULL : &vs, used, swapped, ballooned,
+					    discarded);
 	for (uint64_t ci = 0; ci < g->nr_clusters; ci++)
 		if (g->cflags[ci] & GMEM_C_BUSY)
 			busy_pages += g->cluster_pages;
@@ -190,6 +196,12 @@ int gmem_check(struct gmem *g)
 			err = mv_fail(EUCLEAN, "node %u: %" PRIu64 " pages in swap by the counters, "
 				      "%" PRIu64 " by stage 2", n, g->st.node[n].pages_swapped,
 				      swapped[n]);
+		else if (ballooned[n] != g->st.node[n].pages_ballooned ||
+			 discarded[n] != g->st.node[n].pages_discarded)
+			err = mv_fail(EUCLEAN, "node %u: %" PRIu64 " ballooned / %" PRIu64 " discarded "
+				      "pages by the counters, %" PRIu64 " / %" PRIu64 " by stage 2", n,
+				      g->st.node[n].pages_ballooned, g->st.node[n].pages_discarded,
+				      ballooned[n], discarded[n]);
 	}
 	if (!err && !busy_pages && g->swap) {
 		struct swap_stats ss;
@@ -254,16 +266,18 @@ void gmem_print_stats(struct gmem *g, FILE *out)
 	gmem_get_stats(g, &st);
 	fprintf(out, "guest memory (host side; %" PRIu64 " KiB clusters; KiB unless named):\n"
 		"  node   budget     used     free  swapped  zero-f swapin-f minor-f  swap-out  "
-		"swap-in  migr-in migr-out remote\n", g->cluster_size >> 10);
+		"swap-in  migr-in migr-out remote balloon discard ball-f\n", g->cluster_size >> 10);
 	for (unsigned n = 0; n < st.nr_nodes; n++) {
 		const struct gmem_node_stats *s = &st.node[n];
 
 		fprintf(out, "  %4u %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 " %7" PRIu64
 			" %8" PRIu64 " %7" PRIu64 " %9" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-			" %6" PRIu64 "\n", n, s->frames_total * 4, s->frames_used * 4,
+			" %6" PRIu64 " %7" PRIu64 " %7" PRIu64 " %6" PRIu64 "\n", n,
+			s->frames_total * 4, s->frames_used * 4,
 			s->frames_free * 4, s->pages_swapped * 4, s->faults_zero, s->faults_swapin,
 			s->faults_minor, s->swap_out_bytes >> 10, s->swap_in_bytes >> 10,
-			s->migrations_in, s->migrations_out, s->remote_allocs);
+			s->migrations_in, s->migrations_out, s->remote_allocs,
+			s->pages_ballooned * 4, s->pages_discarded * 4, s->faults_balloon);
 	}
 	fprintf(out, "  userfaultfd faults %" PRIu64 " (waited %" PRIu64 "), other events %" PRIu64
 		", samples %" PRIu64 ", reclaim scans %" PRIu64 ", requests %" PRIu64
@@ -274,6 +288,12 @@ void gmem_print_stats(struct gmem *g, FILE *out)
 }
 
 int gmem_write_stats_json(struct gmem *g, const char *path)
+{
+	return gmem_write_stats_json_extra(g, path, NULL, NULL);
+}
+
+int gmem_write_stats_json_extra(struct gmem *g, const char *path,
+				void (*extra)(FILE *f, void *arg), void *arg)
 {
 	struct gmem_stats st;
 	FILE *f = fopen(path, "we");
@@ -293,20 +313,25 @@ int gmem_write_stats_json(struct gmem *g, const char *path)
 			", \"swap_outs\": %" PRIu64 ", \"swap_ins\": %" PRIu64
 			", \"swap_out_bytes\": %" PRIu64 ", \"swap_in_bytes\": %" PRIu64
 			", \"migrations_in\": %" PRIu64 ", \"migrations_out\": %" PRIu64
-			", \"remote_allocs\": %" PRIu64 "}%s\n", n, s->frames_total, s->frames_free,
+			", \"remote_allocs\": %" PRIu64 ", \"pages_ballooned\": %" PRIu64
+			", \"pages_discarded\": %" PRIu64 ", \"faults_balloon\": %" PRIu64 "}%s\n", n, s->frames_total, s->frames_free,
 			s->frames_used, s->clusters_mapped, s->pages_swapped, s->faults_zero,
 			s->faults_swapin, s->faults_minor, s->swap_outs, s->swap_ins,
 			s->swap_out_bytes, s->swap_in_bytes, s->migrations_in, s->migrations_out,
-			s->remote_allocs, n + 1 < st.nr_nodes ? "," : "");
+			s->remote_allocs, s->pages_ballooned, s->pages_discarded, s->faults_balloon,
+			n + 1 < st.nr_nodes ? "," : "");
 	}
 	fprintf(f, "  ],\n  \"uffd_faults\": %" PRIu64 ",\n  \"uffd_events\": %" PRIu64
 		",\n  \"faults_waited\": %" PRIu64 ",\n  \"samples\": %" PRIu64
 		",\n  \"reclaim_scans\": %" PRIu64 ",\n  \"requests\": %" PRIu64
 		",\n  \"requests_rejected\": %" PRIu64 ",\n  \"host_mappings\": %" PRIu64
-		",\n  \"swap_slots_total\": %" PRIu64 ",\n  \"swap_slots_used\": %" PRIu64 "\n}\n",
+		",\n  \"swap_slots_total\": %" PRIu64 ",\n  \"swap_slots_used\": %" PRIu64,
 		st.uffd_faults, st.uffd_events, st.faults_waited, st.samples, st.reclaim_scans,
 		st.requests, st.requests_rejected, st.host_mappings, st.swap_slots_total,
 		st.swap_slots_used);
+	if (extra)
+		extra(f, arg);
+	fputs("\n}\n", f);
 	if (fclose(f))
 		return mv_fail(errno, "--stats %s: %s", path, strerror(errno));
 	return 0;

@@ -49,7 +49,11 @@ static void usage(FILE *f)
 	      "      --fault-threads N      userfaultfd service threads, 1..8 (1)\n"
 	      "      --prefault             back guest RAM up to the budgets before booting\n"
 	      "      --mem-request SPEC     page-out|page-in|migrate,at=MS,node=N|gpa=A,len=L\n"
-	      "                             [,to=N]: act on guest memory while it runs\n"
+	      "                             [,to=N]: act on guest memory while it runs;\n"
+	      "                             balloon-target,at=MS,size=SIZE: a new balloon target\n"
+	      "      --balloon [SPEC]       a virtio-balloon device; SPEC: target=SIZE,\n"
+	      "                             stats-interval=SECONDS,deflate-on-oom=on|off,\n"
+	      "                             free-page-reporting=on|off (defaults 0, 0, off, off)\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
 	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
 	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory);\n"
@@ -139,6 +143,12 @@ static int cmd_run(int argc, char **argv)
 				die_usage("--mem-request needs ACTION,at=MS,node=N|gpa=A,len=L[,to=N]");
 			if (memreq_parse(&o.requests, argv[++i]))
 				die_usage("%s", mv_error());
+		} else if (strcmp(opt, "--balloon") == 0) {
+			/* the value is optional: the next word is one if it has KEY=VALUE in it */
+			const char *spec = argv[i + 1] && strchr(argv[i + 1], '=') ? argv[++i] : "";
+
+			if (virtio_balloon_parse(&o.balloon, spec))
+				die_usage("%s", mv_error());
 		} else if (opt[0] == '-' && opt[1]) {
 			die_usage("run: unknown option '%s'", opt);
 		} else if (o.image) {
@@ -151,6 +161,17 @@ static int cmd_run(int argc, char **argv)
 		die_usage("run: no image given");
 	if (machine_finish(&m) || memreq_check(&o.requests, &m))
 		die_usage("%s", mv_error());
+	if (memreq_wants_balloon(&o.requests) && !o.balloon.given)
+		die_usage("--mem-request balloon-target needs --balloon");
+	if (o.balloon.given) {
+		uint64_t ram = 0;
+
+		for (unsigned n = 0; n < m.nr_nodes; n++)
+			ram += m.nodes[n].size;
+		if (o.balloon.target > ram)
+			die_usage("--balloon target=%llu bytes is more than guest RAM (%llu bytes)",
+				  (unsigned long long)o.balloon.target, (unsigned long long)ram);
+	}
 	return run_machine(&m, &o);
 }
 

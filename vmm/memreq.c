@@ -12,12 +12,14 @@
 #include <time.h>
 
 #include "error.h"
+#include "machine.h"
 
 #define MEMREQ_SPEC_MAX  256
 #define MEMREQ_MAX_MS    3600000u
 
 static const char *const memreq_names[] = {
 	[MEMREQ_PAGE_OUT] = "page-out", [MEMREQ_PAGE_IN] = "page-in", [MEMREQ_MIGRATE] = "migrate",
+	[MEMREQ_BALLOON_TARGET] = "balloon-target",
 };
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -32,7 +34,7 @@ static int parse_u64(const char *s, uint64_t *v)
 }
 
 /* One KEY=VALUE of a request; *seen collects the keys given (bit per key below). */
-enum { K_AT = 1, K_NODE = 2, K_GPA = 4, K_LEN = 8, K_TO = 16 };
+enum { K_AT = 1, K_NODE = 2, K_GPA = 4, K_LEN = 8, K_TO = 16, K_SIZE = 32 };
 
 static int parse_kv(struct memreq *r, const char *key, const char *val, unsigned *seen)
 {
@@ -66,9 +68,14 @@ static int parse_kv(struct memreq *r, const char *key, const char *val, unsigned
 				       "4 KiB", val);
 		r->len = v;
 		*seen |= K_LEN;
+	} else if (strcmp(key, "size") == 0) {
+		if (machine_parse_size(val, &v))
+			return mv_fail(EINVAL, "--mem-request: size=%s is not a size (e.g. 64M)", val);
+		r->len = v;
+		*seen |= K_SIZE;
 	} else {
 		return mv_fail(EINVAL, "--mem-request: unknown key '%s' (known: at, node, gpa, len, "
-			       "to)", key);
+			       "to, size)", key);
 	}
 	return 0;
 }
@@ -91,8 +98,8 @@ int memreq_parse(struct memreq_list *l, const char *spec)
 		if (strcmp(tok, memreq_names[a]) == 0)
 			break;
 	if (!tok || a == sizeof(memreq_names) / sizeof(memreq_names[0]))
-		return mv_fail(EINVAL, "--mem-request: '%s' does not start with page-out, page-in "
-			       "or migrate", spec);
+		return mv_fail(EINVAL, "--mem-request: '%s' does not start with page-out, page-in, "
+			       "migrate or balloon-target", spec);
 	r.action = (enum memreq_action)a;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		char *eq = strchr(tok, '=');
@@ -106,6 +113,15 @@ int memreq_parse(struct memreq_list *l, const char *spec)
 	}
 	if (!(seen & K_AT))
 		return mv_fail(EINVAL, "--mem-request: at=MS is required");
+	if (r.action == MEMREQ_BALLOON_TARGET) {
+		if (seen != (K_AT | K_SIZE))
+			return mv_fail(EINVAL, "--mem-request: balloon-target takes at=MS and size=SIZE "
+				       "only");
+		l->r[l->nr++] = r;
+		return 0;
+	}
+	if (seen & K_SIZE)
+		return mv_fail(EINVAL, "--mem-request: size= is only for balloon-target");
 	if (!!(seen & K_NODE) == !!(seen & (K_GPA | K_LEN)) ||
 	    (!(seen & K_NODE) && (seen & (K_GPA | K_LEN)) != (K_GPA | K_LEN)))
 		return mv_fail(EINVAL, "--mem-request: give either node=N or both gpa= and len=");
@@ -131,9 +147,25 @@ int memreq_check(const struct memreq_list *l, const struct machine_config *m)
 	return 0;
 }
 
-static int memreq_do(struct gmem *g, const struct memreq *r, uint64_t *pages)
+bool memreq_wants_balloon(const struct memreq_list *l)
 {
+	for (unsigned i = 0; i < l->nr; i++)
+		if (l->r[i].action == MEMREQ_BALLOON_TARGET)
+			return true;
+	return false;
+}
+
+static int memreq_do(struct memreq_list *l, const struct memreq *r, uint64_t *pages)
+{
+	struct gmem *g = l->g;
+
 	switch (r->action) {
+	case MEMREQ_BALLOON_TARGET:
+		if (!l->balloon_target)
+			return mv_fail(ENODEV, "no balloon device (give --balloon)");
+		l->balloon_target(l->balloon_arg, r->len);
+		*pages = r->len / MM_PAGE_SIZE;
+		return 0;
 	case MEMREQ_PAGE_OUT:
 		return r->by_node ? gmem_node_page_out(g, r->node, pages)
 				  : gmem_page_out(g, r->gpa, r->len, pages);
@@ -149,7 +181,13 @@ static int memreq_do(struct gmem *g, const struct memreq *r, uint64_t *pages)
 
 static void memreq_describe(const struct memreq *r, char *buf, size_t size)
 {
-	int n = r->by_node ? snprintf(buf, size, "%s node %u", memreq_names[r->action], r->node)
+	int n;
+
+	if (r->action == MEMREQ_BALLOON_TARGET) {
+		snprintf(buf, size, "balloon-target %" PRIu64 " KiB", r->len >> 10);
+		return;
+	}
+	n = r->by_node ? snprintf(buf, size, "%s node %u", memreq_names[r->action], r->node)
 			   : snprintf(buf, size, "%s 0x%" PRIx64 "+0x%" PRIx64,
 				      memreq_names[r->action], r->gpa, r->len);
 
@@ -188,7 +226,7 @@ static void *memreq_thread(void *arg)
 				"ended first)\n", what, r->at_ms);
 			continue;
 		}
-		err = memreq_do(l->g, r, &pages);
+		err = memreq_do(l, r, &pages);
 		if (err)
 			fprintf(stderr, "memvisor: request %s at %" PRIu64 " ms: failed after %" PRIu64
 				" pages: %s\n", what, r->at_ms, pages, mv_error());

@@ -5,7 +5,10 @@
  *
  *   --mem-request ACTION,at=MS,node=N[,to=M]
  *   --mem-request ACTION,at=MS,gpa=ADDR,len=SIZE[,to=M]
+ *   --mem-request balloon-target,at=MS,size=SIZE
  *     ACTION   page-out | page-in | migrate (migrate needs to=M, the others refuse it)
+ *     balloon-target   set the balloon's target to SIZE bytes (needs --balloon; a test hook
+ *              until the control socket can do it)
  *     at=MS    milliseconds after the vCPUs start (0..3600000)
  *     ADDR     hex (0x...) or decimal; SIZE as --numa sizes (64M); both page-aligned
  *
@@ -23,7 +26,7 @@
 
 #define MEMREQ_MAX 16
 
-enum memreq_action { MEMREQ_PAGE_OUT, MEMREQ_PAGE_IN, MEMREQ_MIGRATE };
+enum memreq_action { MEMREQ_PAGE_OUT, MEMREQ_PAGE_IN, MEMREQ_MIGRATE, MEMREQ_BALLOON_TARGET };
 
 struct memreq {
 	enum memreq_action action;
@@ -31,7 +34,7 @@ struct memreq {
 	bool by_node;
 	unsigned node;          /* by_node */
 	gpa_t gpa;              /* !by_node */
-	uint64_t len;
+	uint64_t len;           /* !by_node; balloon-target: the target in bytes */
 	unsigned to;            /* migrate */
 };
 
@@ -40,6 +43,8 @@ struct memreq_list {
 	struct memreq r[MEMREQ_MAX];
 	/* runner state */
 	struct gmem *g;
+	void (*balloon_target)(void *arg, uint64_t bytes);   /* set by run.c with --balloon */
+	void *balloon_arg;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;
@@ -52,6 +57,9 @@ int memreq_parse(struct memreq_list *l, const char *spec);
 
 /* Nodes named exist in m (after machine_finish). 0 or -EINVAL with mv_error(). */
 int memreq_check(const struct memreq_list *l, const struct machine_config *m);
+
+/* Some request is balloon-target (main.c refuses it without --balloon). */
+bool memreq_wants_balloon(const struct memreq_list *l);
 
 /* Start running the requests against g (times count from now). 0 or -errno with mv_error(). */
 int memreq_start(struct memreq_list *l, struct gmem *g);

@@ -23,7 +23,8 @@
 #include "vm.h"
 
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
-		 struct pvh_image *img, struct acpi_layout *acpi)
+		 const struct acpi_virtio_mmio *vio, unsigned nr_vio, struct pvh_image *img,
+		 struct acpi_layout *acpi)
 {
 	void *area = guest_mem_ptr(mem, MV_GPA_ACPI, MV_ACPI_SIZE);
 	int err;
@@ -31,7 +32,7 @@ int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const ch
 	if (!area)
 		return mv_fail(EINVAL, "the ACPI area 0x%llx+0x%llx is not guest RAM",
 			       (unsigned long long)MV_GPA_ACPI, (unsigned long long)MV_ACPI_SIZE);
-	err = acpi_build(m, area, MV_ACPI_SIZE, MV_GPA_ACPI, acpi);
+	err = acpi_build_devices(m, vio, nr_vio, area, MV_ACPI_SIZE, MV_GPA_ACPI, acpi);
 	if (err)
 		return err;
 	err = pvh_load_file(image, mem, img);       /* its messages name the image */
@@ -61,6 +62,8 @@ struct run_fill {
 	const struct machine_config *m;
 	struct guest_mem *mem;
 	const char *image;
+	struct acpi_virtio_mmio vio[1];     /* the balloon, with --balloon */
+	unsigned nr_vio;
 	struct pvh_image img;
 	struct acpi_layout acpi;
 	int err;
@@ -73,7 +76,7 @@ struct run_fill {
 static void *run_fill_thread(void *arg)
 {
 	struct run_fill *f = arg;
-	int err = run_fill_ram(f->m, f->mem, f->image, &f->img, &f->acpi);
+	int err = run_fill_ram(f->m, f->mem, f->image, f->vio, f->nr_vio, &f->img, &f->acpi);
 
 	pthread_mutex_lock(&f->lock);
 	f->err = err;
@@ -119,6 +122,100 @@ static const struct hostmem_pv_ops run_hostmem_ops = {
 	.page_out = run_page_out, .page_in = run_page_in,
 	.node_page_out = run_node_page_out, .node_page_in = run_node_page_in,
 };
+
+/* The balloon's backend is gmem; its interrupt an edge on its IOAPIC pin; its window the bus. */
+static int run_balloon_inflate(void *g, gpa_t gpa, uint64_t len, uint64_t *pages)
+{
+	return gmem_balloon(g, gpa, len, false, pages);
+}
+
+static int run_balloon_discard(void *g, gpa_t gpa, uint64_t len, uint64_t *pages)
+{
+	return gmem_balloon(g, gpa, len, true, pages);
+}
+
+static int run_balloon_deflate(void *g, gpa_t gpa, uint64_t len, uint64_t *pages)
+{
+	return gmem_deflate(g, gpa, len, pages);
+}
+
+static void run_irq(void *vm, uint32_t gsi)
+{
+	vm_irq_pulse(vm, gsi);
+}
+
+static void run_mmio_virtio(void *t, uint64_t off, uint8_t *data, unsigned len, bool write)
+{
+	virtio_mmio_access(t, off, data, len, write);
+}
+
+static void run_balloon_target(void *b, uint64_t bytes)
+{
+	virtio_balloon_set_target(b, bytes);
+}
+
+static int run_balloon_create(struct virtio_balloon *b, const struct run_options *o,
+			      const struct machine_config *m, struct guest_mem *mem,
+			      struct gmem *g, struct vm *vm)
+{
+	struct virtio_balloon_backend be = {
+		.granule_pages = g->cluster_pages, .inflate = run_balloon_inflate,
+		.deflate = run_balloon_deflate, .discard = run_balloon_discard, .arg = g,
+	};
+	int err = virtio_balloon_init(b, &o->balloon, &be, mem, m->ram_end, MV_GPA_VIRTIO_BALLOON,
+				      MV_GSI_VIRTIO_BALLOON, run_irq, vm);
+
+	if (err)
+		return err;
+	err = vm_add_mmio(vm, MV_GPA_VIRTIO_BALLOON, MV_VIRTIO_MMIO_SIZE, run_mmio_virtio, &b->t);
+	if (!err)
+		err = virtio_balloon_start(b);
+	if (err)
+		virtio_balloon_destroy(b);
+	return err;
+}
+
+static void run_balloon_report(struct virtio_balloon *b, FILE *out)
+{
+	struct virtio_balloon_stats s;
+	struct virtio_mmio_stats t;
+
+	virtio_balloon_get_stats(b, &s);
+	virtio_mmio_get_stats(&b->t, &t);
+	fprintf(out, "  virtio-balloon: target %" PRIu32 " pages, actual %" PRIu32 ", held %" PRIu64
+		", inflated %" PRIu64 ", deflated %" PRIu64 ", host freed %" PRIu64 " / returned %"
+		PRIu64 ", reported %" PRIu64 "; bad requests: pfns %" PRIu64 ", duplicates %" PRIu64
+		", not held %" PRIu64 ", over target %" PRIu64 ", malformed %" PRIu64
+		"; transport: ro writes %" PRIu64 ", bad accesses %" PRIu64 ", bad sequence %" PRIu64
+		", needs reset %" PRIu64 ", interrupts %" PRIu64 "\n", s.num_pages, s.actual, s.held,
+		s.inflated, s.deflated, s.host_inflated, s.host_deflated, s.reported, s.bad_pfns,
+		s.duplicates, s.not_held, s.over_target, s.bad_requests, t.ro_writes, t.bad_accesses,
+		t.bad_sequence, t.needs_reset, t.interrupts);
+}
+
+/* The "balloon" member of the --stats JSON. */
+static void run_balloon_json(FILE *f, void *arg)
+{
+	struct virtio_balloon *b = arg;
+	struct virtio_balloon_stats s;
+	struct virtio_mmio_stats t;
+
+	virtio_balloon_get_stats(b, &s);
+	virtio_mmio_get_stats(&b->t, &t);
+	fprintf(f, ",\n  \"balloon\": {\"num_pages\": %" PRIu32 ", \"actual\": %" PRIu32
+		", \"held\": %" PRIu64 ", \"inflated\": %" PRIu64 ", \"deflated\": %" PRIu64
+		", \"host_inflated\": %" PRIu64 ", \"host_deflated\": %" PRIu64
+		", \"reported\": %" PRIu64 ", \"bad_pfns\": %" PRIu64 ", \"duplicates\": %" PRIu64
+		", \"not_held\": %" PRIu64 ", \"over_target\": %" PRIu64
+		", \"bad_requests\": %" PRIu64 ", \"backend_errors\": %" PRIu64
+		", \"stats_updates\": %" PRIu64 ", \"ro_writes\": %" PRIu64
+		", \"bad_accesses\": %" PRIu64 ", \"bad_sequence\": %" PRIu64
+		", \"needs_reset\": %" PRIu64 ", \"interrupts\": %" PRIu64 "}", s.num_pages,
+		s.actual, s.held, s.inflated, s.deflated, s.host_inflated, s.host_deflated,
+		s.reported, s.bad_pfns, s.duplicates, s.not_held, s.over_target, s.bad_requests,
+		s.backend_errors, s.stats_updates, t.ro_writes, t.bad_accesses, t.bad_sequence,
+		t.needs_reset, t.interrupts);
+}
 
 static void run_vm_mem_failed(void *arg)
 {
@@ -177,7 +274,8 @@ static int run_fill(struct run_fill *f, struct gmem *g)
  * and the guest's page-out requests. Returns the status to exit with.
  */
 static int run_end(const struct machine_config *m, const struct run_options *o,
-		   struct guest_mem *mem, struct gmem *g, struct hostmem_pv *pv, int status)
+		   struct guest_mem *mem, struct gmem *g, struct hostmem_pv *pv,
+		   struct virtio_balloon *balloon, int status)
 {
 	struct hostmem_pv_stats ps;
 
@@ -196,7 +294,10 @@ static int run_end(const struct machine_config *m, const struct run_options *o,
 		", page-ins %" PRIu64 ", rejected %" PRIu64 ", failed %" PRIu64 ", blocks ignored %"
 		PRIu64 ", pages %" PRIu64 ")\n", ps.requests, ps.page_outs, ps.page_ins, ps.rejected,
 		ps.failed, ps.blocks_ignored, ps.pages);
-	if (o->stats_path && gmem_write_stats_json(g, o->stats_path))
+	if (balloon)
+		run_balloon_report(balloon, stderr);
+	if (o->stats_path && gmem_write_stats_json_extra(g, o->stats_path,
+							 balloon ? run_balloon_json : NULL, balloon))
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 	if (o->memory_report)
 		ram_report(m, mem, stdout);
@@ -212,7 +313,8 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	struct gmem g;
 	struct vm vm;
 	struct hostmem_pv pv;
-	bool swap_open_ok = false, gmem_ok = false;
+	struct virtio_balloon balloon;
+	bool swap_open_ok = false, gmem_ok = false, balloon_ok = false;
 	int serial_fd = -1, status;
 
 	if (ram_create(m, &mem)) {
@@ -233,6 +335,10 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 		goto out;
 	}
 	gmem_ok = true;
+	if (o->balloon.given)
+		fill.vio[fill.nr_vio++] = (struct acpi_virtio_mmio){
+			.base = MV_GPA_VIRTIO_BALLOON, .size = MV_VIRTIO_MMIO_SIZE,
+			.gsi = MV_GSI_VIRTIO_BALLOON };
 	status = run_fill(&fill, &g);
 	if (status) {
 		gmem_ok = status != GMEM_STATUS_FATAL;     /* run_fill destroyed it */
@@ -256,6 +362,18 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 		goto out;
 	}
 	vm.hostmem = &pv;
+	if (o->balloon.given) {
+		if (run_balloon_create(&balloon, o, m, &mem, &g, &vm)) {
+			fprintf(stderr, "memvisor: %s\n", mv_error());
+			hostmem_pv_destroy(&pv);
+			vm_destroy(&vm);
+			status = RUN_STATUS_NO_VM;
+			goto out;
+		}
+		balloon_ok = true;
+		o->requests.balloon_target = run_balloon_target;
+		o->requests.balloon_arg = &balloon;
+	}
 	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
 	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
 	if (memreq_start(&o->requests, &g)) {
@@ -266,8 +384,12 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 								       : vm_run(&vm, fill.img.entry);
 	}
 	memreq_stop(&o->requests);
+	if (balloon_ok)
+		virtio_balloon_stop(&balloon);      /* the stats timer touches the VM */
 	vm_destroy(&vm);
-	status = run_end(m, o, &mem, &g, &pv, status);
+	status = run_end(m, o, &mem, &g, &pv, balloon_ok ? &balloon : NULL, status);
+	if (balloon_ok)
+		virtio_balloon_destroy(&balloon);
 	hostmem_pv_destroy(&pv);
 out:
 	if (serial_fd >= 0 && serial_fd != STDOUT_FILENO)

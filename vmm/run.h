@@ -20,6 +20,7 @@
 #include "machine.h"
 #include "memreq.h"
 #include "swap.h"
+#include "virtio_balloon.h"
 
 #define RUN_STATUS_BAD_IMAGE  2
 #define RUN_STATUS_NO_VM      8
@@ -32,14 +33,17 @@ struct run_options {
 	const char *stats_path;       /* --stats: JSON statistics at the end */
 	struct gmem_config mem;       /* --fault-around, --fault-threads, --prefault (swap: run.c) */
 	struct memreq_list requests;  /* --mem-request (run while the guest runs) */
+	struct virtio_balloon_opts balloon;   /* --balloon */
 };
 
 /*
- * Fill guest RAM with everything the guest reads at boot: the ACPI tables at MV_GPA_ACPI, the
- * image, the start info with its memory map and m->cmdline. 0 or -errno with mv_error() set.
+ * Fill guest RAM with everything the guest reads at boot: the ACPI tables at MV_GPA_ACPI (with
+ * the virtio-mmio devices vio[0..nr_vio) in the DSDT), the image, the start info with its memory
+ * map and m->cmdline. 0 or -errno with mv_error() set.
  */
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
-		 struct pvh_image *img, struct acpi_layout *acpi);
+		 const struct acpi_virtio_mmio *vio, unsigned nr_vio, struct pvh_image *img,
+		 struct acpi_layout *acpi);
 
 int run_machine(const struct machine_config *m, struct run_options *o);
 

@@ -374,11 +374,46 @@ static void vcpu_pio(struct vcpu *v)
 			     data);
 }
 
+int vm_add_mmio(struct vm *vm, gpa_t base, uint64_t size,
+		void (*access)(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
+			       bool write), void *opaque)
+{
+	if (vm->nr_mmio == VM_MAX_MMIO_DEVS || !size || base + size < base)
+		return mv_fail(EINVAL, "MMIO bus: no room for a device at 0x%llx+0x%llx",
+			       (unsigned long long)base, (unsigned long long)size);
+	for (unsigned i = 0; i < vm->nr_mmio; i++)
+		if (base < vm->mmio[i].base + vm->mmio[i].size && vm->mmio[i].base < base + size)
+			return mv_fail(EINVAL, "MMIO bus: 0x%llx+0x%llx overlaps another device",
+				       (unsigned long long)base, (unsigned long long)size);
+	vm->mmio[vm->nr_mmio++] = (struct vm_mmio_dev){ base, size, access, opaque };
+	return 0;
+}
+
+void vm_irq_pulse(struct vm *vm, uint32_t gsi)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = 1 };
+
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);      /* cannot fail for a routed IOAPIC pin */
+	irq.level = 0;
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
 static void vcpu_mmio(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	struct vm *vm = v->vm;
+	uint64_t addr = run->mmio.phys_addr;
+	unsigned len = run->mmio.len;
 
+	for (unsigned i = 0; i < vm->nr_mmio; i++) {
+		const struct vm_mmio_dev *d = &vm->mmio[i];
+
+		if (addr >= d->base && addr - d->base < d->size && len <= sizeof(run->mmio.data) &&
+		    len <= d->size - (addr - d->base)) {
+			d->access(d->opaque, addr - d->base, run->mmio.data, len, run->mmio.is_write);
+			return;
+		}
+	}
 	if (!run->mmio.is_write)
 		memset(run->mmio.data, 0xff, sizeof(run->mmio.data));
 	pthread_mutex_lock(&vm->lock);

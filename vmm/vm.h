@@ -32,6 +32,18 @@
 #define VM_STATUS_SHUTDOWN    4
 #define VM_STATUS_UNEXPECTED  6
 #define VM_HALT_CHECK_MS      100
+#define VM_MAX_MMIO_DEVS      8
+
+/*
+ * The MMIO bus: a guest access to [base, base + size) goes to access(opaque, offset, ...) on the
+ * vCPU's thread (no vm.lock held; the device locks itself). Devices are added before vm_run.
+ */
+struct vm_mmio_dev {
+	gpa_t base;
+	uint64_t size;
+	void (*access)(void *opaque, uint64_t offset, uint8_t *data, unsigned len, bool write);
+	void *opaque;
+};
 
 struct vm;
 struct hostmem_pv;
@@ -58,6 +70,8 @@ struct vm {
 	struct kvm_cpuid2 *cpuid;      /* KVM_GET_SUPPORTED_CPUID, patched per vCPU */
 	struct vcpu vcpus[MACHINE_MAX_VCPUS];
 	struct serial serial;
+	struct vm_mmio_dev mmio[VM_MAX_MMIO_DEVS];
+	unsigned nr_mmio;
 	struct hostmem_pv *hostmem;    /* optional host-memory device (hostmem_pv.h), the caller's:
 					* set after vm_create, before vm_run; NULL: ports unhandled */
 
@@ -91,5 +105,13 @@ int vm_run(struct vm *vm, uint32_t pvh_entry);
 void vm_stop(struct vm *vm, int status);
 
 void vm_destroy(struct vm *vm);
+
+/* Put a device on the MMIO bus (before vm_run). 0, or -EINVAL (full, overlapping, empty). */
+int vm_add_mmio(struct vm *vm, gpa_t base, uint64_t size,
+		void (*access)(void *opaque, uint64_t offset, uint8_t *data, unsigned len,
+			       bool write), void *opaque);
+
+/* An edge on IOAPIC pin gsi (KVM_IRQ_LINE high then low). Any thread. */
+void vm_irq_pulse(struct vm *vm, uint32_t gsi);
 
 #endif /* MV_VM_H */

@@ -18,7 +18,10 @@
  *   0x0010_0000 ─              MV_GPA_KERNEL_MIN: lowest address an image may load RAM
  *   ...                        RAM, nodes laid out in id order from 0
  *   0xc000_0000                MV_GPA_LOW_RAM_END: RAM stops at 3 GiB
- *   0xc000_0000 ─ 0xfebf_ffff  MV_GPA_MMIO_BASE: device MMIO windows (virtio-mmio)  (not in E820)
+ *   0xc000_0000 ─ 0xfebf_ffff  MV_GPA_MMIO_BASE: device MMIO windows              (not in E820)
+ *     0xd000_0000 ─              MV_GPA_VIRTIO_BASE: virtio-mmio devices, one 4 KiB window
+ *                                each (MV_VIRTIO_MMIO_SIZE), described in the DSDT
+ *       0xd000_0000 ─ 0xd000_0fff  MV_GPA_VIRTIO_BALLOON: virtio-balloon, GSI 16
  *   0xfec0_0000 ─ 0xfec0_0fff  IOAPIC                                              (not in E820)
  *   0xfee0_0000 ─ 0xfee0_0fff  local APIC                                          (not in E820)
  *   0xfffb_c000 ─ 0xfffb_cfff  MV_GPA_KVM_IDENTITY_MAP: KVM's identity page table   (not in E820)
@@ -49,6 +52,16 @@
 #define MV_GPA_LOW_RAM_END     UINT64_C(0xc0000000)
 #define MV_GPA_MMIO_BASE       UINT64_C(0xc0000000)
 #define MV_GPA_MMIO_END        UINT64_C(0xfec00000)
+/*
+ * virtio-mmio devices (vmm/virtio_mmio.c): window i at MV_GPA_VIRTIO_BASE + i * MV_VIRTIO_MMIO_SIZE,
+ * interrupt on IOAPIC pin MV_GSI_VIRTIO_BASE + i (edge-triggered, active high). A guest finds
+ * them in the DSDT (_HID "LNRO0005"); these constants are for cross-checks.
+ */
+#define MV_GPA_VIRTIO_BASE     UINT64_C(0xd0000000)
+#define MV_VIRTIO_MMIO_SIZE    UINT64_C(0x1000)
+#define MV_GSI_VIRTIO_BASE     16                     /* first pin above the ISA IRQs */
+#define MV_GPA_VIRTIO_BALLOON  (MV_GPA_VIRTIO_BASE + 0 * MV_VIRTIO_MMIO_SIZE)
+#define MV_GSI_VIRTIO_BALLOON  (MV_GSI_VIRTIO_BASE + 0)
 #define MV_GPA_KVM_IDENTITY_MAP UINT64_C(0xfffbc000)
 #define MV_GPA_KVM_TSS         UINT64_C(0xfffbd000)
 #define MV_GPA_IOAPIC          UINT64_C(0xfec00000)

@@ -57,5 +57,26 @@ guest_triple:
 	ud2
 guest_triple_end:
 
+/* MMIO bus: read the word at 0xd0000000 and print its 4 bytes, store it back at 0xd0000010, read
+ * 0xd0001000 (no device: all ones) and print its low byte; then write 9 to the exit port. */
+	.globl guest_mmio, guest_mmio_end
+guest_mmio:
+	mov	0xd0000000, %ecx
+	mov	$0x3f8, %dx
+	mov	$4, %esi
+3:	mov	%cl, %al
+	out	%al, %dx
+	ror	$8, %ecx
+	dec	%esi
+	jnz	3b
+	mov	%ecx, 0xd0000010
+	mov	0xd0001000, %eax
+	out	%al, %dx
+	mov	$0xf4, %dx
+	mov	$9, %al
+	out	%al, %dx
+4:	jmp	4b
+guest_mmio_end:
+
 	.code64
 	.section .note.GNU-stack, "", @progbits

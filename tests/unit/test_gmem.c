@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -1396,3 +1397,202 @@ TEST(check_detects_corruption)
 	fx_teardown(&f);
 }
 
+
+/* ---- balloon: BALLOONED / DISCARDED states ------------------------------------------------------ */
+
+/* Bytes of host memory behind node n's pool (the memfd's allocated blocks). */
+static uint64_t pool_host_bytes(struct fx *f, unsigned n)
+{
+	struct stat st;
+
+	CHECK_EQ(fstat(gmem_pool(&f->g, n)->memfd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+TEST(balloon_rejects_bad_ranges)
+{
+	struct fx f;
+	uint64_t pages = 1;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	CHECK_EQ(gmem_balloon(&f.g, 0, 0, false, &pages), -EINVAL);
+	CHECK_CONTAINS(mv_error(), "empty or not page-aligned");
+	CHECK_EQ(gmem_balloon(&f.g, 100, PAGE, false, &pages), -EINVAL);
+	CHECK_EQ(gmem_balloon(&f.g, f.m.ram_end - PAGE, 2 * PAGE, true, &pages), -ERANGE);
+	CHECK_CONTAINS(mv_error(), "not wholly guest RAM");
+	CHECK_EQ(gmem_deflate(&f.g, f.m.ram_end, PAGE, &pages), -ERANGE);
+	CHECK_EQ_U(pages, 0);
+	CHECK_EQ_U(stats(&f).requests_rejected, 4);
+	fx_teardown(&f);
+}
+
+/*
+ *   node 0, clusters of 16 pages:   c0        c1 ... c15       c16
+ *   balloon [8 pages, 1 MiB + 8 pages)   |...#####|#########|#####...|
+ *   only whole clusters c1..c15 change; c0 and c16 keep their frames and data
+ */
+TEST(balloon_frees_whole_clusters_and_a_touch_reads_zero)
+{
+	struct fx f;
+	struct gmem_stats s0, s1;
+	uint64_t pages, sum[2], bad, host0, nonzero = 0;
+	const uint64_t salt = 11;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	pat_run(&f, 0, f.m.ram_end, 2, true, salt, sum, &bad);
+	s0 = stats(&f);
+	host0 = pool_host_bytes(&f, 0);
+	CHECK_OK(gmem_balloon(&f.g, 8 * PAGE, MIB, false, &pages));
+	CHECK_EQ_U(pages, 15 * 16);
+	s1 = stats(&f);
+	CHECK_EQ_U(s1.node[0].frames_used, s0.node[0].frames_used - 240);
+	CHECK_EQ_U(s1.node[0].clusters_mapped, s0.node[0].clusters_mapped - 15);
+	CHECK_EQ_U(s1.node[0].pages_ballooned, 240);
+	CHECK_EQ_U(s1.node[1].frames_used, s0.node[1].frames_used);
+	CHECK_EQ_U(host0 - pool_host_bytes(&f, 0), 240 * PAGE);   /* really given back */
+	CHECK_OK(gmem_check(&f.g));
+	/* again: nothing changes */
+	CHECK_OK(gmem_balloon(&f.g, 8 * PAGE, MIB, false, &pages));
+	CHECK_EQ_U(pages, 0);
+	/* the clusters around are intact */
+	CHECK_EQ_U(pat_verify(&f, 0, f.csize, salt), 0);
+	CHECK_EQ_U(pat_verify(&f, 16 * f.csize, f.m.ram_end, salt), 0);
+	/* a touch of a ballooned cluster faults in zeros */
+	for (gpa_t a = f.csize; a < 16 * f.csize; a += 8)
+		nonzero += *gword(&f, a) != 0;
+	CHECK_EQ_U(nonzero, 0);
+	s1 = stats(&f);
+	CHECK_EQ_U(s1.node[0].faults_balloon, 15);
+	CHECK_EQ_U(s1.node[0].pages_ballooned, 0);
+	CHECK_EQ_U(s1.node[0].frames_used, s0.node[0].frames_used);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(balloon_of_swapped_clusters_frees_their_slots)
+{
+	struct fx f;
+	uint64_t pages, sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .swap_size = 8 * MIB }));
+	pat_run(&f, 0, MIB, 1, true, 3, sum, &bad);
+	CHECK_OK(gmem_page_out(&f.g, 0, MIB, &pages));
+	CHECK_EQ_U(stats(&f).swap_slots_used, 256);
+	CHECK_OK(gmem_balloon(&f.g, 0, MIB, false, &pages));
+	CHECK_EQ_U(pages, 256);
+	CHECK_EQ_U(stats(&f).swap_slots_used, 0);
+	CHECK_EQ_U(stats(&f).node[0].pages_swapped, 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(balloon_of_untouched_memory_records_the_state_only)
+{
+	struct fx f;
+	uint64_t pages;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	CHECK_OK(gmem_balloon(&f.g, node_gpa(&f, 1), node_size(&f, 1), false, &pages));
+	CHECK_EQ_U(pages, 1024);
+	CHECK_EQ_U(stats(&f).node[1].pages_ballooned, 1024);
+	CHECK_EQ_U(stats(&f).node[1].frames_used, 0);
+	CHECK_EQ_U(stats(&f).uffd_events, 0);             /* nothing was mapped: no unmap */
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(deflate_makes_ballooned_clusters_untouched_and_leaves_others)
+{
+	struct fx f;
+	uint64_t pages, sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	pat_run(&f, 0, 2 * MIB, 1, true, 5, sum, &bad);
+	CHECK_OK(gmem_balloon(&f.g, 0, MIB, false, &pages));
+	CHECK_OK(gmem_balloon(&f.g, MIB, MIB, true, &pages));
+	CHECK_EQ_U(stats(&f).node[0].pages_discarded, 256);
+	CHECK_OK(gmem_deflate(&f.g, 0, 2 * MIB, &pages));
+	CHECK_EQ_U(pages, 256);                            /* the discarded half is not ballooned */
+	CHECK_EQ_U(stats(&f).node[0].pages_ballooned, 0);
+	CHECK_EQ_U(stats(&f).node[0].pages_discarded, 256);
+	CHECK_OK(gmem_check(&f.g));
+	CHECK_OK(gmem_deflate(&f.g, 0, 2 * MIB, &pages));
+	CHECK_EQ_U(pages, 0);
+	/* deflated memory reads zero, faulted in as first-touch memory */
+	CHECK_EQ_U(*gword(&f, 8 * PAGE), 0);
+	CHECK_EQ_U(stats(&f).node[0].faults_balloon, 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(discarded_cluster_reused_by_the_guest_reads_zero)
+{
+	struct fx f;
+	uint64_t pages, sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	pat_run(&f, node_gpa(&f, 1), f.m.ram_end, 1, true, 9, sum, &bad);
+	CHECK_OK(gmem_balloon(&f.g, node_gpa(&f, 1), 4 * f.csize, true, &pages));
+	CHECK_EQ_U(pages, 64);
+	CHECK_EQ_U(stats(&f).node[1].pages_discarded, 64);
+	*gword(&f, node_gpa(&f, 1) + f.csize) = 42;
+	CHECK_EQ_U(*gword(&f, node_gpa(&f, 1) + f.csize + 8), 0);
+	CHECK_EQ_U(stats(&f).node[1].pages_discarded, 48);
+	CHECK_EQ_U(stats(&f).node[1].faults_balloon, 1);
+	CHECK_EQ_U(pat_verify(&f, node_gpa(&f, 1) + 4 * f.csize, f.m.ram_end, 9), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+struct balloon_toucher {
+	struct fx *f;
+	gpa_t start, end;
+	volatile bool *stop;
+	uint64_t touches;
+};
+
+static void *balloon_toucher(void *arg)
+{
+	struct balloon_toucher *t = arg;
+
+	for (gpa_t a = t->start; !*t->stop; a = a + 8 * PAGE + 8 < t->end ? a + 8 * PAGE + 8 : t->start) {
+		*gword(t->f, a & ~(gpa_t)7) += 1;
+		t->touches++;
+	}
+	return NULL;
+}
+
+/*
+ * A hostile guest keeps touching the pages it ballooned while the host balloons them over and
+ * over (two "vCPU" threads): every touch is served (zero or its own data), nothing hangs, and
+ * the engine stays consistent. Writers on the clusters next door lose nothing.
+ */
+TEST(balloon_while_vcpus_touch_the_same_memory_stays_consistent)
+{
+	struct fx f;
+	volatile bool stop = false;
+	struct balloon_toucher t[2];
+	pthread_t th[2];
+	uint64_t pages, sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	pat_run(&f, 2 * MIB, 4 * MIB, 1, true, 13, sum, &bad);
+	for (unsigned i = 0; i < 2; i++) {
+		t[i] = (struct balloon_toucher){ .f = &f, .start = i * MIB, .end = (i + 1) * MIB,
+						 .stop = &stop };
+		CHECK_EQ(pthread_create(&th[i], NULL, balloon_toucher, &t[i]), 0);
+	}
+	for (unsigned round = 0; round < 200; round++) {
+		CHECK_OK(gmem_balloon(&f.g, 0, 2 * MIB, round % 3 == 0, &pages));
+		if (round % 5 == 0)
+			CHECK_OK(gmem_deflate(&f.g, 0, 2 * MIB, &pages));
+	}
+	stop = true;
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	CHECK_GT(t[0].touches + t[1].touches, 0);
+	CHECK_GT(stats(&f).node[0].faults_balloon, 0);
+	CHECK_EQ_U(pat_verify(&f, 2 * MIB, 4 * MIB, 13), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
