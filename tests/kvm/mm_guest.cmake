@@ -55,3 +55,14 @@ mv_add_kvm_test(NAME guest.scenario_hostagree COMMAND ${CMAKE_CURRENT_LIST_DIR}/
        --cpus 2 --numa size=32M --numa size=32M --fault-around 1
        --stats ${CMAKE_CURRENT_BINARY_DIR}/hostagree.json
     TIMEOUT 300)
+
+# scenario=balloon against memvisor's virtio-balloon (vmm/virtio_balloon.c): the guest's driver
+# inflates to the 64 MiB target, has free blocks reported, deflates, inflates again and stays so;
+# the host's per-node ballooned pages must equal the guest's per-node figures
+# (tests/kvm/balloon_check.sh).
+mv_add_kvm_test(NAME guest.scenario_balloon COMMAND ${CMAKE_CURRENT_LIST_DIR}/balloon_check.sh
+    --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json --pages 16384
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-balloon.elf ${MV_MM_MACHINE}
+       --cmdline scenario=balloon --balloon target=64M,free-page-reporting=on
+       --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json
+    TIMEOUT 300)

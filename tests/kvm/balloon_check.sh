@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# balloon_check.sh — run scenario=balloon (guest/balloon.c) under memvisor with --balloon and
+# hold the host's per-node statistics against what the guest's driver left in the balloon.
+#
+#   balloon_check.sh --stats JSON --pages N -- memvisor run scenario-balloon.elf ... --balloon
+#                    target=SIZE,... --stats JSON
+#
+# Checks: exit status 1 (every guest TAP check passed: inflated to the target, free pages fell
+# by as much, free page reports used, deflated back, inflated again); memvisor's end-of-run
+# consistency check; the guest's final "balloon: node K pages=P" lines sum to N (the target in
+# pages); and for every node, the host's pages_ballooned equals P. The guest inflates in 64 KiB
+# blocks (memvisor's default cluster), so every ballooned page lies in a whole cluster the host
+# gave back: equality, no slack.
+set -uo pipefail
+
+stats= want=
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --stats) stats=$2; shift 2 ;;
+    --pages) want=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "balloon_check.sh: unknown option '$1'" >&2; exit 2 ;;
+    esac
+done
+[[ -n $stats && -n $want && $# -gt 0 ]] || { echo "balloon_check.sh: need --stats, --pages and a command" >&2; exit 2; }
+
+. "$(dirname "$0")/stats_run.sh"
+grep -Eq "^ok [0-9]+ - balloon: inflated to $want pages, actual $want$" "$out" \
+    || fail "the guest did not inflate to $want pages"
+grep -Eq "^ok [0-9]+ - balloon: [0-9]+ free blocks of 2048 KiB reported and used by the device$" "$out" \
+    || fail "no free page report used by the device"
+grep -Eq "^ok [0-9]+ - balloon: inflated again to $want pages, left inflated$" "$out" \
+    || fail "the guest did not end inflated"
+
+sum=0
+# The "balloon: node" lines after the final inflation are the state the host must show.
+sed -n '/balloon: inflated again to/,$p' "$out" | grep -E '^balloon: node [0-9]+ pages=[0-9]+$' >"$tmp"
+[[ -s $tmp ]] || fail "no 'balloon: node N pages=P' lines after the final inflation"
+while read -r _ _ node pages; do
+    pages=${pages#pages=}
+    j=$(grep "\"node\": $node," "$stats") || fail "node $node not in $stats"
+    host=$(field pages_ballooned "$j")
+    [[ -n $host ]] || fail "pages_ballooned missing for node $node in $stats"
+    echo "node $node: guest ballooned $pages pages, host holds $host as ballooned"
+    (( host == pages )) || fail "node $node: the guest ballooned $pages pages, the host counts $host"
+    sum=$((sum + pages))
+done <"$tmp"
+(( sum == want )) || fail "the guest's per-node figures add up to $sum, not $want"
+cat "$err" >&2
+echo "ok: $want pages ballooned, per node as the guest says"
