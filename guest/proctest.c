@@ -1,0 +1,249 @@
+/*
+ * guest/proctest.c — the process scenarios (`scenario=NAME`, guest/README.md): each sets up the
+ * memory manager (pmem, vmem, kmem as mmtest.c does), ring 3 (uarch.c) and processes (proc.c),
+ * runs user programs (guest/user/progs.c) one after another on the boot CPU, checks how each
+ * ended and its page table against its VMAs and counters, and finally that every frame and
+ * kernel table page came back.
+ *
+ *   vma     scripted mmap/munmap/mprotect/brk; the program compares its maps after each step
+ *   fault   one fault per first-touched page, none on re-touch, none with MAP_POPULATE,
+ *           MADV_DONTNEED drops pages; again with the process bound to node 1 (if any)
+ *   stack   the stack grows page by page to its limit, the next page kills the process
+ *   segv    each bad access (no VMA, write to read-only, execute NX, PROT_NONE, kernel
+ *           addresses, non-canonical) kills only that process; a new process then runs fine
+ *
+ * Runs on the boot CPU after smp_boot; the other CPUs idle (they load the GDT/TSS though).
+ */
+#include <mm/buddy.h>
+
+#include "mem.h"
+#include "proc.h"
+
+#define STACK_LIMIT     (UINT64_C(1) << 20)     /* the stack scenario's RLIMIT_STACK */
+#define SEGV_AT         UINT64_C(0x300000000)   /* guest/user/progs.c */
+#define NONCANONICAL    UINT64_C(0x800000000000)
+#define HELLO_EXIT      42
+/* The fault program's faults: 64 written + 16 read + 16 after MADV_DONTNEED + 8 of heap. */
+#define FAULT_PROG_FAULTS 104
+
+enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV };
+
+static const char *const names[] = {
+	[PT_VMA] = "vma", [PT_FAULT] = "fault", [PT_STACK] = "stack", [PT_SEGV] = "segv",
+};
+
+int proctest_lookup(const char *name, size_t len)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(names); i++) {
+		size_t n = 0;
+
+		while (names[i][n])
+			n++;
+		if (n == len && !memcmp(names[i], name, len))
+			return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * Free pages once per-CPU lists and empty slabs are given back: every kmalloc class and the VMA
+ * cache, then the allocator's off-slab descriptor cache (large slabs just freed returned their
+ * descriptors there, so it is shrunk last).
+ */
+static uint64_t settled_free(void)
+{
+	struct buddy_stats st;
+
+	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++)
+		if (kmem.kmalloc[i])
+			kmem_cache_shrink(kmem.kmalloc[i]);
+	proc_caches_shrink();
+	kmem_cache_shrink(&kmem.desc_cache);
+	buddy_drain_all(&pmem_buddy);
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+	return st.free_pages + st.pcp_pages;
+}
+
+static void check_buddy(const char *when)
+{
+	int ret = buddy_check(&pmem_buddy);
+
+	if (ret)
+		tap_bail("buddy_check %s: %d (corrupted allocator)", when, ret);
+	tap_check(true, "buddy_check %s", when);
+}
+
+/* Create and run one process to its end; NULL after a failed check. */
+static struct proc *run(enum uprog prog, const char *name, uint64_t arg,
+			const struct proc_opts *o)
+{
+	struct proc *p = proc_create(prog, name, arg, o);
+
+	if (!tap_check(p != NULL, "proc: %s created", name))
+		return NULL;
+	kprintf("# proc: running pid %u (%s)\n", p->pid, p->name);
+	proc_run(p);
+	return p;
+}
+
+/* The page table agrees with the VMAs and counters; then free the process. */
+static void finish(struct proc *p)
+{
+	tap_check(proc_check(p) == 0, "%s: page table matches its VMAs and counters (rss %lu, "
+		  "minflt %lu)", p->name, p->rss, p->minflt);
+	proc_destroy(p);
+}
+
+static bool exited_ok(struct proc *p, int code)
+{
+	return tap_check(p->state == PROC_EXITED && p->exit_code == code && p->checks_failed == 0,
+			 "%s: exited with %d (expected %d) after %lu checks, %lu failed", p->name,
+			 p->state == PROC_EXITED ? p->exit_code : -1, code, p->checks,
+			 p->checks_failed);
+}
+
+/* ---- scenarios ------------------------------------------------------------------------------ */
+
+static void scenario_vma(void)
+{
+	struct proc *p = run(UPROG_VMA, "vma", 0, NULL);
+
+	if (!p)
+		return;
+	exited_ok(p, 0);
+	tap_check(p->checks >= 30, "vma: the program made %lu checks (>= 30)", p->checks);
+	proc_print_maps(p);
+	finish(p);
+}
+
+static void scenario_fault(void)
+{
+	struct numa_policy bind1;
+	struct proc *p = run(UPROG_FAULT, "fault", 0, NULL);
+
+	if (!p)
+		return;
+	exited_ok(p, 0);
+	tap_check(p->minflt == FAULT_PROG_FAULTS && p->cowflt == 0,
+		  "fault: the kernel counted %lu faults (%u), %lu copy-on-write", p->minflt,
+		  FAULT_PROG_FAULTS, p->cowflt);
+	finish(p);
+
+	if (!(pmem_buddy.mem_nodes >> 1 & 1)) {
+		tap_check(true, "fault: # SKIP no node 1 for the bound run");
+		return;
+	}
+	MM_BUG_ON(numa_policy_init(&bind1, &pmem_buddy, NUMA_POLICY_BIND, (nodemask_t)1 << 1));
+	p = run(UPROG_FAULT, "fault-node1", 0, &(struct proc_opts){ 0, &bind1 });
+	if (!p)
+		return;
+	exited_ok(p, 0);
+	tap_check(p->rss > 0 && p->rss_node[1] == p->rss,
+		  "fault-node1: every page of the process bound to node 1 is there (%lu of %lu)",
+		  p->rss_node[1], p->rss);
+	finish(p);
+}
+
+static void scenario_stack(void)
+{
+	struct proc *p = run(UPROG_STACK, "stack", 0, &(struct proc_opts){ STACK_LIMIT, NULL });
+	struct vma *v;
+
+	if (!p)
+		return;
+	v = vma_lookup(&p->mm, USER_TOP - 1);
+	tap_check(p->state == PROC_KILLED && p->kill_reason == KILL_STACK_LIMIT &&
+		  p->kill_addr == USER_TOP - STACK_LIMIT - MM_PAGE_SIZE,
+		  "stack: killed (%s) at 0x%lx, the first page past the %lu KiB limit (0x%lx)",
+		  proc_kill_text(p->kill_reason), p->kill_addr, STACK_LIMIT >> 10,
+		  USER_TOP - STACK_LIMIT - MM_PAGE_SIZE);
+	tap_check(v && v->vm_start == USER_TOP - STACK_LIMIT && v->vm_end == USER_TOP &&
+		  (v->vm_flags & VM_GROWSDOWN),
+		  "stack: the stack VMA grew to 0x%lx-0x%lx (the limit)", v ? v->vm_start : 0,
+		  v ? v->vm_end : 0);
+	tap_check(p->minflt == STACK_LIMIT / MM_PAGE_SIZE - 1,
+		  "stack: one fault per page grown: %lu (%lu)", p->minflt,
+		  STACK_LIMIT / MM_PAGE_SIZE - 1);
+	finish(p);
+	p = run(UPROG_HELLO, "hello", HELLO_EXIT, NULL);
+	if (p) {
+		exited_ok(p, HELLO_EXIT);
+		finish(p);
+	}
+}
+
+struct segv_case {
+	enum uprog prog;
+	const char *name;
+	uint64_t arg;
+	enum proc_kill why;
+	uint64_t vector;
+	uint64_t addr;          /* the fault address; 0: not a #PF (the RIP is recorded) */
+};
+
+static void scenario_segv(void)
+{
+	const struct segv_case cases[] = {
+		{ UPROG_SEGV_UNMAPPED, "segv-unmapped", 0, KILL_UNMAPPED, 14, SEGV_AT },
+		{ UPROG_SEGV_WRITE_RO, "segv-write-ro", 0, KILL_NO_WRITE, 14, SEGV_AT },
+		{ UPROG_SEGV_EXEC_NX, "segv-exec-nx", 0, KILL_NO_EXEC, 14, SEGV_AT },
+		{ UPROG_SEGV_PROT_NONE, "segv-prot-none", 0, KILL_NO_READ, 14, SEGV_AT },
+		{ UPROG_SEGV_KERNEL, "segv-direct-map", DIRECT_MAP_BASE + (UINT64_C(1) << 20),
+		  KILL_KERNEL_ADDR, 14, DIRECT_MAP_BASE + (UINT64_C(1) << 20) },
+		{ UPROG_SEGV_BELOW_USER, "segv-kernel-image", 0, KILL_KERNEL_ADDR, 14,
+		  UINT64_C(0x100000) },
+		{ UPROG_SEGV_KERNEL, "segv-noncanonical", NONCANONICAL, KILL_GP, 13, 0 },
+	};
+	struct proc *p;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		const struct segv_case *c = &cases[i];
+
+		if (c->prog == UPROG_SEGV_EXEC_NX && !vmem_have_nx()) {
+			tap_check(true, "%s: # SKIP no NX (EFER.NXE off)", c->name);
+			continue;
+		}
+		p = run(c->prog, c->name, c->arg, NULL);
+		if (!p)
+			continue;
+		tap_check(p->state == PROC_KILLED && p->kill_reason == c->why &&
+			  p->kill_vector == c->vector && (c->addr == 0 || p->kill_addr == c->addr),
+			  "%s: killed by vector %lu (%lu) at 0x%lx (0x%lx): %s (%s)", c->name,
+			  p->kill_vector, c->vector, p->kill_addr, c->addr,
+			  proc_kill_text(p->kill_reason), proc_kill_text(c->why));
+		finish(p);
+	}
+	p = run(UPROG_HELLO, "hello", HELLO_EXIT, NULL);
+	if (p) {
+		exited_ok(p, HELLO_EXIT);
+		finish(p);
+	}
+}
+
+void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
+{
+	uint64_t free0, tables0, free1, tables1;
+
+	kprintf("# scenario %s (processes)\n", names[sc]);
+	if (!pmem_init(t, mm) || !vmem_init(mm) || !kmem_init())
+		return;
+	check_buddy("after setup");
+	if (!uarch_init() || !proc_init())
+		return;
+	free0 = settled_free();
+	tables0 = vmem_table_pages();
+	switch (sc) {
+	case PT_VMA:   scenario_vma();   break;
+	case PT_FAULT: scenario_fault(); break;
+	case PT_STACK: scenario_stack(); break;
+	case PT_SEGV:  scenario_segv();  break;
+	}
+	free1 = settled_free();
+	tables1 = vmem_table_pages();
+	tap_check(free1 == free0 && tables1 == tables0,
+		  "proc: free pages back to %lu (%lu), kernel table pages %lu (%lu)", free0, free1,
+		  tables0, tables1);
+	check_buddy("after the processes");
+	tap_check(pmem_oom_reports == 0, "no unexpected out-of-memory report (%lu)",
+		  pmem_oom_reports);
+}

@@ -1,0 +1,392 @@
+/*
+ * guest/user/progs.c — the user programs of the process scenarios (guest/proctest.c runs them;
+ * enum uprog in guest/uapi.h). Each checks what it can see from ring 3 with u_check (TAP lines
+ * the kernel numbers); the kernel checks the rest (exit status, kill reason and address, its
+ * own counters, leaks) after the process ended.
+ */
+#include "ulib.h"
+
+#define AREA      0x200000000UL        /* 8 GiB: the vma/fault programs' fixed addresses */
+#define AREA_SPAN (64 * PAGE)          /* maps lines starting in [AREA, AREA + AREA_SPAN) */
+#define SEGV_AT   0x300000000UL        /* 12 GiB: the segv programs' mappings */
+#define MMAP_BASE (0x7ffffffff000UL - (128UL << 20))   /* mm_space_default_config's */
+
+static char maps[8192];
+
+/* ---- vma ----------------------------------------------------------------------------------- */
+
+struct vline {
+	unsigned long first, last;     /* pages from AREA: [first, last) */
+	const char *perms;
+};
+
+/*
+ * The maps lines starting inside [AREA, AREA + AREA_SPAN) must be exactly want[0..n) (each line
+ * "start-end perms 00000000 00:00 0", anonymous). On a mismatch both are printed.
+ */
+static bool maps_are(const char *step, const struct vline *want, unsigned n)
+{
+	long len = u_maps(maps, sizeof(maps));
+	unsigned seen = 0;
+	bool ok = len > 0 && len < (long)sizeof(maps);
+
+	for (char *line = maps; ok && *line;) {
+		char *nl = line;
+		unsigned long start = 0;
+
+		while (*nl && *nl != '\n')
+			nl++;
+		for (char *c = line; *c != '-'; c++)
+			start = start * 16 + (unsigned long)(*c <= '9' ? *c - '0' : *c - 'a' + 10);
+		if (start >= AREA && start < AREA + AREA_SPAN) {
+			char exp[80];
+			int el;
+
+			if (seen == n) {
+				ok = false;
+				break;
+			}
+			el = u_snprintf(exp, sizeof(exp), "%08lx-%08lx %s 00000000 00:00 0",
+					AREA + want[seen].first * PAGE, AREA + want[seen].last * PAGE,
+					want[seen].perms);
+			ok = nl - line >= el && !memcmp(line, exp, (size_t)el);
+			seen++;
+		}
+		line = *nl ? nl + 1 : nl;
+	}
+	ok &= seen == n;
+	if (!ok) {
+		u_printf("# vma %s: expected (pages from 0x%lx):\n", step, AREA);
+		for (unsigned i = 0; i < n; i++)
+			u_printf("#   %lu-%lu %s\n", want[i].first, want[i].last, want[i].perms);
+		u_maps(0, 0);                  /* the kernel prints the whole maps */
+	}
+	return u_check(ok, "maps %s: %u VMAs as expected", step, n);
+}
+
+static bool fill(unsigned long addr, unsigned long pages, unsigned long tag)
+{
+	for (unsigned long i = 0; i < pages; i++)
+		*(volatile unsigned long *)(addr + i * PAGE) = tag + i;
+	return true;
+}
+
+/* Pages [first, last) of AREA hold tag + page index (from fill at AREA with tag). */
+static bool holds(unsigned long first, unsigned long last, unsigned long tag)
+{
+	bool ok = true;
+
+	for (unsigned long i = first; i < last; i++)
+		ok &= *(volatile unsigned long *)(AREA + i * PAGE) == tag + i;
+	return ok;
+}
+
+static int prog_vma(void)
+{
+	const unsigned long tag = 0x5eed0000;
+	long r;
+
+	/*
+	 * 1. 16 pages read-write at AREA (MAP_FIXED_NOREPLACE):
+	 *      0                                              16
+	 *      |==================== rw-p ====================|
+	 */
+	r = u_anon(AREA, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
+	u_check(r == (long)AREA, "mmap 16 pages at 0x%lx returned 0x%lx", AREA, r);
+	fill(AREA, 16, tag);
+	maps_are("after mmap", (const struct vline[]){ { 0, 16, "rw-p" } }, 1);
+	r = u_anon(AREA + 8 * PAGE, PAGE, PROT_READ, MAP_FIXED_NOREPLACE);
+	u_check(r == -UAPI_EEXIST, "MAP_FIXED_NOREPLACE over a mapping: %ld (-EEXIST)", r);
+
+	/*
+	 * 2. munmap pages 4-5: a hole splits the VMA.
+	 *      0          4     6                             16
+	 *      |== rw-p ==|     |========== rw-p ============|
+	 */
+	r = u_munmap(AREA + 4 * PAGE, 2 * PAGE);
+	u_check(r == 0, "munmap of pages 4-5: %ld", r);
+	maps_are("after the hole", (const struct vline[]){ { 0, 4, "rw-p" }, { 6, 16, "rw-p" } }, 2);
+
+	/*
+	 * 3. mprotect pages 8-9 read-only: the right VMA splits in three.
+	 *      0          4     6     8     10                16
+	 *      |== rw-p ==|     |rw-p |r--p |===== rw-p =====|
+	 */
+	r = u_mprotect(AREA + 8 * PAGE, 2 * PAGE, PROT_READ);
+	u_check(r == 0, "mprotect of pages 8-9 to PROT_READ: %ld", r);
+	maps_are("after mprotect read-only", (const struct vline[]){ { 0, 4, "rw-p" },
+		 { 6, 8, "rw-p" }, { 8, 10, "r--p" }, { 10, 16, "rw-p" } }, 4);
+
+	/*
+	 * 4. mprotect them back: the three merge again.
+	 *      0          4     6                             16
+	 *      |== rw-p ==|     |========== rw-p ============|
+	 */
+	r = u_mprotect(AREA + 8 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE);
+	u_check(r == 0, "mprotect of pages 8-9 back to read-write: %ld", r);
+	maps_are("after mprotect back", (const struct vline[]){ { 0, 4, "rw-p" },
+		 { 6, 16, "rw-p" } }, 2);
+
+	/*
+	 * 5. mmap the hole again (MAP_FIXED): it merges with both neighbours (anonymous pgoff
+	 *    = address >> 12 lines up), and reads zero while the rest kept its data.
+	 *      0                                              16
+	 *      |==================== rw-p ====================|
+	 */
+	r = u_anon(AREA + 4 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_FIXED);
+	u_check(r == (long)(AREA + 4 * PAGE), "MAP_FIXED into the hole: 0x%lx", r);
+	maps_are("after filling the hole", (const struct vline[]){ { 0, 16, "rw-p" } }, 1);
+	u_check(holds(0, 4, tag) && holds(6, 16, tag) &&
+		*(volatile unsigned long *)(AREA + 4 * PAGE) == 0 &&
+		*(volatile unsigned long *)(AREA + 5 * PAGE) == 0,
+		"the refilled hole reads zero, the other 14 pages kept their data");
+
+	/*
+	 * 6. PROT_NONE over pages 2-13, then 7. a read-only MAP_FIXED over pages 1-2 replaces part
+	 *    of both the first piece and the PROT_NONE one:
+	 *      0    2                                   14    16
+	 * 6.   |rw-p|================ ---p ==============|rw-p |
+	 *      0 1    3                                 14    16
+	 * 7.   |r|r--p|============= ---p ==============|rw-p |
+	 *       w
+	 */
+	r = u_mprotect(AREA + 2 * PAGE, 12 * PAGE, PROT_NONE);
+	u_check(r == 0, "mprotect of pages 2-13 to PROT_NONE: %ld", r);
+	maps_are("after PROT_NONE", (const struct vline[]){ { 0, 2, "rw-p" }, { 2, 14, "---p" },
+		 { 14, 16, "rw-p" } }, 3);
+	r = u_anon(AREA + PAGE, 2 * PAGE, PROT_READ, MAP_FIXED);
+	u_check(r == (long)(AREA + PAGE), "read-only MAP_FIXED over pages 1-2: 0x%lx", r);
+	maps_are("after the read-only replacement", (const struct vline[]){ { 0, 1, "rw-p" },
+		 { 1, 3, "r--p" }, { 3, 14, "---p" }, { 14, 16, "rw-p" } }, 4);
+	u_check(holds(0, 1, tag) && holds(14, 16, tag) &&
+		*(volatile unsigned long *)(AREA + PAGE) == 0,
+		"pages 0 and 14-15 kept their data, the replaced page 1 reads zero");
+
+	/* 8. errors: nothing changes. */
+	r = u_mprotect(AREA + 15 * PAGE, 4 * PAGE, PROT_READ);
+	u_check(r == -UAPI_ENOMEM, "mprotect over the end of the mapping: %ld (-ENOMEM)", r);
+	r = u_munmap(AREA + 100, PAGE);
+	u_check(r == -UAPI_EINVAL, "munmap of an unaligned address: %ld (-EINVAL)", r);
+	r = u_anon(0x10000, PAGE, PROT_READ, MAP_FIXED);
+	u_check(r == -UAPI_EINVAL, "MAP_FIXED below user space (64 KiB): %ld (-EINVAL)", r);
+	r = u_mmap(0, PAGE, PROT_READ, MAP_SHARED | MAP_ANONYMOUS);
+	u_check(r == -UAPI_EINVAL, "MAP_SHARED is refused (not implemented): %ld", r);
+	maps_are("after the failed calls", (const struct vline[]){ { 0, 1, "rw-p" },
+		 { 1, 3, "r--p" }, { 3, 14, "---p" }, { 14, 16, "rw-p" } }, 4);
+
+	/* 9. munmap across all four: nothing left in the area. */
+	r = u_munmap(AREA, 16 * PAGE);
+	u_check(r == 0, "munmap of all 16 pages: %ld", r);
+	maps_are("after munmap of everything", (const struct vline[]){ { 0, 0, "" } }, 0);
+
+	/* Placement: a free hint is taken as is; an occupied one is not; no hint: top-down. */
+	r = u_anon(AREA + 32 * PAGE, 4 * PAGE, PROT_READ, 0);
+	u_check(r == (long)(AREA + 32 * PAGE), "a free hint 0x%lx is used: 0x%lx",
+		AREA + 32 * PAGE, r);
+	{
+		long r2 = u_anon(AREA + 32 * PAGE, 4 * PAGE, PROT_READ, 0);
+		long r3 = u_anon(0, 4 * PAGE, PROT_READ, 0);
+
+		u_check(!u_err(r2) && r2 != r, "an occupied hint gives another address: 0x%lx",
+			r2);
+		u_check(r3 == (long)(MMAP_BASE - 8 * PAGE),
+			"no hint: top-down below mmap_base: 0x%lx (expected 0x%lx, below the "
+			"previous one)", r3, MMAP_BASE - 8 * PAGE);
+		u_check(u_munmap((unsigned long)r, 4 * PAGE) == 0 &&
+			u_munmap((unsigned long)r2, 4 * PAGE) == 0 &&
+			u_munmap((unsigned long)r3, 4 * PAGE) == 0, "the three unmapped");
+	}
+
+	/* brk: a [heap] VMA from start_brk, grown past a page boundary, then shrunk away. */
+	{
+		unsigned long b0 = u_brk(0), want = b0 + 3 * PAGE + 100;
+		unsigned long b1 = u_brk(want);
+		long n = u_maps(maps, sizeof(maps));
+		char exp[64];
+		bool heap;
+
+		u_snprintf(exp, sizeof(exp), "%08lx-%08lx rw-p", b0, b0 + 4 * PAGE);
+		heap = false;
+		for (long i = 0; i + 20 < n && !heap; i++)
+			heap = !memcmp(maps + i, exp, u_strlen(exp));
+		u_check(b0 % PAGE == 0 && b1 == want && heap,
+			"brk 0x%lx -> 0x%lx: [heap] VMA %s", b0, b1, exp);
+		*(volatile char *)(want - 1) = 1;
+		u_check(u_brk(b0) == b0, "brk back to 0x%lx", b0);
+		u_check(u_brk(b0 - PAGE) == b0, "brk below start_brk is refused (stays 0x%lx)",
+			b0);
+	}
+	return 0;
+}
+
+/* ---- fault ---------------------------------------------------------------------------------- */
+
+static struct mv_proc_stats st;
+
+static unsigned long faults_since(unsigned long *last)
+{
+	unsigned long d;
+
+	u_stats(&st);
+	d = st.minflt - *last;
+	*last = st.minflt;
+	return d;
+}
+
+static int prog_fault(void)
+{
+	unsigned long f = 0, rss0, d;
+	long a, b, c;
+
+	faults_since(&f);
+	rss0 = st.rss;
+	a = u_anon(0, 64 * PAGE, PROT_READ | PROT_WRITE, 0);
+	d = faults_since(&f);
+	u_check(!u_err(a) && d == 0 && st.rss == rss0,
+		"mmap of 64 pages faults nothing (%lu faults, rss %lu)", d, st.rss);
+
+	for (unsigned long i = 0; i < 64; i++)
+		*(volatile unsigned long *)(a + (long)(i * PAGE) + 8) = i * 3;
+	d = faults_since(&f);
+	u_check(d == 64 && st.rss == rss0 + 64,
+		"first write to each of 64 pages: %lu faults (64), rss +%lu", d, st.rss - rss0);
+
+	for (unsigned long i = 0; i < 64; i++)
+		*(volatile unsigned long *)(a + (long)(i * PAGE) + 16) =
+			*(volatile unsigned long *)(a + (long)(i * PAGE) + 8) + 1;
+	d = faults_since(&f);
+	u_check(d == 0, "re-touching the 64 pages: %lu faults (0)", d);
+
+	b = u_anon(0, 16 * PAGE, PROT_READ, 0);
+	{
+		unsigned long sum = 0;
+
+		for (unsigned long i = 0; i < 16; i++)
+			sum += *(volatile unsigned long *)(b + (long)(i * PAGE));
+		d = faults_since(&f);
+		u_check(sum == 0 && d == 16, "first read of 16 read-only pages: %lu faults "
+			"(16), all zero", d);
+	}
+
+	c = u_anon(0, 32 * PAGE, PROT_READ | PROT_WRITE, MAP_POPULATE);
+	d = faults_since(&f);
+	u_check(!u_err(c) && d == 0 && st.rss == rss0 + 64 + 16 + 32,
+		"MAP_POPULATE of 32 pages: %lu faults (0), rss +%lu (112)", d, st.rss - rss0);
+	for (unsigned long i = 0; i < 32; i++)
+		*(volatile unsigned long *)(c + (long)(i * PAGE)) = i;
+	d = faults_since(&f);
+	u_check(d == 0, "writing the 32 populated pages: %lu faults (0)", d);
+
+	u_check(u_madvise((unsigned long)a, 16 * PAGE, MADV_DONTNEED) == 0,
+		"madvise(MADV_DONTNEED) of 16 pages");
+	u_stats(&st);
+	u_check(st.rss == rss0 + 48 + 16 + 32, "rss dropped by 16 (+%lu)", st.rss - rss0);
+	{
+		bool zero = true, kept = true;
+
+		for (unsigned long i = 0; i < 64; i++) {
+			unsigned long v = *(volatile unsigned long *)(a + (long)(i * PAGE) + 8);
+
+			if (i < 16)
+				zero &= v == 0;
+			else
+				kept &= v == i * 3;
+		}
+		d = faults_since(&f);
+		u_check(zero && kept && d == 16, "the 16 dropped pages read zero again with "
+			"%lu faults (16), the other 48 kept their data", d);
+	}
+
+	{
+		unsigned long b0 = u_brk(0);
+
+		u_brk(b0 + 8 * PAGE);
+		for (unsigned long i = 0; i < 8; i++)
+			*(volatile char *)(b0 + i * PAGE) = 1;
+		d = faults_since(&f);
+		u_check(d == 8, "8 pages of heap from brk: %lu faults (8)", d);
+		u_brk(b0);
+	}
+
+	u_check(u_munmap((unsigned long)a, 64 * PAGE) == 0 &&
+		u_munmap((unsigned long)b, 16 * PAGE) == 0 &&
+		u_munmap((unsigned long)c, 32 * PAGE) == 0, "everything unmapped");
+	u_stats(&st);
+	u_check(st.rss == rss0, "rss back to %lu (%lu)", rss0, st.rss);
+	return 0;
+}
+
+/* ---- stack ------------------------------------------------------------------------------------ */
+
+/* Touch the stack a page at a time downwards from the current page: the kernel grows the stack
+ * VMA on each fault until its limit and then kills the process. Never returns. */
+static int prog_stack(void)
+{
+	unsigned long sp;
+
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+	for (volatile char *p = (volatile char *)(sp & ~(PAGE - 1)) - PAGE;; p -= PAGE)
+		*p = 1;
+	return 1;
+}
+
+/* ---- segv --------------------------------------------------------------------------------------- */
+
+static int prog_segv(enum uprog which, unsigned long arg)
+{
+	long m;
+
+	switch (which) {
+	case UPROG_SEGV_UNMAPPED:
+		return (int)*(volatile long *)SEGV_AT;
+	case UPROG_SEGV_WRITE_RO:
+		m = u_anon(SEGV_AT, PAGE, PROT_READ, MAP_FIXED);
+		(void)*(volatile long *)m;             /* reading works */
+		*(volatile long *)m = 1;
+		return 1;
+	case UPROG_SEGV_EXEC_NX:
+		m = u_anon(SEGV_AT, PAGE, PROT_READ | PROT_WRITE, MAP_FIXED);
+		*(volatile unsigned char *)m = 0xc3;    /* ret */
+		((void (*)(void))m)();
+		return 1;                              /* returns here only without NX */
+	case UPROG_SEGV_PROT_NONE:
+		m = u_anon(SEGV_AT, PAGE, PROT_NONE, MAP_FIXED);
+		return (int)*(volatile long *)m;
+	case UPROG_SEGV_KERNEL:
+		return (int)*(volatile long *)arg;
+	case UPROG_SEGV_BELOW_USER:
+		return (int)*(volatile long *)0x100000UL;
+	default:
+		return 1;
+	}
+}
+
+static int prog_hello(unsigned long arg)
+{
+	long pid = u_getpid();
+
+	u_printf("# hello from pid %ld\n", pid);
+	u_check(pid > 0, "getpid() = %ld", pid);
+	return (int)arg;
+}
+
+int umain(unsigned long prog, unsigned long arg);
+
+int umain(unsigned long prog, unsigned long arg)
+{
+	switch (prog) {
+	case UPROG_VMA:   return prog_vma();
+	case UPROG_FAULT: return prog_fault();
+	case UPROG_STACK: return prog_stack();
+	case UPROG_HELLO: return prog_hello(arg);
+	case UPROG_SEGV_UNMAPPED:
+	case UPROG_SEGV_WRITE_RO:
+	case UPROG_SEGV_EXEC_NX:
+	case UPROG_SEGV_PROT_NONE:
+	case UPROG_SEGV_KERNEL:
+	case UPROG_SEGV_BELOW_USER:
+		return prog_segv((enum uprog)prog, arg);
+	default:
+		return 127;
+	}
+}
