@@ -34,7 +34,8 @@
  *
  * Known limits (said, not hidden): no swapgs — user code runs with the kernel's GS base and a
  * program that loads %gs would break the next kernel entry; no IST stacks; shared mappings,
- * mbind/set_mempolicy, fork/wait and a scheduler are not here yet.
+ * mbind/set_mempolicy and a scheduler are not here yet (a forked child runs only when its
+ * parent waits for it).
  */
 #include <mm/buddy.h>
 
@@ -51,6 +52,7 @@
 #define VEC_GP          13
 #define VEC_PF          14
 #define USER_RFLAGS     (RFLAGS_IF | UINT64_C(0x2))     /* bit 1 always reads 1 */
+#define USER_RFLAGS_KEEP UINT64_C(0xcd5)        /* CF PF AF ZF SF DF OF: the user's own */
 #define STACK_DEFAULT_LIMIT (UINT64_C(8) << 20)
 #define MAPS_BUF        8192
 #define MAX_SEGMENTS    4
@@ -226,6 +228,12 @@ static struct pgtable_attr vma_attr(uint64_t vm_flags)
 	if (vm_flags & VM_EXEC)
 		a.flags |= PT_X;
 	return a;
+}
+
+/* Linux's is_cow_mapping(): private and possibly writable. */
+static bool is_cow(const struct vma *v)
+{
+	return (v->vm_flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
 }
 
 static unsigned frame_node(pfn_t pfn)
@@ -489,6 +497,14 @@ void proc_print_maps(struct proc *p)
 
 static void proc_free(struct proc *p)
 {
+	while (!list_empty(&p->children)) {
+		struct proc *c = list_entry(p->children.next, struct proc, sibling);
+
+		MM_BUG_ON(c->state == PROC_RUNNING);
+		proc_free(c);                   /* unlinks itself */
+	}
+	if (p->parent)
+		list_del(&p->sibling);
 	if (p->pt.root) {
 		zap(p, USER_START, USER_TOP - USER_START);
 		vmem_user_table_destroy(&p->pt);
@@ -499,32 +515,51 @@ static void proc_free(struct proc *p)
 	MM_BUG_ON(kfree(&kmem, p) != 0);
 }
 
+/*
+ * A process object with an empty address space configured by cfg (its allocator is filled in
+ * here), a kernel stack and a page table. NULL when out of memory.
+ */
+static struct proc *proc_alloc(const char *name, struct mm_space_config *cfg,
+			       struct numa_policy *policy)
+{
+	struct proc *p = kmalloc(&kmem, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	*p = (struct proc){ .pid = next_pid++, .state = PROC_NEW, .policy = policy };
+	list_init(&p->children);
+	for (unsigned i = 0; name[i] && i < PROC_NAME_MAX - 1; i++)
+		p->name[i] = name[i];
+	cfg->alloc = (struct vma_allocator){ vma_alloc_cb, vma_free_cb, NULL };
+	MM_BUG_ON(mm_space_init(&p->mm, cfg) != 0);
+	p->kstack = kmalloc(&kmem, PROC_KSTACK_SIZE);
+	if (!p->kstack || vmem_user_table_init(&p->pt) != 0) {
+		proc_free(p);
+		return NULL;
+	}
+	return p;
+}
+
 struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 			 const struct proc_opts *o)
 {
 	struct mm_space_config cfg;
-	struct proc *p = kmalloc(&kmem, sizeof(*p));
-	const char *what = "memory for the process";
+	struct proc *p;
+	const char *what = "the image's VMAs";
 	gva_t at;
 	int ret;
 
-	if (!p)
-		goto fail;
-	*p = (struct proc){ .pid = next_pid++, .state = PROC_NEW, .policy = o ? o->policy : NULL };
-	for (unsigned i = 0; name[i] && i < PROC_NAME_MAX - 1; i++)
-		p->name[i] = name[i];
-	p->kstack = kmalloc(&kmem, PROC_KSTACK_SIZE);
 	mm_space_default_config(&cfg);
 	cfg.mmap_min_addr = USER_START;
 	cfg.task_size = USER_TOP;
 	cfg.start_brk = image_end;
 	cfg.start_stack = USER_TOP;
 	cfg.rlimit_stack = o && o->stack_limit ? o->stack_limit : STACK_DEFAULT_LIMIT;
-	cfg.alloc = (struct vma_allocator){ vma_alloc_cb, vma_free_cb, NULL };
-	MM_BUG_ON(mm_space_init(&p->mm, &cfg) != 0);
-	if (!p->kstack || vmem_user_table_init(&p->pt) != 0)
-		goto fail_free;
-	what = "the image's VMAs";
+	p = proc_alloc(name, &cfg, o ? o->policy : NULL);
+	if (!p) {
+		kprintf("# proc: cannot create %s: out of memory for the process\n", name);
+		return NULL;
+	}
 	for (unsigned i = 0; i < nr_segs; i++) {
 		gva_t start = MM_ALIGN_DOWN(segs[i].vaddr, MM_PAGE_SIZE);
 		uint64_t len = MM_ALIGN_UP(segs[i].vaddr + segs[i].memsz, MM_PAGE_SIZE) - start;
@@ -532,7 +567,7 @@ struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 		ret = mm_mmap(&p->mm, start, len, segs[i].vm_flags, MM_MAP_FIXED_NOREPLACE, &segs[i],
 			      MM_ALIGN_DOWN(segs[i].offset, MM_PAGE_SIZE) >> MM_PAGE_SHIFT, &at);
 		if (ret)
-			goto fail_free;
+			goto fail;
 		populate(p, start, len);
 	}
 	what = "the stack VMA";
@@ -540,7 +575,7 @@ struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 		      VM_READ | VM_WRITE | VM_MAY_ALL | VM_GROWSDOWN, MM_MAP_FIXED_NOREPLACE, NULL,
 		      0, &at);
 	if (ret)
-		goto fail_free;
+		goto fail;
 	populate(p, at, MM_PAGE_SIZE);
 	p->regs.rip = user_entry;
 	p->regs.rsp = USER_TOP - 64;            /* 16-byte aligned; _start calls umain */
@@ -549,10 +584,9 @@ struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 	p->regs.rsi = arg;
 	return p;
 
-fail_free:
-	proc_free(p);
 fail:
-	kprintf("# proc: cannot create %s: out of %s\n", name, what);
+	kprintf("# proc: cannot create %s: %s: %d\n", name, what, ret);
+	proc_free(p);
 	return NULL;
 }
 
@@ -562,27 +596,40 @@ void proc_destroy(struct proc *p)
 	proc_free(p);
 }
 
+static void enter_mm(struct proc *p)
+{
+	current_of[cpu_id()] = p;
+	uarch_set_kernel_stack(p ? (uint64_t)(uintptr_t)(p->kstack + PROC_KSTACK_SIZE) : 0);
+	vmem_user_load(p ? &p->pt : NULL);
+}
+
 void proc_run(struct proc *p)
 {
-	unsigned cpu = cpu_id();
 	uint64_t irq = irq_save();
+	struct proc *prev = current_of[cpu_id()];      /* a waiting parent, or none */
 
-	MM_BUG_ON(p->state != PROC_NEW || current_of[cpu] != NULL);
+	MM_BUG_ON(p->state != PROC_NEW);
 	p->state = PROC_RUNNING;
-	current_of[cpu] = p;
-	uarch_set_kernel_stack((uint64_t)(uintptr_t)(p->kstack + PROC_KSTACK_SIZE));
-	vmem_user_load(&p->pt);
+	enter_mm(p);
 	user_run(&p->kctx, &p->regs);           /* until exit or kill: user_return() */
-	vmem_user_load(NULL);
-	current_of[cpu] = NULL;
+	enter_mm(prev);
 	irq_restore(irq);
+}
+
+static uint64_t signal_of(uint64_t vector)
+{
+	switch (vector) {
+	case VEC_DE: return SIGFPE;
+	case VEC_UD: return SIGILL;
+	default:     return SIGSEGV;
+	}
 }
 
 static const char *signal_name(uint64_t vector)
 {
-	switch (vector) {
-	case VEC_DE: return "SIGFPE";
-	case VEC_UD: return "SIGILL";
+	switch (signal_of(vector)) {
+	case SIGFPE: return "SIGFPE";
+	case SIGILL: return "SIGILL";
 	default:     return "SIGSEGV";
 	}
 }
@@ -650,8 +697,11 @@ int proc_check(struct proc *p)
 		}
 		v = vma_lookup(&p->mm, va);
 		want = v ? vma_attr(v->vm_flags) : (struct pgtable_attr){ 0, 0 };
+		/* Shared frames are never writable; in a COW VMA a frame left alone by a fork
+		 * may still be write-protected (do_wp_page reuses it on the next write). */
 		if (info.state == PT_STATE_MAPPED && v && info.size == PT_SIZE_4K &&
-		    buddy_pfn_to_frame(&pmem_buddy, info.pa >> MM_PAGE_SHIFT)->refcount > 1)
+		    (buddy_pfn_to_frame(&pmem_buddy, info.pa >> MM_PAGE_SHIFT)->refcount > 1 ||
+		     (is_cow(v) && !(info.attr.flags & PT_W))))
 			want.flags &= ~PT_W;
 		if (info.state != PT_STATE_MAPPED || !v || info.size != PT_SIZE_4K ||
 		    (info.attr.flags & ~(PT_A | PT_D)) != want.flags) {
@@ -831,6 +881,138 @@ static int64_t sys_stats(struct proc *p, gva_t buf)
 	return 0;
 }
 
+/* ---- fork and wait ------------------------------------------------------------------------ */
+
+struct fork_ctx {
+	struct proc *parent, *child;
+	int ret;
+};
+
+/* Parent leaf → the same frame in the child (one more reference), write-protected in COW VMAs. */
+static int fork_visit(void *arg, const struct pgtable_info *info)
+{
+	struct fork_ctx *c = arg;
+	const struct vma *v = vma_lookup(&c->parent->mm, info->addr);
+	struct pgtable_attr a = info->attr;
+	pfn_t pfn = info->pa >> MM_PAGE_SHIFT;
+
+	MM_BUG_ON(v == NULL || info->state != PT_STATE_MAPPED || info->size != PT_SIZE_4K);
+	if (v->vm_flags & VM_DONTCOPY)
+		return 0;
+	a.flags &= ~(PT_A | PT_D);
+	if (is_cow(v))
+		a.flags &= ~PT_W;
+	c->ret = pgtable_map(&c->child->pt, info->addr, info->pa, MM_PAGE_SIZE, PT_SIZE_4K, &a, 0,
+			     NULL);
+	if (c->ret)
+		return c->ret;                  /* -MM_ENOMEM: stops the walk */
+	MM_BUG_ON(buddy_frame_get(&pmem_buddy, pfn) != 0);
+	rss_add(c->child, pfn, 1);
+	return 0;
+}
+
+/*
+ * fork (Linux dup_mmap + copy_page_range): the child gets a copy of every VMA and maps the same
+ * frames; in private writable VMAs both sides lose write access, so the first write on either
+ * side goes through do_wp_page (copy while shared, reuse once alone). The child resumes from
+ * the same system call with RAX = 0.
+ */
+static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
+{
+	struct mm_space_config cfg = {
+		.task_size = parent->mm.task_size, .mmap_min_addr = parent->mm.mmap_min_addr,
+		.mmap_base = parent->mm.mmap_base, .mmap_legacy_base = parent->mm.mmap_legacy_base,
+		.mmap_topdown = parent->mm.mmap_topdown, .start_brk = parent->mm.start_brk,
+		.start_stack = parent->mm.start_stack, .stack_guard_gap = parent->mm.stack_guard_gap,
+		.rlimit_as = parent->mm.rlimit_as, .rlimit_data = parent->mm.rlimit_data,
+		.rlimit_stack = parent->mm.rlimit_stack, .rlimit_memlock = parent->mm.rlimit_memlock,
+		.max_map_count = parent->mm.max_map_count,
+	};
+	struct proc *child = proc_alloc(parent->name, &cfg, parent->policy);
+	struct pgtable_flush fl = { 0 };
+	struct fork_ctx c = { parent, child, 0 };
+	struct vma *v;
+
+	if (!child)
+		return -UAPI_ENOMEM;
+	child->parent = parent;
+	list_add_tail(&child->sibling, &parent->children);
+	vma_for_each(&parent->mm, v) {
+		struct vma *n;
+
+		if (v->vm_flags & VM_DONTCOPY)
+			continue;
+		n = vma_alloc_cb(NULL);
+		if (!n)
+			goto nomem;
+		*n = (struct vma){ .vm_start = v->vm_start, .vm_end = v->vm_end,
+				   .vm_flags = v->vm_flags, .vm_pgoff = v->vm_pgoff,
+				   .vm_file = v->vm_file };
+		MM_BUG_ON(vma_insert(&child->mm, n) != 0);   /* the parent's VMAs do not overlap */
+	}
+	/* brk is exact (the heap VMA only covers it page-aligned); mm/ has no setter: copy it, as
+	 * Linux's dup_mmap copies the whole mm_struct. */
+	child->mm.brk = parent->mm.brk;
+	if (pgtable_walk(&parent->pt, USER_START, USER_TOP - USER_START, 0, fork_visit, &c, NULL))
+		goto nomem;
+	/* Only now, when nothing can fail: write-protect the parent's COW pages. */
+	vma_for_each(&parent->mm, v)
+		if (is_cow(v) && (v->vm_flags & VM_WRITE)) {
+			struct pgtable_attr a = vma_attr(v->vm_flags);
+
+			a.flags &= ~PT_W;
+			MM_BUG_ON(pgtable_protect(&parent->pt, v->vm_start, v->vm_end - v->vm_start,
+						  &a, &fl) != 0);
+		}
+	vmem_user_flush(&parent->pt, &fl);
+	child->regs = *r;
+	child->regs.rax = 0;
+	child->regs.rflags = (r->rflags & USER_RFLAGS_KEEP) | USER_RFLAGS;
+	return child->pid;
+
+nomem:
+	proc_free(child);                       /* drops the references it took */
+	return -UAPI_ENOMEM;
+}
+
+static uint64_t signal_of(uint64_t vector);
+
+/*
+ * wait4(pid, wstatus, options, rusage): pid -1 = any child. A child that has not run yet runs
+ * now, to its end, nested in this system call (there is no scheduler); then it is reaped.
+ * options and rusage are ignored. -ECHILD without such a child.
+ */
+static int64_t sys_wait4(struct proc *p, int64_t pid, gva_t wstatus)
+{
+	struct proc *c = NULL;
+	struct list_head *pos;
+	uint32_t status;
+	int64_t ret;
+
+	list_for_each(pos, &p->children) {
+		struct proc *k = list_entry(pos, struct proc, sibling);
+
+		if (pid == -1 || (pid > 0 && k->pid == (uint64_t)pid)) {
+			c = k;
+			break;
+		}
+	}
+	if (!c)
+		return -UAPI_ECHILD;
+	if (c->state == PROC_NEW)
+		proc_run(c);
+	status = c->state == PROC_EXITED ? (uint32_t)WSTATUS_EXITED(c->exit_code) :
+					   (uint32_t)signal_of(c->kill_vector);
+	if (wstatus) {
+		if (user_range_ok(p, wstatus, sizeof(status), true))
+			return -UAPI_EFAULT;    /* the child stays, as Linux leaves it unreaped */
+		*(uint32_t *)(uintptr_t)wstatus = status;
+	}
+	ret = c->pid;
+	proc_free(c);
+	return ret;
+}
+
 void syscall_dispatch(struct user_regs *r);     /* uentry.S */
 
 void syscall_dispatch(struct user_regs *r)
@@ -850,6 +1032,8 @@ void syscall_dispatch(struct user_regs *r)
 	case SYS_brk:      ret = sys_brk(p, r->rdi); break;
 	case SYS_madvise:  ret = sys_madvise(p, r->rdi, r->rsi, r->rdx); break;
 	case SYS_getpid:   ret = p->pid; break;
+	case SYS_fork:     ret = sys_fork(p, r); break;
+	case SYS_wait4:    ret = sys_wait4(p, (int64_t)r->rdi, r->rsi); break;
 	case SYS_exit:
 	case SYS_exit_group:
 		p->exit_code = (int)(r->rdi & 0xff);

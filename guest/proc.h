@@ -5,7 +5,9 @@
  *
  * A process runs on the CPU that calls proc_run() until it exits or is killed; proc_run then
  * returns (no scheduler yet). Its kernel side (system calls, faults) runs on its own kernel stack
- * with interrupts off.
+ * with interrupts off. fork makes a copy-on-write child that runs when its parent waits for it
+ * (wait4 runs it to its end, nested in the parent's system call); a child never waited for never
+ * runs and is freed with its parent.
  *
  * Lock order: none yet — a process's mm_space and page table are touched only by the CPU
  * running it (its system calls and faults) or by its creator before/after it runs.
@@ -13,6 +15,7 @@
 #ifndef GUEST_PROC_H
 #define GUEST_PROC_H
 
+#include <mm/list.h>
 #include <mm/numa.h>
 #include <mm/pgtable.h>
 #include <mm/vma.h>
@@ -81,6 +84,10 @@ struct proc {
 	uint64_t kill_error;            /* the exception's error code */
 	/* TAP checks the process made through MV_SYS_CHECK, and how many failed. */
 	uint64_t checks, checks_failed;
+	/* fork/wait: children not yet reaped (sibling links them), NULL parent for the first. */
+	struct proc *parent;
+	struct list_head children;
+	struct list_head sibling;
 };
 
 /* Options of proc_create; zero = defaults (8 MiB stack limit, default NUMA policy). */
@@ -109,9 +116,10 @@ void proc_caches_shrink(void);
  */
 struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 			 const struct proc_opts *o);
-/* Run p on this CPU until it exits or is killed. */
+/* Run p on this CPU until it exits or is killed (from a system call of another process too:
+ * that one's address space and kernel stack are back in place when this returns). */
 void proc_run(struct proc *p);
-/* Free everything p holds (its frames, table pages, VMAs, kernel stack). */
+/* Free everything p and its unreaped children hold (frames, table pages, VMAs, stacks). */
 void proc_destroy(struct proc *p);
 /* The user half of p's page table against its VMAs and counters: every present leaf is a user
  * page inside a VMA with attributes matching the VMA's flags, and the leaves add up to rss and

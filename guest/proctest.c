@@ -11,6 +11,8 @@
  *   stack   the stack grows page by page to its limit, the next page kills the process
  *   segv    each bad access (no VMA, write to read-only, execute NX, PROT_NONE, kernel
  *           addresses, non-canonical) kills only that process; a new process then runs fine
+ *   cow     fork: parent and child write, pages shared until written, copies counted; wait
+ *           returns the exit status and a child's SIGSEGV
  *
  * Runs on the boot CPU after smp_boot; the other CPUs idle (they load the GDT/TSS though).
  */
@@ -26,10 +28,11 @@
 /* The fault program's faults: 64 written + 16 read + 16 after MADV_DONTNEED + 8 of heap. */
 #define FAULT_PROG_FAULTS 104
 
-enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV };
+enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW };
 
 static const char *const names[] = {
 	[PT_VMA] = "vma", [PT_FAULT] = "fault", [PT_STACK] = "stack", [PT_SEGV] = "segv",
+	[PT_COW] = "cow",
 };
 
 int proctest_lookup(const char *name, size_t len)
@@ -220,6 +223,21 @@ static void scenario_segv(void)
 	}
 }
 
+/* The cow program forks twice; its children run inside its wait4 calls and are reaped there. */
+static void scenario_cow(void)
+{
+	struct proc *p = run(UPROG_COW, "cow", 0, NULL);
+
+	if (!p)
+		return;
+	exited_ok(p, 0);
+	tap_check(p->checks == 7 && list_empty(&p->children),
+		  "cow: the parent made %lu checks (7; its child's are its own), no child left",
+		  p->checks);
+	tap_check(p->cowflt >= 8, "cow: the parent copied %lu pages on write (>= 8)", p->cowflt);
+	finish(p);
+}
+
 void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 {
 	uint64_t free0, tables0, free1, tables1;
@@ -237,6 +255,7 @@ void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 	case PT_FAULT: scenario_fault(); break;
 	case PT_STACK: scenario_stack(); break;
 	case PT_SEGV:  scenario_segv();  break;
+	case PT_COW:   scenario_cow();   break;
 	}
 	free1 = settled_free();
 	tables1 = vmem_table_pages();

@@ -23,7 +23,9 @@
 #define SYS_brk          12
 #define SYS_madvise      28
 #define SYS_getpid       39
+#define SYS_fork         57
 #define SYS_exit         60
+#define SYS_wait4        61
 #define SYS_exit_group   231
 
 /* memvisor-only calls (no Linux meaning; Linux would return -ENOSYS for them). */
@@ -36,6 +38,7 @@
 /* ---- errno (Linux values) -------------------------------------------------------------------- */
 #define UAPI_EPERM   1
 #define UAPI_EBADF   9
+#define UAPI_ECHILD  10
 #define UAPI_EAGAIN  11
 #define UAPI_ENOMEM  12
 #define UAPI_EACCES  13
@@ -74,8 +77,15 @@ enum uprog {
 	UPROG_SEGV_KERNEL,      /* read the kernel's direct map (RSI: the address) */
 	UPROG_SEGV_BELOW_USER,  /* read the identity map below 4 GiB (the kernel image) */
 	UPROG_HELLO,            /* write a line, check getpid, exit(RSI) */
+	UPROG_COW,              /* fork; parent and child write, pages shared until written */
 	UPROG_COUNT
 };
+
+/* wait4 status words (Linux): exited: code << 8; killed: the signal number. */
+#define WSTATUS_EXITED(code)   ((code) << 8)
+#define SIGILL   4
+#define SIGFPE   8
+#define SIGSEGV  11
 
 /* MV_SYS_STATS: counters since the process was created. */
 #define MV_STATS_NODES 8

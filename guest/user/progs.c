@@ -370,6 +370,102 @@ static int prog_hello(unsigned long arg)
 	return (int)arg;
 }
 
+/* ---- cow -------------------------------------------------------------------------------------- */
+
+#define COW_PAGES 32
+#define COW_A     0xa000UL                     /* the pattern before the fork */
+#define COW_B     0xb000UL                     /* the parent's after it */
+#define COW_C     0xc000UL                     /* the child's */
+
+static unsigned long word(long base, unsigned long i)
+{
+	return *(volatile unsigned long *)(base + (long)(i * PAGE));
+}
+
+static void set_word(long base, unsigned long i, unsigned long v)
+{
+	*(volatile unsigned long *)(base + (long)(i * PAGE)) = v;
+}
+
+/* Pages [first, last) of base hold tag + index. */
+static bool cow_holds(long base, unsigned long first, unsigned long last, unsigned long tag)
+{
+	bool ok = true;
+
+	for (unsigned long i = first; i < last; i++)
+		ok &= word(base, i) == tag + i;
+	return ok;
+}
+
+/*
+ * The child: runs when the parent waits, after the parent wrote pages 0-7. It must still see
+ * pattern A everywhere; pages 0-7 are its alone by then (the parent copied), so writing them
+ * reuses the frames; pages 8-15 are still shared, so writing them copies: 8 COW faults.
+ */
+static int cow_child(long m)
+{
+	struct mv_proc_stats s0, s1;
+	bool a;
+
+	u_stats(&s0);
+	a = cow_holds(m, 0, COW_PAGES, COW_A);
+	for (unsigned long i = 0; i < 16; i++)
+		set_word(m, i, COW_C + i);
+	u_stats(&s1);
+	u_check(a, "child: all %u pages still hold the pre-fork data", COW_PAGES);
+	u_check(s1.minflt - s0.minflt == 16 && s1.cowflt - s0.cowflt == 8,
+		"child: writing pages 0-15: %lu faults (16), %lu copies (8: pages 8-15 were still "
+		"shared, 0-7 already its own)", s1.minflt - s0.minflt, s1.cowflt - s0.cowflt);
+	u_check(cow_holds(m, 0, 16, COW_C) && cow_holds(m, 16, COW_PAGES, COW_A),
+		"child: reads back its writes and the untouched pages");
+	return 7;
+}
+
+static int prog_cow(void)
+{
+	struct mv_proc_stats s0, s1, s2;
+	long m = u_anon(0, COW_PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_POPULATE);
+	long ro = u_anon(0, PAGE, PROT_READ, MAP_POPULATE);
+	long pid, self = u_getpid(), w;
+	int status = -1;
+
+	for (unsigned long i = 0; i < COW_PAGES; i++)
+		set_word(m, i, COW_A + i);
+	pid = u_fork();
+	if (pid == 0)
+		return cow_child(m);
+	u_check(pid > self, "fork returned child pid %ld to parent %ld", pid, self);
+	u_stats(&s0);                          /* after the stack's own COW fault */
+	for (unsigned long i = 0; i < 8; i++)
+		set_word(m, i, COW_B + i);
+	(void)*(volatile long *)ro;            /* a shared read-only page: no fault */
+	u_stats(&s1);
+	u_check(s1.minflt - s0.minflt == 8 && s1.cowflt - s0.cowflt == 8 && s1.rss == s0.rss,
+		"parent: writing 8 shared pages: %lu faults, %lu copies (8, 8), rss unchanged",
+		s1.minflt - s0.minflt, s1.cowflt - s0.cowflt);
+	w = u_wait(-1, &status);
+	u_check(w == pid && status == WSTATUS_EXITED(7),
+		"wait: child %ld exited with status 0x%x (0x%x)", w, status, WSTATUS_EXITED(7));
+	u_check(cow_holds(m, 0, 8, COW_B) && cow_holds(m, 8, COW_PAGES, COW_A),
+		"parent: its pages 0-7 hold its writes, 8-31 the pre-fork data (the child's writes "
+		"did not leak)");
+	u_stats(&s1);
+	for (unsigned long i = 16; i < COW_PAGES; i++)
+		set_word(m, i, COW_B + i);
+	u_stats(&s2);
+	u_check(s2.minflt - s1.minflt == 16 && s2.cowflt == s1.cowflt,
+		"parent: writing pages 16-31 after the child is gone: %lu faults, %lu copies (16, "
+		"0: the frames are its alone again)", s2.minflt - s1.minflt, s2.cowflt - s1.cowflt);
+	u_check(u_wait(-1, &status) == -UAPI_ECHILD, "wait without children: -ECHILD");
+	pid = u_fork();
+	if (pid == 0)
+		return (int)*(volatile long *)0x300000000UL;   /* a child killed by SIGSEGV */
+	w = u_wait(pid, &status);
+	u_check(w == pid && status == SIGSEGV, "wait: child %ld killed, status %d (SIGSEGV %d)",
+		w, status, SIGSEGV);
+	return 0;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -379,6 +475,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_FAULT: return prog_fault();
 	case UPROG_STACK: return prog_stack();
 	case UPROG_HELLO: return prog_hello(arg);
+	case UPROG_COW:   return prog_cow();
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

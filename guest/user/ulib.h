@@ -57,6 +57,16 @@ static inline long u_getpid(void)
 	return syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
 }
 
+static inline long u_fork(void)
+{
+	return syscall6(SYS_fork, 0, 0, 0, 0, 0, 0);
+}
+
+static inline long u_wait(long pid, int *status)
+{
+	return syscall6(SYS_wait4, pid, (long)status, 0, 0, 0, 0);
+}
+
 static inline long u_maps(char *buf, unsigned long size)
 {
 	return syscall6(MV_SYS_MAPS, (long)buf, (long)size, 0, 0, 0, 0);
@@ -65,6 +75,12 @@ static inline long u_maps(char *buf, unsigned long size)
 static inline void u_stats(struct mv_proc_stats *st)
 {
 	syscall6(MV_SYS_STATS, (long)st, 0, 0, 0, 0, 0);
+}
+
+static inline __attribute__((noreturn)) void u_exit(int code)
+{
+	syscall6(SYS_exit, code, 0, 0, 0, 0, 0);
+	__builtin_unreachable();
 }
 
 /* An anonymous private mapping: MAP_PRIVATE | MAP_ANONYMOUS | flags. */

@@ -9,6 +9,7 @@
 #   stack           exactly one kill line: the stack at its limit, then hello exits 42
 #   segv            one kill line per bad access, each naming the address, VMA and reason,
 #                   then hello exits 42 (the kernel carried on)
+#   cow             the child's copy counts, wait's exit status and the killed child's SIGSEGV
 set -uo pipefail
 
 usage="usage: qemu_proc.sh SCENARIO IMAGES_DIR [tcg|kvm]"
@@ -67,6 +68,13 @@ segv)
 	has '^proc: pid [0-9]+ \(segv-noncanonical\) killed by SIGSEGV: exception 13 error 0x0 at RIP 0x[0-9a-f]+: general protection fault$'
 	[ "$(count '^proc: pid .* killed')" -eq 7 ] || fail "not exactly 7 kills"
 	has '^ok [0-9]+ - hello: exited with 42 '
+	;;
+cow)
+	has '^ok [0-9]+ - cow: child: writing pages 0-15: 16 faults \(16\), 8 copies '
+	has '^ok [0-9]+ - cow: wait: child 2 exited with status 0x700 \(0x700\)$'
+	has '^proc: pid 3 \(cow\) killed by SIGSEGV: read at 0x300000000 in VMA none: no VMA at the address$'
+	has '^ok [0-9]+ - cow: wait: child 3 killed, status 11 \(SIGSEGV 11\)$'
+	[ "$(count '^proc: pid .* killed')" -eq 1 ] || fail "not exactly one kill"
 	;;
 *)
 	echo "unknown scenario '$sc'"

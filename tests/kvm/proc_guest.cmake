@@ -1,4 +1,4 @@
-# kvm.guest.scenario_{vma,fault,stack,segv}: `memvisor run` booting the process-scenario images
+# kvm.guest.scenario_{vma,fault,stack,segv,cow}: `memvisor run` booting the process-scenario images
 # (guest/proctest.c) under real KVM, 2 vCPUs and 2 nodes of 128 MiB like mm_guest.cmake: ring 3,
 # SYSCALL/SYSRET, the TSS stack switch and the guest's own page faults under EPT/NPT. Each
 # checks exit status 1 (PASS: no "not ok"), that the frames came back, and the lines proving
@@ -49,3 +49,14 @@ mv_add_kvm_test(NAME guest.scenario_segv COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_
     ${MV_PROC_END}
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-segv.elf ${MV_PROC_MACHINE}
        --cmdline scenario=segv)
+
+mv_add_kvm_test(NAME guest.scenario_cow COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - cow: parent: writing 8 shared pages: 8 faults, 8 copies \\(8, 8\\), rss unchanged$"
+    --expect-re "^ok [0-9]+ - cow: child: writing pages 0-15: 16 faults \\(16\\), 8 copies "
+    --expect-re "^ok [0-9]+ - cow: wait: child 2 exited with status 0x700 \\(0x700\\)$"
+    --expect "proc: pid 3 (cow) killed by SIGSEGV: read at 0x300000000 in VMA none: no VMA at the address"
+    --expect-re "^ok [0-9]+ - cow: wait: child 3 killed, status 11 \\(SIGSEGV 11\\)$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-cow.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=cow)
