@@ -34,7 +34,7 @@
  *
  * Known limits (said, not hidden): no swapgs — user code runs with the kernel's GS base and a
  * program that loads %gs would break the next kernel entry; no IST stacks; shared mappings,
- * mbind/set_mempolicy and a scheduler are not here yet (a forked child runs only when its
+ * mbind (per-VMA policy) and a scheduler are not here yet (a forked child runs only when its
  * parent waits for it).
  */
 #include <mm/buddy.h>
@@ -843,6 +843,42 @@ static int64_t sys_madvise(struct proc *p, gva_t addr, uint64_t len, uint64_t ad
 	return hole || at < end ? -UAPI_ENOMEM : 0;
 }
 
+/*
+ * set_mempolicy(mode, nodemask, maxnode): the process's placement for pages it faults from now
+ * on (pages already there stay). nodemask: maxnode - 1 bits (Linux's off-by-one), at most 64
+ * read. MPOL_DEFAULT ignores it; an empty or unknown node set is -EINVAL.
+ */
+static int64_t sys_set_mempolicy(struct proc *p, uint64_t mode, gva_t nodemask, uint64_t maxnode)
+{
+	static const unsigned modes[] = {
+		[MPOL_DEFAULT] = NUMA_POLICY_DEFAULT, [MPOL_PREFERRED] = NUMA_POLICY_PREFERRED,
+		[MPOL_BIND] = NUMA_POLICY_BIND, [MPOL_INTERLEAVE] = NUMA_POLICY_INTERLEAVE,
+	};
+	struct numa_policy pol;
+	uint64_t bits = maxnode > 1 ? maxnode - 1 : 0;
+	nodemask_t nodes = 0;
+
+	if (mode >= ARRAY_SIZE(modes))
+		return -UAPI_EINVAL;
+	if (mode == MPOL_DEFAULT) {
+		p->policy = NULL;
+		return 0;
+	}
+	if (bits && nodemask) {
+		if (user_range_ok(p, nodemask, sizeof(uint64_t), false))
+			return -UAPI_EFAULT;
+		nodes = *(const uint64_t *)(uintptr_t)nodemask;
+		if (bits < 64)
+			nodes &= (UINT64_C(1) << bits) - 1;
+	}
+	if (nodes == 0 || (nodes & ~pmem_buddy.mem_nodes) ||
+	    numa_policy_init(&pol, &pmem_buddy, modes[mode], nodes) != 0)
+		return -UAPI_EINVAL;
+	p->own_policy = pol;
+	p->policy = &p->own_policy;
+	return 0;
+}
+
 static int64_t sys_check(struct proc *p, uint64_t ok, gva_t msg, uint64_t len)
 {
 	if (len > 200)
@@ -937,6 +973,10 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 		return -UAPI_ENOMEM;
 	child->parent = parent;
 	list_add_tail(&child->sibling, &parent->children);
+	if (parent->policy == &parent->own_policy) {     /* set_mempolicy's is inherited */
+		child->own_policy = parent->own_policy;
+		child->policy = &child->own_policy;
+	}
 	vma_for_each(&parent->mm, v) {
 		struct vma *n;
 
@@ -1034,6 +1074,9 @@ void syscall_dispatch(struct user_regs *r)
 	case SYS_getpid:   ret = p->pid; break;
 	case SYS_fork:     ret = sys_fork(p, r); break;
 	case SYS_wait4:    ret = sys_wait4(p, (int64_t)r->rdi, r->rsi); break;
+	case SYS_set_mempolicy:
+		ret = sys_set_mempolicy(p, r->rdi, r->rsi, r->rdx);
+		break;
 	case SYS_exit:
 	case SYS_exit_group:
 		p->exit_code = (int)(r->rdi & 0xff);

@@ -70,6 +70,7 @@ struct proc {
 	struct mm_space mm;             /* the VMAs (mm/vma) */
 	struct pgtable pt;              /* the page table (vmem.c's user half) */
 	struct numa_policy *policy;     /* page placement; NULL: default (the CPU's node) */
+	struct numa_policy own_policy;  /* set_mempolicy's (policy points here then) */
 	struct user_regs regs;          /* where the process starts */
 	struct kctx kctx;               /* proc_run's context while it runs */
 	uint8_t *kstack;                /* PROC_KSTACK_SIZE bytes, kmalloc'd */

@@ -27,6 +27,7 @@
 #define SYS_exit         60
 #define SYS_wait4        61
 #define SYS_exit_group   231
+#define SYS_set_mempolicy 238
 
 /* memvisor-only calls (no Linux meaning; Linux would return -ENOSYS for them). */
 #define MV_SYS_CHECK     1000   /* (ok, msg, len): a TAP check "ok N - <name>: <msg>"; returns ok */
@@ -65,10 +66,17 @@
 
 #define MADV_DONTNEED    4
 
+/* set_mempolicy modes (Linux). */
+#define MPOL_DEFAULT     0
+#define MPOL_PREFERRED   1
+#define MPOL_BIND        2
+#define MPOL_INTERLEAVE  3
+
 /* ---- the user programs in the image (guest/user/progs.c); _start gets one in RDI ----------- */
 enum uprog {
 	UPROG_VMA,              /* scripted mmap/munmap/mprotect/brk, maps compared */
-	UPROG_FAULT,            /* fault counts per first touch, MAP_POPULATE, MADV_DONTNEED */
+	UPROG_FAULT,            /* fault counts per first touch, MAP_POPULATE, MADV_DONTNEED;
+				 * RSI != 0: also set_mempolicy(MPOL_BIND, node 1) */
 	UPROG_STACK,            /* touch the stack downwards until killed */
 	UPROG_SEGV_UNMAPPED,    /* read an address with no VMA */
 	UPROG_SEGV_WRITE_RO,    /* write to a PROT_READ mapping */

@@ -233,7 +233,7 @@ static unsigned long faults_since(unsigned long *last)
 	return d;
 }
 
-static int prog_fault(void)
+static int prog_fault(bool bind_node1)
 {
 	unsigned long f = 0, rss0, d;
 	long a, b, c;
@@ -308,6 +308,27 @@ static int prog_fault(void)
 		u_brk(b0);
 	}
 
+	if (bind_node1) {
+		long r1 = u_set_mempolicy(MPOL_BIND, 1UL << 1);
+		unsigned long before;
+		long m;
+
+		u_stats(&st);
+		before = st.rss_node[1];
+		m = u_anon(0, 8 * PAGE, PROT_READ | PROT_WRITE, 0);
+		for (unsigned long i = 0; i < 8; i++)
+			*(volatile char *)(m + (long)(i * PAGE)) = 1;
+		d = faults_since(&f);
+		u_check(r1 == 0 && d == 8 && st.rss_node[1] == before + 8,
+			"set_mempolicy(MPOL_BIND, node 1): %ld; 8 new pages faulted, %lu on node 1",
+			r1, st.rss_node[1] - before);
+		u_check(u_set_mempolicy(MPOL_BIND, 1UL << 40) == -UAPI_EINVAL &&
+			u_set_mempolicy(MPOL_BIND, 0) == -UAPI_EINVAL &&
+			u_set_mempolicy(7, 1) == -UAPI_EINVAL,
+			"set_mempolicy refuses a node without memory, an empty set, mode 7: -EINVAL");
+		u_check(u_set_mempolicy(MPOL_DEFAULT, 0) == 0 && u_munmap((unsigned long)m, 8 * PAGE) == 0,
+			"set_mempolicy(MPOL_DEFAULT) and the 8 pages unmapped");
+	}
 	u_check(u_munmap((unsigned long)a, 64 * PAGE) == 0 &&
 		u_munmap((unsigned long)b, 16 * PAGE) == 0 &&
 		u_munmap((unsigned long)c, 32 * PAGE) == 0, "everything unmapped");
@@ -472,7 +493,7 @@ int umain(unsigned long prog, unsigned long arg)
 {
 	switch (prog) {
 	case UPROG_VMA:   return prog_vma();
-	case UPROG_FAULT: return prog_fault();
+	case UPROG_FAULT: return prog_fault(arg != 0);
 	case UPROG_STACK: return prog_stack();
 	case UPROG_HELLO: return prog_hello(arg);
 	case UPROG_COW:   return prog_cow();

@@ -67,6 +67,11 @@ static inline long u_wait(long pid, int *status)
 	return syscall6(SYS_wait4, pid, (long)status, 0, 0, 0, 0);
 }
 
+static inline long u_set_mempolicy(long mode, unsigned long nodes)
+{
+	return syscall6(SYS_set_mempolicy, mode, (long)&nodes, 65, 0, 0, 0);
+}
+
 static inline long u_maps(char *buf, unsigned long size)
 {
 	return syscall6(MV_SYS_MAPS, (long)buf, (long)size, 0, 0, 0, 0);

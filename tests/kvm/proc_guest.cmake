@@ -21,7 +21,7 @@ mv_add_kvm_test(NAME guest.scenario_vma COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_c
 
 mv_add_kvm_test(NAME guest.scenario_fault COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
     ${MV_PROC_COMMON}
-    --expect-re "^ok [0-9]+ - fault: the kernel counted 104 faults \\(104\\), 0 copy-on-write$"
+    --expect-re "^ok [0-9]+ - fault: the kernel counted 112 faults \\(112\\), 0 copy-on-write$"
     --expect-re "^ok [0-9]+ - fault-node1: every page of the process bound to node 1 is there "
     ${MV_PROC_END}
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-fault.elf ${MV_PROC_MACHINE}
