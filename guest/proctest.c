@@ -9,7 +9,8 @@
  *   fault   one fault per first-touched page, none on re-touch, none with MAP_POPULATE,
  *           MADV_DONTNEED drops pages, set_mempolicy places new pages; again with the process
  *           created bound to node 1 (if any)
- *   stack   the stack grows page by page to its limit, the next page kills the process
+ *   stack   the stack grows page by page to its limit, the next page kills the process; a
+ *           mapping below the stack stops it at the guard gap
  *   segv    each bad access (no VMA, write to read-only, execute NX, PROT_NONE, kernel
  *           addresses, non-canonical) kills only that process; a new process then runs fine
  *   cow     fork: parent and child write, pages shared until written, copies counted; wait
@@ -24,6 +25,9 @@
 
 #define STACK_LIMIT     (UINT64_C(1) << 20)     /* the stack scenario's RLIMIT_STACK */
 #define SEGV_AT         UINT64_C(0x300000000)   /* guest/user/progs.c */
+#define GUARD_PAGE      (USER_TOP - (UINT64_C(1280) << 10))
+#define GUARD_STOP      (GUARD_PAGE + MM_PAGE_SIZE + MM_DEFAULT_STACK_GUARD_GAP)
+#define GUARD_FAULTS    ((USER_TOP - GUARD_STOP) / MM_PAGE_SIZE - 1)
 #define NONCANONICAL    UINT64_C(0x800000000000)
 #define HELLO_EXIT      42
 /* The fault program's faults: 64 written + 16 read + 16 after MADV_DONTNEED + 8 of heap
@@ -172,6 +176,24 @@ static void scenario_stack(void)
 		  "stack: one fault per page grown: %lu (%lu)", p->minflt,
 		  STACK_LIMIT / MM_PAGE_SIZE - 1);
 	finish(p);
+
+	/*
+	 * The guard gap: a read-only page M at USER_TOP - 1280 KiB and a 2 MiB limit. The stack may
+	 * only grow while stack_guard_gap (1 MiB) stays free above M, so it stops at
+	 * M + 4 KiB + 1 MiB = USER_TOP - 252 KiB (63 pages, 62 faults) and the next page kills.
+	 *
+	 *   M  M+4K                       top-252K           top
+	 *   |r|<------ guard gap 1 MiB ------>|==== stack ====|
+	 */
+	p = run(UPROG_STACK, "stack-guard", GUARD_PAGE, &(struct proc_opts){ 2 * STACK_LIMIT, NULL });
+	if (p) {
+		tap_check(p->state == PROC_KILLED && p->kill_reason == KILL_STACK_LIMIT &&
+			  p->kill_addr == GUARD_STOP - MM_PAGE_SIZE && p->minflt == GUARD_FAULTS,
+			  "stack-guard: killed (%s) at 0x%lx (0x%lx) after %lu faults (%lu): the guard "
+			  "gap above the page at 0x%lx held", proc_kill_text(p->kill_reason),
+			  p->kill_addr, GUARD_STOP - MM_PAGE_SIZE, p->minflt, GUARD_FAULTS, GUARD_PAGE);
+		finish(p);
+	}
 	p = run(UPROG_HELLO, "hello", HELLO_EXIT, NULL);
 	if (p) {
 		exited_ok(p, HELLO_EXIT);

@@ -77,7 +77,8 @@ enum uprog {
 	UPROG_VMA,              /* scripted mmap/munmap/mprotect/brk, maps compared */
 	UPROG_FAULT,            /* fault counts per first touch, MAP_POPULATE, MADV_DONTNEED;
 				 * RSI != 0: also set_mempolicy(MPOL_BIND, node 1) */
-	UPROG_STACK,            /* touch the stack downwards until killed */
+	UPROG_STACK,            /* touch the stack downwards until killed (RSI: a page to map
+				 * read-only first, whose guard gap stops the stack) */
 	UPROG_SEGV_UNMAPPED,    /* read an address with no VMA */
 	UPROG_SEGV_WRITE_RO,    /* write to a PROT_READ mapping */
 	UPROG_SEGV_EXEC_NX,     /* jump into a PROT_READ|PROT_WRITE mapping */

@@ -154,6 +154,16 @@ static int prog_vma(void)
 	u_check(r == 0, "mprotect of pages 2-13 to PROT_NONE: %ld", r);
 	maps_are("after PROT_NONE", (const struct vline[]){ { 0, 2, "rw-p" }, { 2, 14, "---p" },
 		 { 14, 16, "rw-p" } }, 3);
+	{
+		long w1 = syscall6(SYS_write, 1, (long)(AREA + 5 * PAGE), 8, 0, 0, 0);
+		long w2 = syscall6(SYS_write, 1, (long)0xffff888000000000UL, 8, 0, 0, 0);
+		long w3 = syscall6(SYS_write, 1, (long)(AREA + 20 * PAGE), 8, 0, 0, 0);
+		long w4 = syscall6(SYS_write, 3, (long)AREA, 8, 0, 0, 0);
+
+		u_check(w1 == -UAPI_EFAULT && w2 == -UAPI_EFAULT && w3 == -UAPI_EFAULT &&
+			w4 == -UAPI_EBADF, "write() from PROT_NONE, kernel and unmapped buffers: %ld "
+			"%ld %ld (-EFAULT), to fd 3: %ld (-EBADF)", w1, w2, w3, w4);
+	}
 	r = u_anon(AREA + PAGE, 2 * PAGE, PROT_READ, MAP_FIXED);
 	u_check(r == (long)(AREA + PAGE), "read-only MAP_FIXED over pages 1-2: 0x%lx", r);
 	maps_are("after the read-only replacement", (const struct vline[]){ { 0, 1, "rw-p" },
@@ -340,10 +350,14 @@ static int prog_fault(bool bind_node1)
 /* ---- stack ------------------------------------------------------------------------------------ */
 
 /* Touch the stack a page at a time downwards from the current page: the kernel grows the stack
- * VMA on each fault until its limit and then kills the process. Never returns. */
-static int prog_stack(void)
+ * VMA on each fault until its limit (or the guard gap above a read-only page mapped at
+ * guard_page, if not 0) and then kills the process. Never returns. */
+static int prog_stack(unsigned long guard_page)
 {
 	unsigned long sp;
+
+	if (guard_page && u_anon(guard_page, PAGE, PROT_READ, MAP_FIXED) != (long)guard_page)
+		return 2;
 
 	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
 	for (volatile char *p = (volatile char *)(sp & ~(PAGE - 1)) - PAGE;; p -= PAGE)
@@ -494,7 +508,7 @@ int umain(unsigned long prog, unsigned long arg)
 	switch (prog) {
 	case UPROG_VMA:   return prog_vma();
 	case UPROG_FAULT: return prog_fault(arg != 0);
-	case UPROG_STACK: return prog_stack();
+	case UPROG_STACK: return prog_stack(arg);
 	case UPROG_HELLO: return prog_hello(arg);
 	case UPROG_COW:   return prog_cow();
 	case UPROG_SEGV_UNMAPPED:

@@ -6,7 +6,8 @@
 #                   plan, no "not ok", "proc: free pages back to F (F)" with equal numbers
 #   vma             the program's maps checks passed (at least 9 "maps ... VMAs as expected")
 #   fault           the kernel counted the program's 112 faults (104 + 8 under set_mempolicy)
-#   stack           exactly one kill line: the stack at its limit, then hello exits 42
+#   stack           two kill lines: the stack at its limit, and stopped by the guard gap
+#                   above a mapping; then hello exits 42
 #   segv            one kill line per bad access, each naming the address, VMA and reason,
 #                   then hello exits 42 (the kernel carried on)
 #   cow             the child's copy counts, wait's exit status and the killed child's SIGSEGV
@@ -55,7 +56,8 @@ fault)
 	;;
 stack)
 	has '^proc: pid 1 \(stack\) killed by SIGSEGV: write at 0x7fffffefe000 in VMA 0x7fffffeff000-0x7ffffffff000 rw-p: stack cannot grow \(limit or guard gap\)$'
-	[ "$(count '^proc: pid .* killed')" -eq 1 ] || fail "not exactly one kill"
+	has '^proc: pid 2 \(stack-guard\) killed by SIGSEGV: write at 0x7ffffffbf000 in VMA 0x7ffffffc0000-0x7ffffffff000 rw-p: stack cannot grow \(limit or guard gap\)$'
+	[ "$(count '^proc: pid .* killed')" -eq 2 ] || fail "not exactly two kills"
 	has '^ok [0-9]+ - hello: exited with 42 '
 	;;
 segv)

@@ -31,6 +31,7 @@ mv_add_kvm_test(NAME guest.scenario_stack COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot
     ${MV_PROC_COMMON}
     --expect "proc: pid 1 (stack) killed by SIGSEGV: write at 0x7fffffefe000 in VMA 0x7fffffeff000-0x7ffffffff000 rw-p: stack cannot grow (limit or guard gap)"
     --expect-re "^ok [0-9]+ - stack: one fault per page grown: 255 \\(255\\)$"
+    --expect "proc: pid 2 (stack-guard) killed by SIGSEGV: write at 0x7ffffffbf000 in VMA 0x7ffffffc0000-0x7ffffffff000 rw-p: stack cannot grow (limit or guard gap)"
     --expect-re "^ok [0-9]+ - hello: exited with 42 "
     ${MV_PROC_END}
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-stack.elf ${MV_PROC_MACHINE}
