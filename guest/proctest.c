@@ -15,6 +15,8 @@
  *           addresses, non-canonical) kills only that process; a new process then runs fine
  *   cow     fork: parent and child write, pages shared until written, copies counted; wait
  *           returns the exit status and a child's SIGSEGV
+ *   churn   4000 random mmap/munmap/mprotect/madvise/touch/fork operations per process (three
+ *           fixed seeds) checked against the program's model: data, rss, maps
  *
  * Runs on the boot CPU after smp_boot; the other CPUs idle (they load the GDT/TSS though).
  */
@@ -34,11 +36,11 @@
  * (+ 8 under set_mempolicy when there is a node 1). */
 #define FAULT_PROG_FAULTS 104
 
-enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW };
+enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN };
 
 static const char *const names[] = {
 	[PT_VMA] = "vma", [PT_FAULT] = "fault", [PT_STACK] = "stack", [PT_SEGV] = "segv",
-	[PT_COW] = "cow",
+	[PT_COW] = "cow", [PT_CHURN] = "churn",
 };
 
 int proctest_lookup(const char *name, size_t len)
@@ -264,6 +266,21 @@ static void scenario_cow(void)
 	finish(p);
 }
 
+/* Random operations against the program's model, three seeds (fixed: reproducible). */
+static void scenario_churn(void)
+{
+	static const uint64_t seeds[] = { 0x9e3779b97f4a7c15, 0x2545f4914f6cdd1d, 0x5851f42d4c957f2d };
+
+	for (unsigned i = 0; i < ARRAY_SIZE(seeds); i++) {
+		struct proc *p = run(UPROG_CHURN, "churn", seeds[i], NULL);
+
+		if (!p)
+			continue;
+		exited_ok(p, 0);
+		finish(p);
+	}
+}
+
 void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 {
 	uint64_t free0, tables0, free1, tables1;
@@ -282,6 +299,7 @@ void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 	case PT_STACK: scenario_stack(); break;
 	case PT_SEGV:  scenario_segv();  break;
 	case PT_COW:   scenario_cow();   break;
+	case PT_CHURN: scenario_churn(); break;
 	}
 	free1 = settled_free();
 	tables1 = vmem_table_pages();

@@ -87,6 +87,7 @@ enum uprog {
 	UPROG_SEGV_BELOW_USER,  /* read the identity map below 4 GiB (the kernel image) */
 	UPROG_HELLO,            /* write a line, check getpid, exit(RSI) */
 	UPROG_COW,              /* fork; parent and child write, pages shared until written */
+	UPROG_CHURN,            /* random operations checked against a model (RSI: the seed) */
 	UPROG_COUNT
 };
 

@@ -501,6 +501,173 @@ static int prog_cow(void)
 	return 0;
 }
 
+/* ---- churn ------------------------------------------------------------------------------------ */
+
+/*
+ * Random mmap / munmap / mprotect / madvise / touches / forks over CHURN_PAGES pages at AREA,
+ * checked against a model: what each page should read, whether it is present (rss), and the
+ * maps lines (anonymous VMAs with equal permissions next to each other are always merged: mmap
+ * and mprotect merge with their neighbours, the others never make equal neighbours).
+ */
+#define CHURN_PAGES 48
+#define CHURN_OPS   4000
+#define UNMAPPED    (-1)
+
+static unsigned long rng;
+static int cprot[CHURN_PAGES];                 /* PROT_* or UNMAPPED */
+static unsigned long cval[CHURN_PAGES];        /* the first word's expected value */
+static bool cpresent[CHURN_PAGES];             /* touched since mapped or dropped */
+
+static unsigned long rnd(unsigned long n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng % n;
+}
+
+static const char *perm_text(int prot)
+{
+	static const char *const t[] = { "---p", "r--p", "-w-p", "rw-p" };
+
+	return t[prot & 3];
+}
+
+/* Every readable page reads its value, rss counts the present pages, the maps are the runs. */
+static bool churn_verify(unsigned long rss0, const char *when)
+{
+	struct mv_proc_stats s;
+	struct vline want[CHURN_PAGES];
+	unsigned n = 0, present = 0;
+	bool data = true;
+
+	for (unsigned i = 0; i < CHURN_PAGES; i++)
+		if (cprot[i] != UNMAPPED && (cprot[i] & PROT_READ)) {
+			data &= *(volatile unsigned long *)(AREA + i * PAGE) == cval[i];
+			cpresent[i] = true;
+		}
+	for (unsigned i = 0; i < CHURN_PAGES; i++) {
+		present += cpresent[i];
+		if (cprot[i] == UNMAPPED)
+			continue;
+		if (n && want[n - 1].last == i && !memcmp(want[n - 1].perms, perm_text(cprot[i]), 4))
+			want[n - 1].last = i + 1;
+		else
+			want[n++] = (struct vline){ i, i + 1, perm_text(cprot[i]) };
+	}
+	u_stats(&s);
+	return u_check(data && s.rss - rss0 == present, "%s: data as the model says, rss "
+		       "+%lu (present %u)", when, s.rss - rss0, present) &&
+	       maps_are(when, want, n);
+}
+
+static int prog_churn(unsigned long seed)
+{
+	struct mv_proc_stats s0;
+	unsigned long forks = 0;
+	bool ok = true;
+
+	rng = seed | 1;
+	for (unsigned i = 0; i < CHURN_PAGES; i++)
+		cprot[i] = UNMAPPED;
+	u_stats(&s0);
+	for (unsigned op = 0; op < CHURN_OPS && ok; op++) {
+		unsigned i = (unsigned)rnd(CHURN_PAGES), n = 1 + (unsigned)rnd(8);
+		unsigned long a = AREA + i * PAGE;
+		bool all_mapped = true;
+		int prot = (int)rnd(4);             /* NONE, R, W (= RW on x86), RW */
+		long r;
+
+		if (i + n > CHURN_PAGES)
+			n = CHURN_PAGES - i;
+		for (unsigned k = i; k < i + n; k++)
+			all_mapped &= cprot[k] != UNMAPPED;
+		if (prot == PROT_WRITE)
+			prot = PROT_READ | PROT_WRITE;
+		switch (rnd(7)) {
+		case 0:                              /* mmap (replaces what is there) */
+			r = u_anon(a, n * PAGE, prot, MAP_FIXED);
+			ok &= r == (long)a;
+			for (unsigned k = i; k < i + n; k++) {
+				cprot[k] = prot;
+				cval[k] = 0;
+				cpresent[k] = false;
+			}
+			break;
+		case 1:                              /* munmap */
+			ok &= u_munmap(a, n * PAGE) == 0;
+			for (unsigned k = i; k < i + n; k++) {
+				cprot[k] = UNMAPPED;
+				cpresent[k] = false;
+			}
+			break;
+		case 2:                              /* mprotect: all or nothing */
+			r = u_mprotect(a, n * PAGE, prot);
+			ok &= r == (all_mapped ? 0 : -UAPI_ENOMEM);
+			for (unsigned k = i; all_mapped && k < i + n; k++)
+				cprot[k] = prot;
+			break;
+		case 3:                              /* MADV_DONTNEED: drops the mapped pages */
+			r = u_madvise(a, n * PAGE, MADV_DONTNEED);
+			ok &= r == (all_mapped ? 0 : -UAPI_ENOMEM);
+			for (unsigned k = i; k < i + n; k++)
+				if (cprot[k] != UNMAPPED) {
+					cval[k] = 0;
+					cpresent[k] = false;
+				}
+			break;
+		case 4:                              /* read */
+		case 5:                              /* write */
+			for (unsigned k = i; k < i + n; k++) {
+				volatile unsigned long *w = (volatile unsigned long *)(AREA + k * PAGE);
+
+				if (cprot[k] == UNMAPPED || !(cprot[k] & PROT_READ))
+					continue;
+				ok &= *w == cval[k];
+				cpresent[k] = true;
+				if ((cprot[k] & PROT_WRITE) && (op & 1)) {
+					cval[k] = rng;
+					*w = rng;
+				}
+			}
+			break;
+		case 6:                              /* now and then a fork: the child checks */
+			if (rnd(100) >= 3)
+				break;
+			forks++;
+			r = u_fork();
+			if (r == 0) {
+				for (unsigned k = 0; k < CHURN_PAGES; k++)
+					if (cprot[k] != UNMAPPED && (cprot[k] & PROT_READ) &&
+					    *(volatile unsigned long *)(AREA + k * PAGE) != cval[k])
+						u_exit(1);
+				for (unsigned k = 0; k < CHURN_PAGES; k++)   /* its writes stay its own */
+					if (cprot[k] != UNMAPPED && (cprot[k] & PROT_WRITE))
+						*(volatile unsigned long *)(AREA + k * PAGE) = ~cval[k];
+				u_exit(0);
+			} else {
+				int status = -1;
+
+				ok &= r > 0 && u_wait(r, &status) == r && status == 0;
+			}
+			break;
+		}
+		if (!ok)
+			u_printf("# churn: op %u failed (page %u, %u pages, prot %d)\n", op, i, n, prot);
+		if (op % 1000 == 999 && !churn_verify(s0.rss, "checkpoint"))
+			ok = false;
+	}
+	u_check(ok, "%u random operations (seed 0x%lx) as the model says, %lu forks",
+		CHURN_OPS, seed, forks);
+	ok &= churn_verify(s0.rss, "at the end");
+	u_munmap(AREA, CHURN_PAGES * PAGE);
+	for (unsigned i = 0; i < CHURN_PAGES; i++) {
+		cprot[i] = UNMAPPED;
+		cpresent[i] = false;
+	}
+	return churn_verify(s0.rss, "after munmap of everything") && ok ? 0 : 1;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -511,6 +678,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_STACK: return prog_stack(arg);
 	case UPROG_HELLO: return prog_hello(arg);
 	case UPROG_COW:   return prog_cow();
+	case UPROG_CHURN: return prog_churn(arg);
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

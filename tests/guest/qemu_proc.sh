@@ -10,6 +10,7 @@
 #                   above a mapping; then hello exits 42
 #   segv            one kill line per bad access, each naming the address, VMA and reason,
 #                   then hello exits 42 (the kernel carried on)
+#   churn           three seeds of 4000 random operations each agreed with the program's model
 #   cow             the child's copy counts, wait's exit status and the killed child's SIGSEGV
 set -uo pipefail
 
@@ -70,6 +71,11 @@ segv)
 	has '^proc: pid [0-9]+ \(segv-noncanonical\) killed by SIGSEGV: exception 13 error 0x0 at RIP 0x[0-9a-f]+: general protection fault$'
 	[ "$(count '^proc: pid .* killed')" -eq 7 ] || fail "not exactly 7 kills"
 	has '^ok [0-9]+ - hello: exited with 42 '
+	;;
+churn)
+	[ "$(count '^ok [0-9]+ - churn: 4000 random operations \(seed 0x[0-9a-f]+\) as the model says, [0-9]+ forks$')" -eq 3 ] \
+		|| fail "not three passed churn runs"
+	[ "$(count '^proc: pid .* killed')" -eq 0 ] || fail "a process was killed"
 	;;
 cow)
 	has '^ok [0-9]+ - cow: child: writing pages 0-15: 16 faults \(16\), 8 copies '

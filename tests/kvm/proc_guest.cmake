@@ -1,4 +1,4 @@
-# kvm.guest.scenario_{vma,fault,stack,segv,cow}: `memvisor run` booting the process-scenario images
+# kvm.guest.scenario_{vma,fault,stack,segv,cow,churn}: `memvisor run` booting the process-scenario images
 # (guest/proctest.c) under real KVM, 2 vCPUs and 2 nodes of 128 MiB like mm_guest.cmake: ring 3,
 # SYSCALL/SYSRET, the TSS stack switch and the guest's own page faults under EPT/NPT. Each
 # checks exit status 1 (PASS: no "not ok"), that the frames came back, and the lines proving
@@ -61,3 +61,12 @@ mv_add_kvm_test(NAME guest.scenario_cow COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_c
     ${MV_PROC_END}
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-cow.elf ${MV_PROC_MACHINE}
        --cmdline scenario=cow)
+
+mv_add_kvm_test(NAME guest.scenario_churn COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - churn: 4000 random operations \\(seed 0x9e3779b97f4a7c15\\) as the model says, [0-9]+ forks$"
+    --expect-re "^ok [0-9]+ - churn: 4000 random operations \\(seed 0x2545f4914f6cdd1d\\) as the model says, [0-9]+ forks$"
+    --expect-re "^ok [0-9]+ - churn: 4000 random operations \\(seed 0x5851f42d4c957f2d\\) as the model says, [0-9]+ forks$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-churn.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=churn)
