@@ -28,14 +28,15 @@
  * a page fault; the process's CR3 is loaded while it is in a system call and SMAP is off.
  *
  * Contexts: a process's system calls and faults run on its kernel stack with interrupts off
- * (SFMASK, interrupt gates), on the one CPU running it. Freeing a frame before its TLB flush is
+ * (SFMASK, interrupt gates), on the one CPU running it; the scheduler's run queue and switches
+ * happen with interrupts off on that CPU too (one CPU runs processes so far: no lock yet). Freeing a frame before its TLB flush is
  * safe for that reason: nothing runs the process's user code until the system call or fault
  * returns, which happens after the flush.
  *
  * Known limits (said, not hidden): no swapgs — user code runs with the kernel's GS base and a
  * program that loads %gs would break the next kernel entry; no IST stacks; shared mappings,
- * mbind (per-VMA policy) and a scheduler are not here yet (a forked child runs only when its
- * parent waits for it).
+ * mbind (per-VMA policy), timer preemption and running processes on every CPU are not here
+ * yet (the scheduler is cooperative and runs on the CPU that calls sched_run).
  */
 #include <mm/buddy.h>
 
@@ -500,7 +501,8 @@ static void proc_free(struct proc *p)
 	while (!list_empty(&p->children)) {
 		struct proc *c = list_entry(p->children.next, struct proc, sibling);
 
-		MM_BUG_ON(c->state == PROC_RUNNING);
+		MM_BUG_ON(c->state != PROC_NEW && c->state != PROC_EXITED &&
+			  c->state != PROC_KILLED);     /* never one that may still run */
 		proc_free(c);                   /* unlinks itself */
 	}
 	if (p->parent)
@@ -592,28 +594,104 @@ fail:
 
 void proc_destroy(struct proc *p)
 {
-	MM_BUG_ON(p->state == PROC_RUNNING);
+	MM_BUG_ON(p->state != PROC_NEW && p->state != PROC_EXITED && p->state != PROC_KILLED);
 	proc_free(p);
 }
 
 static void enter_mm(struct proc *p)
 {
 	current_of[cpu_id()] = p;
-	uarch_set_kernel_stack(p ? (uint64_t)(uintptr_t)(p->kstack + PROC_KSTACK_SIZE) : 0);
+	uarch_set_kernel_stack(p ? (uint64_t)(uintptr_t)(p->kstack + PROC_KSTACK_SIZE -
+							 PROC_KSTACK_RESERVE) : 0);
 	vmem_user_load(p ? &p->pt : NULL);
+}
+
+/* ---- the scheduler (cooperative, one run queue; see proc.h) ---------------------------------- */
+
+static struct list_head runq = LIST_HEAD_INIT(runq);
+static unsigned nr_sleeping;
+static uint64_t sched_ksp[SMP_MAX_CPUS];       /* each CPU's sched_run context */
+uint64_t sched_switches;
+
+static void runq_add(struct proc *p)
+{
+	p->state = PROC_RUNNABLE;
+	list_add_tail(&p->runq, &runq);
+}
+
+static void wake(struct proc *p)
+{
+	if (p->state != PROC_SLEEPING)
+		return;
+	nr_sleeping--;
+	runq_add(p);
+}
+
+/* Switch from the running process p back to this CPU's scheduler; returns when p runs again. */
+static void sched_out(struct proc *p)
+{
+	switch_to(&p->ksp, sched_ksp[cpu_id()]);
+}
+
+void proc_kthread(struct proc *p);      /* uentry.S's proc_kthread_entry */
+
+/* A process's kernel thread: ring 3 until the end, then wake a waiting parent and leave. */
+void proc_kthread(struct proc *p)
+{
+	user_run(&p->kctx, &p->regs);           /* returns after exit or a kill (state set) */
+	if (p->parent)
+		wake(p->parent);
+	sched_out(p);
+	tap_bail("proc: pid %u ran again after its end", p->pid);
+}
+
+void proc_start(struct proc *p)
+{
+	/* The first switch_to pops six registers (RBX = p) and returns to proc_kthread_entry,
+	 * leaving RSP at the 16-byte aligned top. */
+	uint64_t *sp = (uint64_t *)(uintptr_t)(p->kstack + PROC_KSTACK_SIZE) - 7;
+
+	MM_BUG_ON(p->state != PROC_NEW);
+	for (unsigned i = 0; i < 5; i++)
+		sp[i] = 0;
+	sp[5] = (uint64_t)(uintptr_t)p;
+	sp[6] = (uint64_t)(uintptr_t)proc_kthread_entry;
+	p->ksp = (uint64_t)(uintptr_t)sp;
+	runq_add(p);
+}
+
+void sched_run(void)
+{
+	unsigned cpu = cpu_id();
+	uint64_t irq = irq_save();
+	struct proc *last = NULL;
+
+	for (;;) {
+		struct proc *p;
+
+		if (list_empty(&runq)) {
+			if (nr_sleeping)
+				tap_bail("sched: %u processes sleep and none can run (deadlock)",
+					 nr_sleeping);
+			break;
+		}
+		p = list_entry(runq.next, struct proc, runq);
+		list_del(&p->runq);
+		if (p != last)
+			sched_switches++;
+		last = p;
+		p->state = PROC_RUNNING;
+		enter_mm(p);
+		switch_to(&sched_ksp[cpu], p->ksp);
+		enter_mm(NULL);
+	}
+	irq_restore(irq);
 }
 
 void proc_run(struct proc *p)
 {
-	uint64_t irq = irq_save();
-	struct proc *prev = current_of[cpu_id()];      /* a waiting parent, or none */
-
-	MM_BUG_ON(p->state != PROC_NEW);
-	p->state = PROC_RUNNING;
-	enter_mm(p);
-	user_run(&p->kctx, &p->regs);           /* until exit or kill: user_return() */
-	enter_mm(prev);
-	irq_restore(irq);
+	proc_start(p);
+	sched_run();
 }
 
 static uint64_t signal_of(uint64_t vector)
@@ -1008,6 +1086,7 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 	child->regs = *r;
 	child->regs.rax = 0;
 	child->regs.rflags = (r->rflags & USER_RFLAGS_KEEP) | USER_RFLAGS;
+	proc_start(child);                      /* runnable now; the parent carries on first */
 	return child->pid;
 
 nomem:
@@ -1018,39 +1097,56 @@ nomem:
 static uint64_t signal_of(uint64_t vector);
 
 /*
- * wait4(pid, wstatus, options, rusage): pid -1 = any child. A child that has not run yet runs
- * now, to its end, nested in this system call (there is no scheduler); then it is reaped.
- * options and rusage are ignored. -ECHILD without such a child.
+ * wait4(pid, wstatus, options, rusage): pid -1 = any child. Sleeps until a matching child has
+ * ended, then reaps it. options and rusage are ignored. -ECHILD without such a child.
  */
 static int64_t sys_wait4(struct proc *p, int64_t pid, gva_t wstatus)
 {
-	struct proc *c = NULL;
-	struct list_head *pos;
-	uint32_t status;
-	int64_t ret;
+	for (;;) {
+		struct proc *c = NULL;
+		struct list_head *pos;
+		bool any = false;
+		uint32_t status;
+		int64_t ret;
 
-	list_for_each(pos, &p->children) {
-		struct proc *k = list_entry(pos, struct proc, sibling);
+		list_for_each(pos, &p->children) {
+			struct proc *k = list_entry(pos, struct proc, sibling);
 
-		if (pid == -1 || (pid > 0 && k->pid == (uint64_t)pid)) {
-			c = k;
-			break;
+			if (pid != -1 && (pid <= 0 || k->pid != (uint64_t)pid))
+				continue;
+			any = true;
+			if (k->state == PROC_EXITED || k->state == PROC_KILLED) {
+				c = k;
+				break;
+			}
 		}
+		if (!any)
+			return -UAPI_ECHILD;
+		if (!c) {
+			p->state = PROC_SLEEPING;       /* a child's end wakes it */
+			nr_sleeping++;
+			sched_out(p);
+			continue;
+		}
+		status = c->state == PROC_EXITED ? (uint32_t)WSTATUS_EXITED(c->exit_code) :
+						   (uint32_t)signal_of(c->kill_vector);
+		if (wstatus) {
+			if (user_range_ok(p, wstatus, sizeof(status), true))
+				return -UAPI_EFAULT;    /* the child stays unreaped, as in Linux */
+			*(uint32_t *)(uintptr_t)wstatus = status;
+		}
+		ret = c->pid;
+		proc_free(c);
+		return ret;
 	}
-	if (!c)
-		return -UAPI_ECHILD;
-	if (c->state == PROC_NEW)
-		proc_run(c);
-	status = c->state == PROC_EXITED ? (uint32_t)WSTATUS_EXITED(c->exit_code) :
-					   (uint32_t)signal_of(c->kill_vector);
-	if (wstatus) {
-		if (user_range_ok(p, wstatus, sizeof(status), true))
-			return -UAPI_EFAULT;    /* the child stays, as Linux leaves it unreaped */
-		*(uint32_t *)(uintptr_t)wstatus = status;
-	}
-	ret = c->pid;
-	proc_free(c);
-	return ret;
+}
+
+/* sched_yield: to the back of the run queue. */
+static int64_t sys_sched_yield(struct proc *p)
+{
+	runq_add(p);
+	sched_out(p);
+	return 0;
 }
 
 void syscall_dispatch(struct user_regs *r);     /* uentry.S */
@@ -1074,6 +1170,7 @@ void syscall_dispatch(struct user_regs *r)
 	case SYS_getpid:   ret = p->pid; break;
 	case SYS_fork:     ret = sys_fork(p, r); break;
 	case SYS_wait4:    ret = sys_wait4(p, (int64_t)r->rdi, r->rsi); break;
+	case SYS_sched_yield: ret = sys_sched_yield(p); break;
 	case SYS_set_mempolicy:
 		ret = sys_set_mempolicy(p, r->rdi, r->rsi, r->rdx);
 		break;

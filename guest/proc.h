@@ -3,11 +3,11 @@
  * space (mm/vma + a process page table from vmem.c), system calls and the page-fault handler
  * (proc.c), and the process scenarios (proctest.c). Design: docs/guest-processes.md.
  *
- * A process runs on the CPU that calls proc_run() until it exits or is killed; proc_run then
- * returns (no scheduler yet). Its kernel side (system calls, faults) runs on its own kernel stack
- * with interrupts off. fork makes a copy-on-write child that runs when its parent waits for it
- * (wait4 runs it to its end, nested in the parent's system call); a child never waited for never
- * runs and is freed with its parent.
+ * Each process has a kernel thread on its own kernel stack: it enters ring 3 and, after exit or
+ * a kill, wakes its parent and switches away for good. sched_run() switches between runnable
+ * processes on the calling CPU (cooperative: sched_yield, wait4 sleeping, the end); system calls
+ * and faults run on the process's kernel stack with interrupts off. fork makes a copy-on-write
+ * child that is runnable at once; wait4 sleeps until a child has ended and reaps it.
  *
  * Lock order: none yet — a process's mm_space and page table are touched only by the CPU
  * running it (its system calls and faults) or by its creator before/after it runs.
@@ -43,7 +43,13 @@ struct kctx {
 	uint64_t rsp;
 };
 
-enum proc_state { PROC_NEW, PROC_RUNNING, PROC_EXITED, PROC_KILLED };
+/*
+ * NEW (created) → RUNNABLE (on the run queue) → RUNNING (on a CPU) → back to RUNNABLE
+ * (sched_yield), SLEEPING (wait4 with no finished child; a child's end wakes it) or the end:
+ * EXITED / KILLED (a zombie until its parent reaps it or it is destroyed).
+ */
+enum proc_state { PROC_NEW, PROC_RUNNABLE, PROC_RUNNING, PROC_SLEEPING, PROC_EXITED,
+		  PROC_KILLED };
 
 /* Why a process was killed (proc->kill_reason; the kill message prints the text). */
 enum proc_kill {
@@ -61,6 +67,9 @@ enum proc_kill {
 };
 
 #define PROC_KSTACK_SIZE 16384
+/* The top of the kernel stack holds the process's kernel thread (proc_kthread → user_run);
+ * system calls, exceptions and interrupts from ring 3 start below it. */
+#define PROC_KSTACK_RESERVE 512
 #define PROC_NAME_MAX    24
 
 struct proc {
@@ -72,7 +81,9 @@ struct proc {
 	struct numa_policy *policy;     /* page placement; NULL: default (the CPU's node) */
 	struct numa_policy own_policy;  /* set_mempolicy's (policy points here then) */
 	struct user_regs regs;          /* where the process starts */
-	struct kctx kctx;               /* proc_run's context while it runs */
+	struct kctx kctx;               /* its kernel thread's context while in ring 3 */
+	uint64_t ksp;                   /* saved kernel RSP while switched out (switch_to) */
+	struct list_head runq;          /* on the run queue while RUNNABLE */
 	uint8_t *kstack;                /* PROC_KSTACK_SIZE bytes, kmalloc'd */
 	/* Counters (struct mv_proc_stats). */
 	uint64_t minflt, cowflt, rss;
@@ -105,6 +116,8 @@ void uarch_set_kernel_stack(uint64_t top);
 /* uentry.S */
 uint64_t user_run(struct kctx *k, const struct user_regs *r);
 __attribute__((noreturn)) void user_return(struct kctx *k, uint64_t value);
+void switch_to(uint64_t *save_rsp, uint64_t rsp);
+void proc_kthread_entry(void);
 
 /* proc.c: set up the VMA cache and vmem's sharing (once, after kmem_init and uarch_init). */
 bool proc_init(void);
@@ -117,8 +130,17 @@ void proc_caches_shrink(void);
  */
 struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 			 const struct proc_opts *o);
-/* Run p on this CPU until it exits or is killed (from a system call of another process too:
- * that one's address space and kernel stack are back in place when this returns). */
+/* Make a NEW process runnable. */
+void proc_start(struct proc *p);
+/*
+ * The scheduler on this CPU: run runnable processes (round robin, switching when one yields,
+ * sleeps or ends) until none is runnable. Cooperative: no timer preemption yet. A sleeping
+ * process left with nothing runnable is a deadlock: Bail out.
+ */
+void sched_run(void);
+/* Times sched_run switched to a process other than the one it ran last. */
+extern uint64_t sched_switches;
+/* proc_start(p), then sched_run(): p and whatever it forked run until all are done. */
 void proc_run(struct proc *p);
 /* Free everything p and its unreaped children hold (frames, table pages, VMAs, stacks). */
 void proc_destroy(struct proc *p);

@@ -15,6 +15,8 @@
  *           addresses, non-canonical) kills only that process; a new process then runs fine
  *   cow     fork: parent and child write, pages shared until written, copies counted; wait
  *           returns the exit status and a child's SIGSEGV
+ *   interleave  6 processes runnable together on the boot CPU, switching at sched_yield, all
+ *           using the same addresses for their own data (no timer preemption yet)
  *   churn   4000 random mmap/munmap/mprotect/madvise/touch/fork operations per process (three
  *           fixed seeds) checked against the program's model: data, rss, maps
  *
@@ -36,11 +38,11 @@
  * (+ 8 under set_mempolicy when there is a node 1). */
 #define FAULT_PROG_FAULTS 104
 
-enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN };
+enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN, PT_INTERLEAVE };
 
 static const char *const names[] = {
 	[PT_VMA] = "vma", [PT_FAULT] = "fault", [PT_STACK] = "stack", [PT_SEGV] = "segv",
-	[PT_COW] = "cow", [PT_CHURN] = "churn",
+	[PT_COW] = "cow", [PT_CHURN] = "churn", [PT_INTERLEAVE] = "interleave",
 };
 
 int proctest_lookup(const char *name, size_t len)
@@ -281,6 +283,35 @@ static void scenario_churn(void)
 	}
 }
 
+#define INTERLEAVE_PROCS 6
+#define INTERLEAVE_ITERS 200
+
+/* INTERLEAVE_PROCS processes started together, switching at each sched_yield. */
+static void scenario_interleave(void)
+{
+	struct proc *procs[INTERLEAVE_PROCS];
+	unsigned n = 0;
+	uint64_t sw0;
+
+	for (unsigned i = 0; i < INTERLEAVE_PROCS; i++) {
+		procs[n] = proc_create(UPROG_INTERLEAVE, "interleave", INTERLEAVE_ITERS, NULL);
+		if (!tap_check(procs[n] != NULL, "proc: interleave %u created", i))
+			continue;
+		proc_start(procs[n++]);
+	}
+	sw0 = sched_switches;
+	kprintf("# proc: %u processes runnable, the scheduler switches at each sched_yield\n", n);
+	sched_run();
+	tap_check(sched_switches - sw0 >= (uint64_t)n * 2 * INTERLEAVE_ITERS - n,
+		  "interleave: %lu switches between processes (>= %u: every yield but the last "
+		  "ones went to another process)", sched_switches - sw0,
+		  n * 2 * INTERLEAVE_ITERS - n);
+	for (unsigned i = 0; i < n; i++) {
+		exited_ok(procs[i], 0);
+		finish(procs[i]);
+	}
+}
+
 void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 {
 	uint64_t free0, tables0, free1, tables1;
@@ -300,6 +331,7 @@ void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 	case PT_SEGV:  scenario_segv();  break;
 	case PT_COW:   scenario_cow();   break;
 	case PT_CHURN: scenario_churn(); break;
+	case PT_INTERLEAVE: scenario_interleave(); break;
 	}
 	free1 = settled_free();
 	tables1 = vmem_table_pages();

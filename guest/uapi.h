@@ -21,6 +21,7 @@
 #define SYS_mprotect     10
 #define SYS_munmap       11
 #define SYS_brk          12
+#define SYS_sched_yield  24
 #define SYS_madvise      28
 #define SYS_getpid       39
 #define SYS_fork         57
@@ -88,6 +89,7 @@ enum uprog {
 	UPROG_HELLO,            /* write a line, check getpid, exit(RSI) */
 	UPROG_COW,              /* fork; parent and child write, pages shared until written */
 	UPROG_CHURN,            /* random operations checked against a model (RSI: the seed) */
+	UPROG_INTERLEAVE,       /* RSI iterations of map, write, yield, check, protect, unmap */
 	UPROG_COUNT
 };
 

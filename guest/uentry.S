@@ -121,3 +121,34 @@ syscall_entry:
 	pop	%r11                          /* rflags */
 	pop	%rsp                          /* the user's: nothing may interrupt from here (IF=0) */
 	sysretq
+
+/*
+ * void switch_to(uint64_t *save_rsp, uint64_t rsp): the kernel context switch (proc.c's
+ * scheduler). Saves the callee-saved registers on the current stack and its RSP in *save_rsp,
+ * then continues on rsp, which holds the same layout (a switch_to of its own, or a new
+ * process's first frame: six registers then proc_kthread_entry as the return address).
+ */
+	.globl switch_to
+switch_to:
+	push	%rbx
+	push	%rbp
+	push	%r12
+	push	%r13
+	push	%r14
+	push	%r15
+	mov	%rsp, (%rdi)
+	mov	%rsi, %rsp
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%rbp
+	pop	%rbx
+	ret
+
+/* A new process's first switch_to lands here with its struct proc in RBX (proc.c). */
+	.globl proc_kthread_entry
+proc_kthread_entry:
+	mov	%rbx, %rdi
+	call	proc_kthread                /* never returns */
+	ud2

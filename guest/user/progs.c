@@ -668,6 +668,39 @@ static int prog_churn(unsigned long seed)
 	return churn_verify(s0.rss, "after munmap of everything") && ok ? 0 : 1;
 }
 
+/* ---- interleave ---------------------------------------------------------------------------------- */
+
+/*
+ * Several of these run at once, switching at every sched_yield. All map the same addresses
+ * (AREA, MAP_FIXED) with their own contents: after each switch a process must still read its
+ * own data — address spaces, CR3 switches and TLB flushes are isolated.
+ */
+static int prog_interleave(unsigned long iters)
+{
+	long pid = u_getpid();
+	unsigned long bad = 0, yields = 0;
+
+	for (unsigned long it = 0; it < iters; it++) {
+		unsigned long tag = (unsigned long)pid << 32 | it << 8;
+		long m = u_anon(AREA, 8 * PAGE, PROT_READ | PROT_WRITE, MAP_FIXED);
+
+		bad += m != (long)AREA;
+		for (unsigned long i = 0; i < 8; i++)
+			*(volatile unsigned long *)(AREA + i * PAGE) = tag + i;
+		syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+		yields++;
+		bad += !cow_holds(AREA, 0, 8, tag);
+		bad += u_mprotect(AREA, 4 * PAGE, PROT_READ) != 0;
+		syscall6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+		yields++;
+		bad += !cow_holds(AREA, 0, 8, tag);
+		bad += u_munmap(AREA, 8 * PAGE) != 0;
+	}
+	u_check(bad == 0, "pid %ld: %lu iterations, %lu yields, its own data at 0x%lx after every "
+		"switch (%lu bad)", pid, iters, yields, AREA, bad);
+	return bad ? 1 : 0;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -679,6 +712,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_HELLO: return prog_hello(arg);
 	case UPROG_COW:   return prog_cow();
 	case UPROG_CHURN: return prog_churn(arg);
+	case UPROG_INTERLEAVE: return prog_interleave(arg);
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

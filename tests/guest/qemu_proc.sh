@@ -10,6 +10,8 @@
 #                   above a mapping; then hello exits 42
 #   segv            one kill line per bad access, each naming the address, VMA and reason,
 #                   then hello exits 42 (the kernel carried on)
+#   interleave      six processes switching at sched_yield, each reads its own data at the
+#                   same addresses; the scheduler switched between them
 #   churn           three seeds of 4000 random operations each agreed with the program's model
 #   cow             the child's copy counts, wait's exit status and the killed child's SIGSEGV
 set -uo pipefail
@@ -71,6 +73,11 @@ segv)
 	has '^proc: pid [0-9]+ \(segv-noncanonical\) killed by SIGSEGV: exception 13 error 0x0 at RIP 0x[0-9a-f]+: general protection fault$'
 	[ "$(count '^proc: pid .* killed')" -eq 7 ] || fail "not exactly 7 kills"
 	has '^ok [0-9]+ - hello: exited with 42 '
+	;;
+interleave)
+	[ "$(count '^ok [0-9]+ - interleave: pid [0-9]+: 200 iterations, 400 yields, its own data at 0x200000000 after every switch \(0 bad\)$')" -eq 6 ] \
+		|| fail "not six processes with their own data"
+	has '^ok [0-9]+ - interleave: [0-9]+ switches between processes '
 	;;
 churn)
 	[ "$(count '^ok [0-9]+ - churn: 4000 random operations \(seed 0x[0-9a-f]+\) as the model says, [0-9]+ forks$')" -eq 3 ] \

@@ -1,4 +1,4 @@
-# kvm.guest.scenario_{vma,fault,stack,segv,cow,churn}: `memvisor run` booting the process-scenario images
+# kvm.guest.scenario_{vma,fault,stack,segv,cow,churn,interleave}: `memvisor run` booting the process-scenario images
 # (guest/proctest.c) under real KVM, 2 vCPUs and 2 nodes of 128 MiB like mm_guest.cmake: ring 3,
 # SYSCALL/SYSRET, the TSS stack switch and the guest's own page faults under EPT/NPT. Each
 # checks exit status 1 (PASS: no "not ok"), that the frames came back, and the lines proving
@@ -70,3 +70,11 @@ mv_add_kvm_test(NAME guest.scenario_churn COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot
     ${MV_PROC_END}
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-churn.elf ${MV_PROC_MACHINE}
        --cmdline scenario=churn)
+
+mv_add_kvm_test(NAME guest.scenario_interleave COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - interleave: pid 6: 200 iterations, 400 yields, its own data at 0x200000000 after every switch \\(0 bad\\)$"
+    --expect-re "^ok [0-9]+ - interleave: [0-9]+ switches between processes "
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-interleave.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=interleave)
