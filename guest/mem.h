@@ -4,7 +4,8 @@
  *   pmem.c    physical memory: the early bump allocator, the buddy allocator over all RAM with
  *             the SRAT nodes and SLIT distances, NUMA policies, per-node counters, OOM reports
  *   vmem.c    kernel virtual memory: the kernel page table (identity map of low memory, direct
- *             map of all RAM, vmalloc area), CR3 switch, vmalloc/vfree, TLB flushes
+ *             map of all RAM, vmalloc area), CR3 switch, vmalloc/vfree, TLB flushes; and process
+ *             page tables that share the kernel's half (its last section; proc.c uses them)
  *   kmem.c    slab caches and kmalloc on the buddy allocator through the direct map
  *   mmtest.c  the scenarios buddy, numa, slab, vmalloc, integrity (guest/README.md)
  *
