@@ -16,7 +16,8 @@
  *   PTE present (a write to a write-protected page) → do_wp_page: reuse if the frame has one
  *                                                    reference, else copy (copy-on-write)
  *   PTE absent: anonymous VMA → a zeroed frame (do_anonymous_page); image VMA → a frame
- *               filled from the image (the file part of the segment, zero beyond)
+ *               filled from the image (the file part of the segment, zero beyond); shared
+ *               VMA → the backing object's frame for that page (allocated on first touch)
  *
  * Frames come from page_alloc with the process's NUMA policy, one reference per mapping
  * (buddy_frame_get/put). A PROT_NONE page stays mapped but supervisor-only (x86 has no
@@ -34,8 +35,8 @@
  * returns, which happens after the flush.
  *
  * Known limits (said, not hidden): no swapgs — user code runs with the kernel's GS base and a
- * program that loads %gs would break the next kernel entry; no IST stacks; shared mappings,
- * mbind (per-VMA policy), timer preemption and running processes on every CPU are not here
+ * program that loads %gs would break the next kernel entry; no IST stacks; mbind (per-VMA
+ * policy), timer preemption and running processes on every CPU are not here
  * yet (the scheduler is cooperative and runs on the CPU that calls sched_run).
  */
 #include <mm/buddy.h>
@@ -58,6 +59,7 @@
 #define MAPS_BUF        8192
 #define MAX_SEGMENTS    4
 #define VM_MAY_ALL      (VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC)
+#define SHM_MAX_PAGES   (UINT64_C(1) << 18)     /* 1 GiB per shared mapping (its page array) */
 
 /* ---- the user image: an ELF64 executable linked for the user range (guest/user/) -------------- */
 
@@ -250,6 +252,82 @@ static void rss_add(struct proc *p, pfn_t pfn, int delta)
 	p->rss_node[frame_node(pfn)] += (uint64_t)(int64_t)delta;
 }
 
+/* ---- shared anonymous memory (MAP_SHARED | MAP_ANONYMOUS) ---------------------------------------
+ *
+ * The backing object (Linux gives such a mapping a shmem file): one frame per page once touched,
+ * the object holding one reference to each, every mapping of it one more. Its VMAs carry it as
+ * vm_file with vm_pgoff = the page index of their start (splits keep that right). mm/vma does not
+ * tell us when VMAs go, so an object counts the processes it is attached to: attached at mmap and
+ * fork, detached when the process has no VMA of it left (shm_gc after munmap and a MAP_FIXED
+ * replacement) or is freed; the last detach frees it and its frames.
+ */
+struct shmem {
+	uint64_t refs;                  /* processes attached */
+	uint64_t npages;
+	pfn_t pages[];                  /* 0: not allocated yet (pfn 0 is never a buddy frame) */
+};
+
+static bool is_shm_vma(const struct vma *v)
+{
+	return v->vm_file && !is_image_vma(v);
+}
+
+static void shm_put(struct shmem *o)
+{
+	if (--o->refs)
+		return;
+	for (uint64_t i = 0; i < o->npages; i++)
+		if (o->pages[i])
+			MM_BUG_ON(buddy_frame_put(&pmem_buddy, o->pages[i]) != 0);
+	MM_BUG_ON(kfree(&kmem, o) != 0);
+}
+
+static bool shm_attach(struct proc *p, struct shmem *o)
+{
+	for (unsigned i = 0; i < PROC_MAX_SHM; i++)
+		if (!p->shm[i]) {
+			p->shm[i] = o;
+			o->refs++;
+			return true;
+		}
+	return false;
+}
+
+/* Detach every object p has no VMA of any more. */
+static void shm_gc(struct proc *p)
+{
+	for (unsigned i = 0; i < PROC_MAX_SHM; i++) {
+		struct vma *v;
+		bool used = false;
+
+		if (!p->shm[i])
+			continue;
+		vma_for_each(&p->mm, v)
+			used |= v->vm_file == p->shm[i];
+		if (!used) {
+			shm_put(p->shm[i]);
+			p->shm[i] = NULL;
+		}
+	}
+}
+
+/* The object's frame for the page at va of the shared VMA v, allocated (zeroed) if new. */
+static int shm_page(struct proc *p, const struct vma *v, gva_t va, pfn_t *pfn)
+{
+	struct shmem *o = (struct shmem *)(uintptr_t)v->vm_file;
+	uint64_t idx = v->vm_pgoff + ((va - v->vm_start) >> MM_PAGE_SHIFT);
+
+	MM_BUG_ON(idx >= o->npages);
+	if (!o->pages[idx]) {
+		if (page_alloc(p->policy, 0, PAGE_ALLOC_MAY_FAIL, &o->pages[idx]))
+			return -MM_ENOMEM;
+		memset(phys_to_direct(o->pages[idx] << MM_PAGE_SHIFT), 0, MM_PAGE_SIZE);
+	}
+	*pfn = o->pages[idx];
+	MM_BUG_ON(buddy_frame_get(&pmem_buddy, *pfn) != 0);   /* the mapping's reference */
+	return 0;
+}
+
 /* A new frame for the page at va of v: zeroed (anonymous) or filled from the image. */
 static int new_page(struct proc *p, const struct vma *v, gva_t va, pfn_t *pfn)
 {
@@ -271,7 +349,7 @@ static enum proc_kill do_absent_page(struct proc *p, const struct vma *v, gva_t 
 	struct pgtable_attr a = vma_attr(v->vm_flags);
 	pfn_t pfn;
 
-	if (new_page(p, v, va, &pfn))
+	if (is_shm_vma(v) ? shm_page(p, v, va, &pfn) : new_page(p, v, va, &pfn))
 		return KILL_OOM;
 	if (pgtable_map(&p->pt, va, pfn << MM_PAGE_SHIFT, MM_PAGE_SIZE, PT_SIZE_4K, &a, 0, NULL)) {
 		MM_BUG_ON(buddy_frame_put(&pmem_buddy, pfn) != 0);
@@ -282,9 +360,9 @@ static enum proc_kill do_absent_page(struct proc *p, const struct vma *v, gva_t 
 }
 
 /*
- * do_wp_page: a write to a present page the VMA allows writing. A frame this mapping alone
- * references is made writable in place; a shared one (copy-on-write) is copied into a new frame
- * that replaces it here, and the old reference is dropped.
+ * do_wp_page: a write to a present page the VMA allows writing. In a shared VMA, or when this
+ * mapping alone references the frame, it is made writable in place; a frame shared
+ * copy-on-write is copied into a new frame that replaces it here, and the old reference dropped.
  */
 static enum proc_kill do_wp_page(struct proc *p, const struct vma *v, gva_t va)
 {
@@ -295,7 +373,8 @@ static enum proc_kill do_wp_page(struct proc *p, const struct vma *v, gva_t va)
 
 	MM_BUG_ON(pgtable_translate(&p->pt, va, &info) != 0 || info.state != PT_STATE_MAPPED);
 	old = info.pa >> MM_PAGE_SHIFT;
-	if (__atomic_load_n(&buddy_pfn_to_frame(&pmem_buddy, old)->refcount, __ATOMIC_ACQUIRE) == 1) {
+	if (!is_cow(v) ||
+	    __atomic_load_n(&buddy_pfn_to_frame(&pmem_buddy, old)->refcount, __ATOMIC_ACQUIRE) == 1) {
 		MM_BUG_ON(pgtable_protect(&p->pt, va, MM_PAGE_SIZE, &a, &fl) != 0);
 		vmem_user_flush(&p->pt, &fl);
 		return KILL_NONE;
@@ -453,7 +532,7 @@ static int reprot_visit(void *arg, const struct pgtable_info *info)
 	MM_BUG_ON(v == NULL);
 	a = vma_attr(v->vm_flags);
 	/* A frame shared copy-on-write stays read-only until do_wp_page copies it. */
-	if (buddy_pfn_to_frame(&pmem_buddy, info->pa >> MM_PAGE_SHIFT)->refcount > 1)
+	if (is_cow(v) && buddy_pfn_to_frame(&pmem_buddy, info->pa >> MM_PAGE_SHIFT)->refcount > 1)
 		a.flags &= ~PT_W;
 	MM_BUG_ON(pgtable_protect(&r->p->pt, info->addr, MM_PAGE_SIZE, &a, &r->fl) != 0);
 	return 0;
@@ -473,7 +552,7 @@ static void reprotect(struct proc *p, gva_t start, uint64_t len)
 static const char *maps_name(const struct vma *v, void *arg)
 {
 	(void)arg;
-	return is_image_vma(v) ? "/memvisor/user.elf" : NULL;
+	return is_image_vma(v) ? "/memvisor/user.elf" : is_shm_vma(v) ? "/dev/zero (deleted)" : NULL;
 }
 
 void proc_print_maps(struct proc *p)
@@ -512,6 +591,7 @@ static void proc_free(struct proc *p)
 		vmem_user_table_destroy(&p->pt);
 	}
 	mm_space_destroy(&p->mm);
+	shm_gc(p);                              /* no VMA left: detaches everything */
 	if (p->kstack)
 		MM_BUG_ON(kfree(&kmem, p->kstack) != 0);
 	MM_BUG_ON(kfree(&kmem, p) != 0);
@@ -777,9 +857,9 @@ int proc_check(struct proc *p)
 		want = v ? vma_attr(v->vm_flags) : (struct pgtable_attr){ 0, 0 };
 		/* Shared frames are never writable; in a COW VMA a frame left alone by a fork
 		 * may still be write-protected (do_wp_page reuses it on the next write). */
-		if (info.state == PT_STATE_MAPPED && v && info.size == PT_SIZE_4K &&
+		if (info.state == PT_STATE_MAPPED && v && info.size == PT_SIZE_4K && is_cow(v) &&
 		    (buddy_pfn_to_frame(&pmem_buddy, info.pa >> MM_PAGE_SHIFT)->refcount > 1 ||
-		     (is_cow(v) && !(info.attr.flags & PT_W))))
+		     !(info.attr.flags & PT_W)))
 			want.flags &= ~PT_W;
 		if (info.state != PT_STATE_MAPPED || !v || info.size != PT_SIZE_4K ||
 		    (info.attr.flags & ~(PT_A | PT_D)) != want.flags) {
@@ -828,6 +908,8 @@ static int64_t sys_mmap(struct proc *p, gva_t addr, uint64_t len, uint64_t prot,
 			uint64_t fd, uint64_t off)
 {
 	uint32_t map_flags = (uint32_t)(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE));
+	uint64_t vm_flags = prot_to_vm(prot) | VM_MAY_ALL;
+	struct shmem *shm = NULL;
 	gva_t at;
 	int ret;
 
@@ -835,8 +917,8 @@ static int64_t sys_mmap(struct proc *p, gva_t addr, uint64_t len, uint64_t prot,
 	(void)off;
 	if (prot & ~(uint64_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
 		return -UAPI_EINVAL;
-	if ((flags & MAP_TYPE) != MAP_PRIVATE)
-		return -UAPI_EINVAL;            /* shared mappings: not yet */
+	if ((flags & MAP_TYPE) != MAP_PRIVATE && (flags & MAP_TYPE) != MAP_SHARED)
+		return -UAPI_EINVAL;
 	if (!(flags & MAP_ANONYMOUS))
 		return -UAPI_EBADF;             /* no files */
 	if (len == 0)
@@ -844,10 +926,29 @@ static int64_t sys_mmap(struct proc *p, gva_t addr, uint64_t len, uint64_t prot,
 	if (len > USER_TOP)
 		return -UAPI_ENOMEM;
 	len = MM_ALIGN_UP(len, MM_PAGE_SIZE);
-	ret = mm_mmap(&p->mm, addr, len, prot_to_vm(prot) | VM_MAY_ALL, map_flags, NULL, 0, &at);
-	if (ret)
+	if ((flags & MAP_TYPE) == MAP_SHARED) {
+		if (len / MM_PAGE_SIZE > SHM_MAX_PAGES)
+			return -UAPI_ENOMEM;
+		shm = kmalloc(&kmem, sizeof(*shm) + len / MM_PAGE_SIZE * sizeof(pfn_t));
+		if (!shm)
+			return -UAPI_ENOMEM;
+		memset(shm, 0, sizeof(*shm) + len / MM_PAGE_SIZE * sizeof(pfn_t));
+		shm->npages = len / MM_PAGE_SIZE;
+		shm->refs = 1;                  /* ours until attached */
+		if (!shm_attach(p, shm)) {
+			shm_put(shm);
+			return -UAPI_ENOMEM;    /* PROC_MAX_SHM objects attached */
+		}
+		shm_put(shm);                   /* now the attachment's */
+		vm_flags |= VM_SHARED | VM_MAYSHARE;
+	}
+	ret = mm_mmap(&p->mm, addr, len, vm_flags, map_flags, shm, 0, &at);
+	if (ret) {
+		shm_gc(p);                      /* drops the unused object again */
 		return ret;
+	}
 	zap(p, at, len);                        /* what a MAP_FIXED mapping replaced */
+	shm_gc(p);
 	if (flags & MAP_POPULATE)
 		populate(p, at, len);
 	return (int64_t)at;
@@ -861,8 +962,10 @@ static int64_t sys_munmap(struct proc *p, gva_t addr, uint64_t len)
 		return -UAPI_EINVAL;
 	len = MM_ALIGN_UP(len, MM_PAGE_SIZE);
 	ret = mm_munmap(&p->mm, addr, len);
-	if (ret == 0)
+	if (ret == 0) {
 		zap(p, addr, len);
+		shm_gc(p);
+	}
 	return ret;
 }
 
@@ -1051,6 +1154,9 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 		return -UAPI_ENOMEM;
 	child->parent = parent;
 	list_add_tail(&child->sibling, &parent->children);
+	for (unsigned i = 0; i < PROC_MAX_SHM; i++)
+		if (parent->shm[i])
+			MM_BUG_ON(!shm_attach(child, parent->shm[i]));   /* same slots free */
 	if (parent->policy == &parent->own_policy) {     /* set_mempolicy's is inherited */
 		child->own_policy = parent->own_policy;
 		child->policy = &child->own_policy;

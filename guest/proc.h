@@ -71,6 +71,9 @@ enum proc_kill {
  * system calls, exceptions and interrupts from ring 3 start below it. */
 #define PROC_KSTACK_RESERVE 512
 #define PROC_NAME_MAX    24
+#define PROC_MAX_SHM     16     /* shared anonymous objects one process may have attached */
+
+struct shmem;
 
 struct proc {
 	unsigned pid;
@@ -80,6 +83,7 @@ struct proc {
 	struct pgtable pt;              /* the page table (vmem.c's user half) */
 	struct numa_policy *policy;     /* page placement; NULL: default (the CPU's node) */
 	struct numa_policy own_policy;  /* set_mempolicy's (policy points here then) */
+	struct shmem *shm[PROC_MAX_SHM];        /* shared anonymous objects attached (proc.c) */
 	struct user_regs regs;          /* where the process starts */
 	struct kctx kctx;               /* its kernel thread's context while in ring 3 */
 	uint64_t ksp;                   /* saved kernel RSP while switched out (switch_to) */

@@ -17,6 +17,7 @@
  *           returns the exit status and a child's SIGSEGV
  *   interleave  6 processes runnable together on the boot CPU, switching at sched_yield, all
  *           using the same addresses for their own data (no timer preemption yet)
+ *   shared  MAP_SHARED | MAP_ANONYMOUS across a fork: writes visible to both, private ones not
  *   churn   4000 random mmap/munmap/mprotect/madvise/touch/fork operations per process (three
  *           fixed seeds) checked against the program's model: data, rss, maps
  *
@@ -38,11 +39,12 @@
  * (+ 8 under set_mempolicy when there is a node 1). */
 #define FAULT_PROG_FAULTS 104
 
-enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN, PT_INTERLEAVE };
+enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN, PT_INTERLEAVE, PT_SHARED };
 
 static const char *const names[] = {
 	[PT_VMA] = "vma", [PT_FAULT] = "fault", [PT_STACK] = "stack", [PT_SEGV] = "segv",
 	[PT_COW] = "cow", [PT_CHURN] = "churn", [PT_INTERLEAVE] = "interleave",
+	[PT_SHARED] = "shared",
 };
 
 int proctest_lookup(const char *name, size_t len)
@@ -312,6 +314,18 @@ static void scenario_interleave(void)
 	}
 }
 
+/* MAP_SHARED | MAP_ANONYMOUS: the program checks sharing; here its end and the object's frames. */
+static void scenario_shared(void)
+{
+	struct proc *p = run(UPROG_SHARED, "shared", 0, NULL);
+
+	if (!p)
+		return;
+	exited_ok(p, 0);
+	tap_check(p->checks == 8, "shared: the parent made %lu checks (8)", p->checks);
+	finish(p);
+}
+
 void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 {
 	uint64_t free0, tables0, free1, tables1;
@@ -332,6 +346,7 @@ void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 	case PT_COW:   scenario_cow();   break;
 	case PT_CHURN: scenario_churn(); break;
 	case PT_INTERLEAVE: scenario_interleave(); break;
+	case PT_SHARED: scenario_shared(); break;
 	}
 	free1 = settled_free();
 	tables1 = vmem_table_pages();

@@ -90,6 +90,7 @@ enum uprog {
 	UPROG_COW,              /* fork; parent and child write, pages shared until written */
 	UPROG_CHURN,            /* random operations checked against a model (RSI: the seed) */
 	UPROG_INTERLEAVE,       /* RSI iterations of map, write, yield, check, protect, unmap */
+	UPROG_SHARED,           /* MAP_SHARED | MAP_ANONYMOUS across a fork */
 	UPROG_COUNT
 };
 

@@ -179,8 +179,10 @@ static int prog_vma(void)
 	u_check(r == -UAPI_EINVAL, "munmap of an unaligned address: %ld (-EINVAL)", r);
 	r = u_anon(0x10000, PAGE, PROT_READ, MAP_FIXED);
 	u_check(r == -UAPI_EINVAL, "MAP_FIXED below user space (64 KiB): %ld (-EINVAL)", r);
-	r = u_mmap(0, PAGE, PROT_READ, MAP_SHARED | MAP_ANONYMOUS);
-	u_check(r == -UAPI_EINVAL, "MAP_SHARED is refused (not implemented): %ld", r);
+	r = u_mmap(0, PAGE, PROT_READ, MAP_SHARED);
+	u_check(r == -UAPI_EBADF, "MAP_SHARED of a file (there are none): %ld (-EBADF)", r);
+	r = u_mmap(0, PAGE, PROT_READ, MAP_ANONYMOUS);
+	u_check(r == -UAPI_EINVAL, "neither MAP_PRIVATE nor MAP_SHARED: %ld (-EINVAL)", r);
 	maps_are("after the failed calls", (const struct vline[]){ { 0, 1, "rw-p" },
 		 { 1, 3, "r--p" }, { 3, 14, "---p" }, { 14, 16, "rw-p" } }, 4);
 
@@ -701,6 +703,73 @@ static int prog_interleave(unsigned long iters)
 	return bad ? 1 : 0;
 }
 
+/* ---- shared --------------------------------------------------------------------------------------- */
+
+/*
+ * MAP_SHARED | MAP_ANONYMOUS next to a private mapping across a fork: the child's writes show in
+ * the parent's shared pages and not in its private ones; mprotect and MADV_DONTNEED keep the
+ * shared data (it lives in the backing object); nothing is copied on write.
+ */
+static int prog_shared(void)
+{
+	struct mv_proc_stats s0, s1;
+	long sh = u_mmap(0, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+	long pv = u_anon(0, 4 * PAGE, PROT_READ | PROT_WRITE, 0);
+	long pid, n;
+	int status = -1;
+	char exp[64];
+
+	u_check(!u_err(sh) && !u_err(pv), "a shared and a private mapping: 0x%lx 0x%lx", sh, pv);
+	for (unsigned long i = 0; i < 4; i++) {
+		set_word(sh, i, COW_A + i);
+		set_word(pv, i, COW_A + i);
+	}
+	n = u_maps(maps, sizeof(maps));
+	u_snprintf(exp, sizeof(exp), "%08lx-%08lx rw-s 00000000 00:00 0", sh, sh + 4 * PAGE);
+	{
+		bool line = false;
+
+		for (long i = 0; i + (long)u_strlen(exp) <= n && !line; i++)
+			line = !memcmp(maps + i, exp, u_strlen(exp));
+		u_check(line, "maps shows the shared mapping as %s", exp);
+	}
+	pid = u_fork();
+	if (pid == 0) {
+		bool a = cow_holds(sh, 0, 4, COW_A) && cow_holds(pv, 0, 4, COW_A);
+
+		u_stats(&s0);
+		for (unsigned long i = 0; i < 4; i++) {
+			set_word(sh, i, COW_C + i);
+			set_word(pv, i, COW_C + i);
+		}
+		u_stats(&s1);
+		u_check(a && s1.cowflt - s0.cowflt == 4,
+			"child: sees the pre-fork data; its writes copied only the 4 private pages "
+			"(%lu copies)", s1.cowflt - s0.cowflt);
+		return 0;
+	}
+	n = u_wait(pid, &status);
+	u_check(n == pid && status == 0, "wait: child %ld ended with status 0x%x (0)", n, status);
+	u_check(cow_holds(sh, 0, 4, COW_C) && cow_holds(pv, 0, 4, COW_A),
+		"parent: the child's writes are in the shared pages, not in the private ones");
+	u_stats(&s0);
+	u_check(u_mprotect((unsigned long)sh, 4 * PAGE, PROT_READ) == 0 &&
+		cow_holds(sh, 0, 4, COW_C) &&
+		u_mprotect((unsigned long)sh, 4 * PAGE, PROT_READ | PROT_WRITE) == 0,
+		"mprotect read-only and back keeps the shared data");
+	for (unsigned long i = 0; i < 4; i++)
+		set_word(sh, i, COW_B + i);
+	u_stats(&s1);
+	u_check(s1.cowflt == s0.cowflt, "writing the shared pages again copies nothing (%lu)",
+		s1.cowflt - s0.cowflt);
+	u_check(u_madvise((unsigned long)sh, 4 * PAGE, MADV_DONTNEED) == 0 &&
+		cow_holds(sh, 0, 4, COW_B),
+		"MADV_DONTNEED drops only the mappings: the shared data comes back");
+	u_check(u_munmap((unsigned long)sh, 4 * PAGE) == 0 && u_munmap((unsigned long)pv, 4 * PAGE) == 0,
+		"both unmapped");
+	return 0;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -713,6 +782,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_COW:   return prog_cow();
 	case UPROG_CHURN: return prog_churn(arg);
 	case UPROG_INTERLEAVE: return prog_interleave(arg);
+	case UPROG_SHARED: return prog_shared();
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

@@ -10,6 +10,8 @@
 #                   above a mapping; then hello exits 42
 #   segv            one kill line per bad access, each naming the address, VMA and reason,
 #                   then hello exits 42 (the kernel carried on)
+#   shared          MAP_SHARED | MAP_ANONYMOUS across a fork: the child's writes reach the
+#                   parent's shared pages only
 #   interleave      six processes switching at sched_yield, each reads its own data at the
 #                   same addresses; the scheduler switched between them
 #   churn           three seeds of 4000 random operations each agreed with the program's model
@@ -73,6 +75,11 @@ segv)
 	has '^proc: pid [0-9]+ \(segv-noncanonical\) killed by SIGSEGV: exception 13 error 0x0 at RIP 0x[0-9a-f]+: general protection fault$'
 	[ "$(count '^proc: pid .* killed')" -eq 7 ] || fail "not exactly 7 kills"
 	has '^ok [0-9]+ - hello: exited with 42 '
+	;;
+shared)
+	has '^ok [0-9]+ - shared: maps shows the shared mapping as [0-9a-f]+-[0-9a-f]+ rw-s 00000000 00:00 0$'
+	has '^ok [0-9]+ - shared: child: sees the pre-fork data; its writes copied only the 4 private pages \(4 copies\)$'
+	has '^ok [0-9]+ - shared: parent: the child.s writes are in the shared pages, not in the private ones$'
 	;;
 interleave)
 	[ "$(count '^ok [0-9]+ - interleave: pid [0-9]+: 200 iterations, 400 yields, its own data at 0x200000000 after every switch \(0 bad\)$')" -eq 6 ] \
