@@ -1200,8 +1200,6 @@ nomem:
 	return -UAPI_ENOMEM;
 }
 
-static uint64_t signal_of(uint64_t vector);
-
 /*
  * wait4(pid, wstatus, options, rusage): pid -1 = any child. Sleeps until a matching child has
  * ended, then reaps it. options and rusage are ignored. -ECHILD without such a child.
