@@ -1,7 +1,9 @@
 /*
  * guest/idt.c — the 64-bit IDT: one interrupt gate per exception vector (0..31), each leading
- * through isr.S to exception_handler(), which prints the CPU state on the serial port and exits
- * with MV_GUEST_EXIT_EXCEPTION. Nothing is recoverable: the guest expects no exception. The
+ * through isr.S to exception_handler(). An exception in ring 3 goes to the process code
+ * (proc_user_exception, proc.c: a demand fault is resolved, anything else kills the process).
+ * An exception in the kernel prints the CPU state on the serial port and exits with
+ * MV_GUEST_EXIT_EXCEPTION: nothing is recoverable there, the kernel expects none. The
  * interrupt vectors smp.c uses (its IPI and the LAPIC's spurious vector) get their own entry
  * stubs through idt_set_handler(); every other vector is not present (a #NP dump if it fires).
  * One IDT serves every CPU: the BSP builds it before starting the APs, which only load it.
@@ -16,6 +18,7 @@
 #include <memvisor/layout.h>
 
 #include "kernel.h"
+#include "proc.h"
 
 #define NR_EXCEPTIONS     32
 #define NR_VECTORS        256
@@ -119,13 +122,19 @@ static uint64_t read_cr3(void)
 	return v;
 }
 
-__attribute__((noreturn)) void exception_handler(const struct exc_frame *f);   /* isr.S */
+void exception_handler(const struct exc_frame *f);   /* isr.S */
 
 void exception_handler(const struct exc_frame *f)
 {
 	static bool nested;
 	uint64_t cr2 = read_cr2();   /* first: nothing below may fault, but be sure */
 
+	/* From ring 3: the process's business (proc.c): resolved (return, isr.S resumes it) or
+	 * the process is killed (does not return here). The kernel's own faults stay fatal. */
+	if ((f->cs & 3) == 3) {
+		proc_user_exception(f->vector, f->error, cr2, f->rip);
+		return;
+	}
 	if (nested)                  /* the dump itself faulted: exit without printing again */
 		guest_exit(MV_GUEST_EXIT_EXCEPTION);
 	nested = true;

@@ -3,7 +3,9 @@
  * scenarios.
  *
  * Each stub makes the stack look the same for every vector, then isr_common saves the general
- * registers and calls exception_handler(frame) (idt.c), which never returns. The frame, from the
+ * registers and calls exception_handler(frame) (idt.c). That returns only for an exception
+ * from ring 3 the process code resolved (a demand fault): the registers are restored and iretq
+ * resumes the process. Everything else ends the guest or the process there. The frame, from the
  * lowest address (struct exc_frame in idt.c must match):
  *   r15 r14 r13 r12 r11 r10 r9 r8 rdi rsi rbp rbx rdx rcx rax   (pushed by isr_common)
  *   vector error                                                (pushed by the stub; error 0 if
@@ -76,12 +78,28 @@ isr_common:
 	push	%r14
 	push	%r15
 	mov	%rsp, %rdi
+	mov	%rsp, %rbx                  /* callee-saved: the frame again after the call */
 	cld
-	and	$-16, %rsp                  /* the C ABI's alignment; the handler never returns */
-	call	exception_handler
-1:	cli
-	hlt
-	jmp	1b
+	and	$-16, %rsp                  /* the C ABI's alignment */
+	call	exception_handler           /* returns only after a user-mode fault it resolved */
+	mov	%rbx, %rsp
+	pop	%r15
+	pop	%r14
+	pop	%r13
+	pop	%r12
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdi
+	pop	%rsi
+	pop	%rbp
+	pop	%rbx
+	pop	%rdx
+	pop	%rcx
+	pop	%rax
+	add	$16, %rsp                   /* vector and error code */
+	iretq
 
 /* isr_table[v]: the entry stub of vector v (idt.c builds the gates from it). */
 	.section .rodata

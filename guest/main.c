@@ -2,7 +2,8 @@
  * guest/main.c — the PVH ELF note and kmain(): check the start info, copy the memory map and the
  * command line out of low memory, then run the scenario the command line selects
  * (guest/README.md): the topology report (default), a deliberate exception, the memtest, or a
- * memory-manager scenario (scenario=NAME, mmtest.c).
+ * memory-manager scenario (scenario=NAME, mmtest.c) or a process scenario (scenario=NAME,
+ * proctest.c).
  *
  * Everything from the boot environment is validated before use; an unusable start info is a TAP
  * "Bail out!" and exit MV_GUEST_EXIT_BAIL, never a silent hang or crash.
@@ -12,6 +13,7 @@
 
 #include "mem.h"
 #include "memtest.h"
+#include "proc.h"
 #include "smp.h"
 
 /*
@@ -121,19 +123,20 @@ static void read_cmdline(const struct hvm_start_info *si)
 }
 
 enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST,
-		SCENARIO_SMP, SCENARIO_MM };
+		SCENARIO_SMP, SCENARIO_MM, SCENARIO_PROC };
 
 struct options {
 	enum scenario sc;           /* the last scenario option wins */
 	unsigned memtest;           /* MEMTEST_* flags of the options after "memtest" */
 	int mm;                     /* SCENARIO_MM: mmtest_lookup() index of scenario=NAME */
+	int proc;                   /* SCENARIO_PROC: proctest_lookup() index of scenario=NAME */
 	bool break_buddy;           /* break=buddy: the mm self-test (mmtest.c) */
 };
 
 /* Space-separated options; see guest/README.md. */
 static struct options parse_cmdline(void)
 {
-	struct options o = { SCENARIO_TOPOLOGY, 0, -1, false };
+	struct options o = { SCENARIO_TOPOLOGY, 0, -1, -1, false };
 	bool known = true;
 
 	for (char *p = cmdline; *p;) {
@@ -162,6 +165,9 @@ static struct options parse_cmdline(void)
 		} else if (n > 9 && !memcmp(word, "scenario=", 9) &&
 			   (o.mm = mmtest_lookup(word + 9, n - 9)) >= 0) {
 			o.sc = SCENARIO_MM;             /* memory-manager scenarios: mmtest.c */
+		} else if (n > 9 && !memcmp(word, "scenario=", 9) &&
+			   (o.proc = proctest_lookup(word + 9, n - 9)) >= 0) {
+			o.sc = SCENARIO_PROC;           /* process scenarios: proctest.c */
 		} else if (n == 11 && !memcmp(word, "break=buddy", n)) {
 			o.break_buddy = true;
 		} else if (n) {
@@ -205,6 +211,7 @@ void kmain(const struct hvm_start_info *si)
 	case SCENARIO_MEMTEST:
 	case SCENARIO_SMP:
 	case SCENARIO_MM:
+	case SCENARIO_PROC:
 		break;
 	}
 	acpi_parse(si->rsdp_paddr, &topo);
@@ -216,6 +223,8 @@ void kmain(const struct hvm_start_info *si)
 		memtest_run(&topo, &memmap, opt.memtest);     /* overwrites the start info: last */
 	if (opt.sc == SCENARIO_MM)
 		mmtest_run(opt.mm, opt.break_buddy, &topo, &memmap);  /* reuses low RAM: last */
+	if (opt.sc == SCENARIO_PROC)
+		proctest_run(opt.proc, &topo, &memmap);               /* reuses low RAM: last */
 	others = nr_cpus_online() - 1;
 	if (others)                 /* before the exit port write: APs halted, interrupts off */
 		tap_check(smp_stop_others(), "smp: the other %u CPUs halted with interrupts off",

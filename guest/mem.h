@@ -4,7 +4,8 @@
  *   pmem.c    physical memory: the early bump allocator, the buddy allocator over all RAM with
  *             the SRAT nodes and SLIT distances, NUMA policies, per-node counters, OOM reports
  *   vmem.c    kernel virtual memory: the kernel page table (identity map of low memory, direct
- *             map of all RAM, vmalloc area), CR3 switch, vmalloc/vfree, TLB flushes
+ *             map of all RAM, vmalloc area), CR3 switch, vmalloc/vfree, TLB flushes; and process
+ *             page tables that share the kernel's half (its last section; proc.c uses them)
  *   kmem.c    slab caches and kmalloc on the buddy allocator through the direct map
  *   mmtest.c  the scenarios buddy, numa, slab, vmalloc, integrity (guest/README.md)
  *
@@ -107,6 +108,30 @@ uint64_t vmem_table_pages(void);
  * others: guest/smp.c, an IPI shootdown (nothing to do with one CPU online).
  */
 void tlb_shootdown_others(uint64_t first, uint64_t last);
+
+/* ---- vmem.c: user address spaces (proc.c) ------------------------------------------------ */
+
+/* User space: above the kernel's identity map, up to Linux's x86-64 TASK_SIZE (4-level). */
+#define USER_START         LOW_IDENTITY_END               /* 4 GiB: mmap_min_addr */
+#define USER_TOP           UINT64_C(0x7ffffffff000)       /* exclusive */
+
+struct pgtable;
+struct pgtable_flush;
+
+bool vmem_have_nx(void);
+/* Pin the kernel's upper-half PML4 entries (vmalloc's) so process tables can share them; once,
+ * before the first process. A TAP check; false if it failed. */
+bool vmem_user_prepare(void);
+/* A process page table: own PDPT under PML4[0] and own user entries, the kernel's identity map
+ * and upper half shared (see the section in vmem.c). 0 or -MM_ENOMEM. */
+int vmem_user_table_init(struct pgtable *pt);
+/* Unshare and free a process table (its user half should be empty: frames are the caller's).
+ * Not loaded in CR3 on any CPU. */
+void vmem_user_table_destroy(struct pgtable *pt);
+/* Load pt (NULL: the kernel's table) into this CPU's CR3. */
+void vmem_user_load(const struct pgtable *pt);
+/* Flush what fl says on this CPU if pt is the loaded table (a process runs on one CPU). */
+void vmem_user_flush(const struct pgtable *pt, const struct pgtable_flush *fl);
 
 /* ---- kmem.c --------------------------------------------------------------------------- */
 

@@ -23,6 +23,10 @@
 struct percpu {
 	struct percpu *self;        /* offset 0: this_cpu() loads it through GS */
 	unsigned cpu;               /* offset 8: cpu_id() */
+	/* Ring 3 (guest/uarch.c, uentry.S): the kernel stack syscall_entry switches to (the
+	 * running process's; TSS.RSP0 holds the same) and the user RSP it saves meanwhile. */
+	uint64_t kernel_rsp;        /* offset 16 */
+	uint64_t user_rsp;          /* offset 24 */
 	uint32_t apic_id;           /* from the MADT */
 	uint32_t node;              /* from the SRAT (0 without one) */
 	uint32_t lapic_id;          /* what this CPU's LAPIC ID register read when it came up */
@@ -50,8 +54,12 @@ struct percpu {
 };
 #define PERCPU_SELF_OFF  0
 #define PERCPU_CPU_OFF   8
+#define PERCPU_KERNEL_RSP_OFF 16
+#define PERCPU_USER_RSP_OFF   24
 _Static_assert(offsetof(struct percpu, self) == PERCPU_SELF_OFF, "this_cpu() loads %gs:0");
 _Static_assert(offsetof(struct percpu, cpu) == PERCPU_CPU_OFF, "cpu_id() loads %gs:8");
+_Static_assert(offsetof(struct percpu, kernel_rsp) == PERCPU_KERNEL_RSP_OFF, "uentry.S");
+_Static_assert(offsetof(struct percpu, user_rsp) == PERCPU_USER_RSP_OFF, "uentry.S");
 
 static inline struct percpu *this_cpu(void)
 {

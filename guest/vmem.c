@@ -389,3 +389,112 @@ void vfree(void *p)
 	area_unmap(found->start, found->pages);
 	area_remove(found);
 }
+
+/* ==== user address spaces ====================================================================
+ *
+ * A process page table (proc.c) is an mm/pgtable of its own that shares the kernel's mappings:
+ *
+ *   PML4[0]        the process's own PDPT; its entries 0..3 are copies of the kernel PDPT's
+ *                  (the identity map of [0, 4 GiB): supervisor-only leaves, or the kernel's page
+ *                  directories), entries 4..511 are the process's ([4 GiB, 512 GiB) of user
+ *                  space)
+ *   PML4[1..255]   the process's own (user space up to USER_TOP)
+ *   PML4[256..511] copies of the kernel root's entries (direct map, vmalloc)
+ *
+ * The copied entries point at kernel tables, which the process table must never free or count:
+ * they sit where no user operation walks (below USER_START, above USER_TOP), and
+ * vmem_user_table_destroy clears them before pgtable_destroy. Because of them pgtable_check
+ * cannot be run on a process table (it would count the kernel's tables); proc.c checks the user
+ * half with a walk instead.
+ *
+ * Sharing the kernel's upper-half PML4 entries is only correct if the kernel never adds one
+ * after a process copied them: the direct map's are made by vmem_init, and vmem_user_prepare
+ * pins the vmalloc PDPT (a 1 GiB "discarded" state entry right after the vmalloc area keeps it
+ * non-empty forever), so later vmalloc mappings land below a PDPT every process shares.
+ */
+
+bool vmem_have_nx(void)
+{
+	return have_nx;
+}
+
+bool vmem_user_prepare(void)
+{
+	uint64_t pin = VMALLOC_START + VMALLOC_SIZE;
+	struct pgtable_flush fl = { 0 };
+	struct pgtable_info info;
+	unsigned long irq = irq_save();
+	int ret = 0;
+
+	mm_env_lock(&kpt_lock);
+	if (pgtable_translate(&kpt, pin, &info) != 0 || info.state != PT_STATE_DISCARDED)
+		ret = pgtable_set_state(&kpt, pin, PT_SIZE_1G, PT_SIZE_1G, PT_STATE_DISCARDED, 0, &fl);
+	mm_env_unlock(&kpt_lock);
+	irq_restore(irq);
+	return tap_check(ret == 0, "vmem: vmalloc's PML4 entry pinned for sharing with processes: %d",
+			 ret);
+}
+
+static uint64_t *table_of(phys_addr_t pa)
+{
+	return phys_to_direct(pa);
+}
+
+int vmem_user_table_init(struct pgtable *pt)
+{
+	const struct pgtable_mem mem = { kpt_alloc, kpt_free, kpt_phys_to_virt, NULL };
+	const struct pgtable_attr ro = { PT_R, PT_MT_WB };
+	uint64_t *root, *pdpt, *kroot, *kpdpt;
+	unsigned long irq;
+	int ret;
+
+	ret = pgtable_init(pt, &pgtable_x86_64, &mem);
+	if (ret)
+		return ret;
+	/* PML4[0]'s PDPT: let mm/pgtable make it by mapping one page at USER_START, fill in the
+	 * kernel's identity entries, then unmap the page: the PDPT stays (non-empty), counted. */
+	ret = pgtable_map(pt, USER_START, 0, PT_SIZE_4K, PT_SIZE_4K, &ro, 0, NULL);
+	if (ret) {
+		MM_BUG_ON(pgtable_destroy(pt) != 0);
+		return ret;
+	}
+	root = table_of(pt->root);
+	pdpt = table_of(pgtable_x86_64.table_addr(root[0]));
+	irq = irq_save();
+	mm_env_lock(&kpt_lock);
+	kroot = table_of(kpt.root);
+	kpdpt = table_of(pgtable_x86_64.table_addr(kroot[0]));
+	for (unsigned i = 0; i < LOW_IDENTITY_END / PT_SIZE_1G; i++)
+		__atomic_store_n(&pdpt[i], kpdpt[i], __ATOMIC_RELEASE);
+	for (unsigned i = PT_ENTRIES / 2; i < PT_ENTRIES; i++)
+		__atomic_store_n(&root[i], kroot[i], __ATOMIC_RELEASE);
+	mm_env_unlock(&kpt_lock);
+	irq_restore(irq);
+	MM_BUG_ON(pgtable_unmap(pt, USER_START, PT_SIZE_4K, NULL) != 0);
+	MM_BUG_ON(pt->tables != 2);
+	return 0;
+}
+
+void vmem_user_table_destroy(struct pgtable *pt)
+{
+	uint64_t *root = table_of(pt->root);
+	uint64_t *pdpt = table_of(pgtable_x86_64.table_addr(root[0]));
+
+	MM_BUG_ON(read_cr3() == pt->root);      /* the caller switched to the kernel's table */
+	for (unsigned i = 0; i < LOW_IDENTITY_END / PT_SIZE_1G; i++)
+		pdpt[i] = 0;
+	for (unsigned i = PT_ENTRIES / 2; i < PT_ENTRIES; i++)
+		root[i] = 0;
+	MM_BUG_ON(pgtable_destroy(pt) != 0);
+}
+
+void vmem_user_load(const struct pgtable *pt)
+{
+	write_cr3(pt ? pt->root : kpt.root);
+}
+
+void vmem_user_flush(const struct pgtable *pt, const struct pgtable_flush *fl)
+{
+	if (read_cr3() == pt->root)
+		flush_local(fl);
+}

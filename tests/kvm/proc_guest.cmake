@@ -1,0 +1,89 @@
+# kvm.guest.scenario_{vma,fault,stack,segv,cow,churn,interleave,shared}: `memvisor run` booting the process-scenario images
+# (guest/proctest.c) under real KVM, 2 vCPUs and 2 nodes of 128 MiB like mm_guest.cmake: ring 3,
+# SYSCALL/SYSRET, the TSS stack switch and the guest's own page faults under EPT/NPT. Each
+# checks exit status 1 (PASS: no "not ok"), that the frames came back, and the lines proving
+# the scenario ran (tests/kvm/boot_check.sh; in order). No ';' in the patterns: CMake would split
+# the argument there ('.' stands in for it).
+set(MV_PROC_MACHINE --cpus 2 --numa node=0,size=128M,cpus=0,distances=1@20
+                    --numa node=1,size=128M,cpus=1)
+set(MV_PROC_COMMON
+    --expect-re "^ok [0-9]+ - proc: GDT with user segments, a TSS and the SYSCALL MSRs on all 2 CPUs$")
+set(MV_PROC_END
+    --expect-re "^ok [0-9]+ - proc: free pages back to ([0-9]+) \\(\\1\\), kernel table pages ([0-9]+) \\(\\2\\)$"
+    --expect-re "^1\\.\\.[0-9]+$")
+
+mv_add_kvm_test(NAME guest.scenario_vma COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - vma: maps after the read-only replacement: 4 VMAs as expected$"
+    --expect-re "^ok [0-9]+ - vma: exited with 0 \\(expected 0\\) after [0-9]+ checks, 0 failed$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-vma.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=vma)
+
+mv_add_kvm_test(NAME guest.scenario_fault COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - fault: the kernel counted 112 faults \\(112\\), 0 copy-on-write$"
+    --expect-re "^ok [0-9]+ - fault-node1: every page of the process bound to node 1 is there "
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-fault.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=fault)
+
+mv_add_kvm_test(NAME guest.scenario_stack COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect "proc: pid 1 (stack) killed by SIGSEGV: write at 0x7fffffefe000 in VMA 0x7fffffeff000-0x7ffffffff000 rw-p: stack cannot grow (limit or guard gap)"
+    --expect-re "^ok [0-9]+ - stack: one fault per page grown: 255 \\(255\\)$"
+    --expect "proc: pid 2 (stack-guard) killed by SIGSEGV: write at 0x7ffffffbf000 in VMA 0x7ffffffc0000-0x7ffffffff000 rw-p: stack cannot grow (limit or guard gap)"
+    --expect-re "^ok [0-9]+ - hello: exited with 42 "
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-stack.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=stack)
+
+mv_add_kvm_test(NAME guest.scenario_segv COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect "proc: pid 1 (segv-unmapped) killed by SIGSEGV: read at 0x300000000 in VMA none: no VMA at the address"
+    --expect "proc: pid 2 (segv-write-ro) killed by SIGSEGV: write at 0x300000000 in VMA 0x300000000-0x300001000 r--p: VMA not writable"
+    --expect "proc: pid 3 (segv-exec-nx) killed by SIGSEGV: execute at 0x300000000 in VMA 0x300000000-0x300001000 rw-p: VMA not executable"
+    --expect "proc: pid 4 (segv-prot-none) killed by SIGSEGV: read at 0x300000000 in VMA 0x300000000-0x300001000 ---p: VMA not readable"
+    --expect "proc: pid 5 (segv-direct-map) killed by SIGSEGV: read at 0xffff888000100000 in VMA none: kernel address (outside user space)"
+    --expect "proc: pid 6 (segv-kernel-image) killed by SIGSEGV: read at 0x100000 in VMA none: kernel address (outside user space)"
+    --expect-re "^proc: pid 7 \\(segv-noncanonical\\) killed by SIGSEGV: exception 13 error 0x0 at RIP 0x[0-9a-f]+: general protection fault$"
+    --expect-re "^ok [0-9]+ - hello: exited with 42 "
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-segv.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=segv)
+
+mv_add_kvm_test(NAME guest.scenario_cow COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - cow: parent: writing 8 shared pages: 8 faults, 8 copies \\(8, 8\\), rss unchanged$"
+    --expect-re "^ok [0-9]+ - cow: child: writing pages 0-15: 16 faults \\(16\\), 8 copies "
+    --expect-re "^ok [0-9]+ - cow: wait: child 2 exited with status 0x700 \\(0x700\\)$"
+    --expect "proc: pid 3 (cow) killed by SIGSEGV: read at 0x300000000 in VMA none: no VMA at the address"
+    --expect-re "^ok [0-9]+ - cow: wait: child 3 killed, status 11 \\(SIGSEGV 11\\)$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-cow.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=cow)
+
+mv_add_kvm_test(NAME guest.scenario_churn COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - churn: 4000 random operations \\(seed 0x9e3779b97f4a7c15\\) as the model says, [0-9]+ forks$"
+    --expect-re "^ok [0-9]+ - churn: 4000 random operations \\(seed 0x2545f4914f6cdd1d\\) as the model says, [0-9]+ forks$"
+    --expect-re "^ok [0-9]+ - churn: 4000 random operations \\(seed 0x5851f42d4c957f2d\\) as the model says, [0-9]+ forks$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-churn.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=churn)
+
+mv_add_kvm_test(NAME guest.scenario_interleave COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - interleave: pid 6: 200 iterations, 400 yields, its own data at 0x200000000 after every switch \\(0 bad\\)$"
+    --expect-re "^ok [0-9]+ - interleave: [0-9]+ switches between processes "
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-interleave.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=interleave)
+
+mv_add_kvm_test(NAME guest.scenario_shared COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - shared: child: sees the pre-fork data. its writes copied only the 4 private pages \\(4 copies\\)$"
+    --expect-re "^ok [0-9]+ - shared: parent: the child.s writes are in the shared pages, not in the private ones$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-shared.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=shared)
