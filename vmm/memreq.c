@@ -131,7 +131,7 @@ int memreq_check(const struct memreq_list *l, const struct machine_config *m)
 	return 0;
 }
 
-static int memreq_do(struct gmem *g, const struct memreq *r, uint64_t *pages)
+int memreq_run(struct gmem *g, const struct memreq *r, uint64_t *pages)
 {
 	switch (r->action) {
 	case MEMREQ_PAGE_OUT:
@@ -188,7 +188,7 @@ static void *memreq_thread(void *arg)
 				"ended first)\n", what, r->at_ms);
 			continue;
 		}
-		err = memreq_do(l->g, r, &pages);
+		err = memreq_run(l->g, r, &pages);
 		if (err)
 			fprintf(stderr, "memvisor: request %s at %" PRIu64 " ms: failed after %" PRIu64
 				" pages: %s\n", what, r->at_ms, pages, mv_error());

@@ -19,6 +19,7 @@
 #include "loader.h"
 #include "machine.h"
 #include "memreq.h"
+#include "qmp.h"
 #include "swap.h"
 
 #define RUN_STATUS_BAD_IMAGE  2
@@ -32,6 +33,8 @@ struct run_options {
 	const char *stats_path;       /* --stats: JSON statistics at the end */
 	struct gmem_config mem;       /* --fault-around, --fault-threads, --prefault (swap: run.c) */
 	struct memreq_list requests;  /* --mem-request (run while the guest runs) */
+	bool qmp_given;               /* --qmp */
+	struct qmp_spec qmp;
 };
 
 /*
