@@ -6,6 +6,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +39,23 @@ static int bad(const struct json_parser *ps, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	return mv_fail(EINVAL, "JSON parse error at offset %zu: %s", ps->pos, msg);
+}
+
+/* A byte for an error message: 'x' when printable ASCII, else byte 0xNN (the reply is JSON). */
+struct byte_name {
+	char s[16];
+};
+
+static struct byte_name byte_name(char c)
+{
+	struct byte_name n;
+	unsigned char u = (unsigned char)c;
+
+	if (u >= 0x20 && u < 0x7f)
+		snprintf(n.s, sizeof(n.s), "'%c'", c);
+	else
+		snprintf(n.s, sizeof(n.s), "byte 0x%02x", u);
+	return n;
 }
 
 static void skip_ws(struct json_parser *ps)
@@ -94,7 +112,7 @@ static int parse_word(struct json_parser *ps, const char *word, struct json **ou
 	size_t n = strlen(word), avail = ps->len - ps->pos;
 
 	if (memcmp(ps->p + ps->pos, word, avail < n ? avail : n) != 0)
-		return bad(ps, "unexpected character '%c'", ps->p[ps->pos]);
+		return bad(ps, "unexpected character %s", byte_name(ps->p[ps->pos]).s);
 	if (avail < n)
 		return incomplete(ps);
 	ps->pos += n;
@@ -117,6 +135,7 @@ static int parse_number(struct json_parser *ps, struct json **out)
 	bool is_int = true;
 	char buf[64];
 	struct json *v;
+	double d;
 
 #define NEED_DIGIT(what) do { \
 		if (ps->pos == ps->len) return incomplete(ps); \
@@ -159,10 +178,15 @@ static int parse_number(struct json_parser *ps, struct json **out)
 	}
 	memcpy(buf, ps->p + start, ps->pos - start);
 	buf[ps->pos - start] = '\0';
+	d = strtod(buf, NULL);
+	if (d > DBL_MAX || d < -DBL_MAX) {
+		ps->pos = start;
+		return bad(ps, "number %s is out of range", buf);
+	}
 	v = new_value(JSON_NUMBER);
 	if (!v)
 		return mv_fail(ENOMEM, "JSON: out of memory");
-	v->u.num.d = strtod(buf, NULL);
+	v->u.num.d = d;
 	if (is_int) {
 		errno = 0;
 		v->u.num.i = strtoll(buf, NULL, 10);
@@ -385,7 +409,8 @@ static int parse_array(struct json_parser *ps, unsigned depth, struct json *a)
 			return 0;
 		}
 		if (ps->p[ps->pos] != ',')
-			return bad(ps, "expected ',' or ']' in an array, got '%c'", ps->p[ps->pos]);
+			return bad(ps, "expected ',' or ']' in an array, got %s",
+				   byte_name(ps->p[ps->pos]).s);
 		ps->pos++;
 	}
 }
@@ -401,7 +426,8 @@ static int parse_member(struct json_parser *ps, unsigned depth, struct json *o)
 	if (ps->pos == ps->len)
 		return incomplete(ps);
 	if (ps->p[ps->pos] != '"')
-		return bad(ps, "expected a string key in an object, got '%c'", ps->p[ps->pos]);
+		return bad(ps, "expected a string key in an object, got %s",
+			   byte_name(ps->p[ps->pos]).s);
 	at = ps->pos;
 	err = parse_string(ps, &key, &klen);
 	if (err)
@@ -429,7 +455,8 @@ static int parse_member(struct json_parser *ps, unsigned depth, struct json *o)
 	if (ps->pos == ps->len)
 		return incomplete(ps);
 	if (ps->p[ps->pos] != ':')
-		return bad(ps, "expected ':' after key '%s', got '%c'", key, ps->p[ps->pos]);
+		return bad(ps, "expected ':' after key '%s', got %s", key,
+			   byte_name(ps->p[ps->pos]).s);
 	ps->pos++;
 	return parse_value(ps, depth + 1, &m->value);
 }
@@ -457,7 +484,8 @@ static int parse_object(struct json_parser *ps, unsigned depth, struct json *o)
 			return 0;
 		}
 		if (ps->p[ps->pos] != ',')
-			return bad(ps, "expected ',' or '}' in an object, got '%c'", ps->p[ps->pos]);
+			return bad(ps, "expected ',' or '}' in an object, got %s",
+				   byte_name(ps->p[ps->pos]).s);
 		ps->pos++;
 	}
 }
@@ -498,7 +526,7 @@ static int parse_value(struct json_parser *ps, unsigned depth, struct json **out
 	default:
 		if (c == '-' || is_digit(c))
 			return parse_number(ps, out);
-		return bad(ps, "unexpected character '%c'%s", c >= 0x20 && c < 0x7f ? c : '?',
+		return bad(ps, "unexpected character %s%s", byte_name(c).s,
 			   c == '\'' ? " (strings take double quotes)" : "");
 	}
 	if (err) {
@@ -522,7 +550,7 @@ int json_parse(const char *text, size_t len, bool prefix, struct json **out, siz
 	skip_ws(&ps);
 	if (!prefix && ps.pos != len) {
 		json_free(v);
-		return bad(&ps, "unexpected '%c' after the value", text[ps.pos]);
+		return bad(&ps, "unexpected %s after the value", byte_name(text[ps.pos]).s);
 	}
 	if (end)
 		*end = ps.pos;
@@ -628,8 +656,19 @@ static void put_string(struct json_writer *w, const char *s, size_t len)
 		} else if (c < 0x20 || c == 0x7f) {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
 			put(w, esc, 6);
-		} else {
+		} else if (c < 0x80) {
 			put(w, s + i, 1);
+		} else {
+			/* text from elsewhere (a truncated message) may not be UTF-8: the output
+			 * must be, so a bad sequence becomes U+FFFD */
+			int l = utf8_len((const unsigned char *)s + i, len - i);
+
+			if (l > 0) {
+				put(w, s + i, (size_t)l);
+				i += (size_t)l - 1;
+			} else {
+				put(w, "\\ufffd", 6);
+			}
 		}
 	}
 	put(w, "\"", 1);
@@ -703,8 +742,13 @@ void json_value(struct json_writer *w, const struct json *v)
 		if (v->u.num.is_int) {
 			json_int(w, v->u.num.i);
 		} else {
+			/* a double stays a double: "1000" would read back as an integer */
+			int n = snprintf(b, sizeof(b), "%.17g", v->u.num.d);
+
+			if (!strpbrk(b, ".eE"))
+				snprintf(b + n, sizeof(b) - (size_t)n, ".0");
 			item(w);
-			put(w, b, (size_t)snprintf(b, sizeof(b), "%.17g", v->u.num.d));
+			put(w, b, strlen(b));
 		}
 		break;
 	case JSON_STRING:

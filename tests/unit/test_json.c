@@ -48,6 +48,7 @@ TEST(refuses_leading_zeros_and_bare_signs)
 	CHECK_REFUSED("1.e5", "a digit must follow the decimal point");
 	CHECK_REFUSED("1e+x", "a digit must follow the exponent");
 	CHECK_REFUSED("+1", "unexpected character '+'");
+	CHECK_REFUSED("[1e400]", "number 1e400 is out of range");
 }
 
 TEST(refuses_single_quotes_and_bare_words)
@@ -234,4 +235,31 @@ TEST(what_the_writer_writes_parses_back_the_same)
 	json_writer_free(&w2);
 	json_free(v);
 	json_free(v2);
+}
+
+TEST(writer_turns_invalid_utf8_into_replacement_characters)
+{
+	struct json_writer w;
+
+	json_writer_init(&w);
+	json_str(&w, "a\xc3\xa9\x89z\xe2\x82");         /* é, a stray byte, a cut sequence */
+	CHECK_STREQ(json_writer_text(&w, NULL), "\"a\xc3\xa9\\ufffdz\\ufffd\\ufffd\"");
+	json_writer_free(&w);
+}
+
+TEST(error_messages_name_bytes_that_are_not_printable)
+{
+	CHECK_REFUSED("[1\x89]", "expected ',' or ']' in an array, got byte 0x89");
+	CHECK_REFUSED("\x01", "unexpected character byte 0x01");
+}
+
+TEST(doubles_are_written_so_they_read_back_as_doubles)
+{
+	struct json_writer w;
+	struct json *v;
+
+	CHECK_EQ(parse("[1e3, -0e0, 0.25]", &v), 0);
+	CHECK_STREQ(write_value(&w, v), "[1000.0, -0.0, 0.25]");
+	json_writer_free(&w);
+	json_free(v);
 }
