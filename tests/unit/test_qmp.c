@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mvtest.h"
@@ -614,4 +615,43 @@ TEST(the_unix_socket_serves_several_messages_in_one_write)
 	close(fd);
 	fx_teardown(&f);
 	CHECK_EQ(access(spec.path, F_OK), -1);          /* the socket file is gone */
+}
+
+/* tools/qmp-client against a real server: several commands on one connection, exit statuses. */
+TEST(qmp_client_script_prints_one_reply_per_command)
+{
+	struct fx f;
+	struct qmp_spec spec;
+	char cmdline[1024], out[4096];
+	size_t n;
+	FILE *p;
+	int status;
+
+	fx_machine(&f);
+	CHECK_EQ(qmp_parse_spec("unix:/tmp/x,wait=off", &spec), 0);
+	snprintf(spec.path, sizeof(spec.path), "/tmp/test_qmp_client.%d.sock", (int)getpid());
+	CHECK_EQ(qmp_init(&f.q, &f.m, &fake_ops, NULL), 0);
+	CHECK_EQ(qmp_listen(&f.q, &spec), 0);
+	CHECK_EQ(qmp_start(&f.q), 0);
+	snprintf(cmdline, sizeof(cmdline), "python3 %s/tools/qmp-client --events %s stop -- "
+		 "x-memvisor-page-out '{\"node\": 1}' -- --raw '{\"execute\": oops}' -- query-status",
+		 MV_SOURCE_DIR, spec.path);
+	p = popen(cmdline, "r");
+	CHECK_NOT_NULL(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	CHECK_CONTAINS(out, "{\"event\": \"STOP\"");
+	CHECK_CONTAINS(out, "\n{\"return\": {}}\n{\"return\": {\"pages\": 48}}\n{\"error\": "
+		       "{\"class\": \"GenericError\", \"desc\": \"JSON parse error at offset 12: "
+		       "unexpected character 'o'\"}}\n{\"return\": {\"running\": false, \"status\": "
+		       "\"paused\"}}\n");
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 1);               /* one command got an error */
+	CHECK_EQ(fake.requests, 1);
+	snprintf(cmdline, sizeof(cmdline), "python3 %s/tools/qmp-client %s cont >/dev/null",
+		 MV_SOURCE_DIR, spec.path);
+	CHECK_EQ(system(cmdline), 0);
+	CHECK(fake.running);
+	fx_teardown(&f);
 }
