@@ -416,7 +416,7 @@ static int cmd_query_memory(struct qmp *q, const struct json *args, struct json_
 static int mem_request_args(struct qmp *q, const struct json *args, enum memreq_action act,
 			    struct memreq *r)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	bool node = arg_u64(args, "node", &v), gpa = json_get(args, "gpa") != NULL,
 	     len = json_get(args, "len") != NULL;
 
@@ -478,7 +478,7 @@ static int cmd_migrate(struct qmp *q, const struct json *args, struct json_write
 
 static int cmd_set_budget(struct qmp *q, const struct json *args, struct json_writer *w)
 {
-	uint64_t node, size;
+	uint64_t node = 0, size = 0;         /* both required: check_args saw them */
 	int err;
 
 	arg_u64(args, "node", &node);
