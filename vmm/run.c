@@ -271,7 +271,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 								       : vm_run(&vm, fill.img.entry);
 	}
 	memreq_stop(&o->requests);
-	run_qmp_stop(&rq);
+	run_qmp_stop(&rq, status);
 	vm_destroy(&vm);
 	status = run_end(m, o, &mem, &g, &pv, status);
 	hostmem_pv_destroy(&pv);

@@ -116,18 +116,23 @@ void run_qmp_mem_failed(void *arg)
 	vm_stop(rq->vm, GMEM_STATUS_FATAL);
 }
 
-static void guest_shutdown_data(struct json_writer *w, void *arg)
+/* SHUTDOWN's data for an end that was not a QMP quit: QEMU's ShutdownCause names. */
+static void end_data(struct json_writer *w, void *arg)
 {
-	json_kv_bool(w, "guest", true);
-	json_kv_str(w, "reason", "guest-shutdown");
+	bool host_error = *(const int *)arg == GMEM_STATUS_FATAL;
+
+	json_kv_bool(w, "guest", !host_error);
+	json_kv_str(w, "reason", host_error ? "host-error" : "guest-shutdown");
 }
 
-void run_qmp_stop(struct run_qmp *rq)
+void run_qmp_stop(struct run_qmp *rq, int status)
 {
 	if (!rq->started)
 		return;
+	/* no more events from the engine into a server that is going away */
+	gmem_set_fatal_handler(rq->g, NULL, NULL);
 	if (!__atomic_load_n(&rq->quit, __ATOMIC_ACQUIRE))
-		qmp_event(&rq->q, "SHUTDOWN", guest_shutdown_data, NULL);
+		qmp_event(&rq->q, "SHUTDOWN", end_data, &status);
 	qmp_destroy(&rq->q);
 	rq->started = false;
 }

@@ -2,8 +2,8 @@
  * run_qmp.h — the QMP server of `memvisor run --qmp` wired to the VM (vm.h) and the guest memory
  * engine (gmem.h). run.c starts it once both exist, before the vCPUs run, and stops it after.
  *
- * Events it sends besides the command replies (docs/qmp.md): SHUTDOWN when the guest ends on
- * its own (guest: true) — a QMP quit sends its own (guest: false); MEMVISOR_OOM or
+ * Events it sends besides the command replies (docs/qmp.md): SHUTDOWN when the VM ends other
+ * than by QMP quit (which sends its own); MEMVISOR_OOM or
  * MEMVISOR_SWAP_FAILURE when guest memory can no longer be served (gmem's fatal paths).
  */
 #ifndef MV_RUN_QMP_H
@@ -34,7 +34,11 @@ int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const stru
 /* The gmem fatal handler run_qmp_start installs: the event, then vm_stop. */
 void run_qmp_mem_failed(void *arg);
 
-/* SHUTDOWN (unless quit sent it), close every client and the socket. */
-void run_qmp_stop(struct run_qmp *rq);
+/*
+ * After vm_run (status: its result): SHUTDOWN unless quit sent it — guest-shutdown, or
+ * host-error when guest memory failed (GMEM_STATUS_FATAL) — then close every client and the
+ * socket. The engine's fatal handler is removed first.
+ */
+void run_qmp_stop(struct run_qmp *rq, int status);
 
 #endif /* MV_RUN_QMP_H */

@@ -14,3 +14,10 @@ mv_add_kvm_test(NAME qmp.quit_ends_the_guest COMMAND ${MV_QMP_CHECK} quit
     $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
     ${CMAKE_CURRENT_BINARY_DIR}
     TIMEOUT 120)
+
+# guest memory runs out (a budget below what the memtest touches, no swap): the MEMVISOR_OOM
+# event names the cause, SHUTDOWN says host-error, memvisor exits 10.
+mv_add_kvm_test(NAME qmp.oom_event_when_guest_memory_fails COMMAND ${MV_QMP_CHECK} oom
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
+    ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 120)

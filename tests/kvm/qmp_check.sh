@@ -5,6 +5,8 @@
 #   qmp_check.sh drive MEMVISOR IMAGE CLIENT DIR    stop, status, stats, page-out/in, bad input,
 #                                                   set-budget, cpus, cont; the guest must pass
 #   qmp_check.sh quit MEMVISOR IMAGE CLIENT DIR     quit a running guest: reply, SHUTDOWN, status 0
+#   qmp_check.sh oom MEMVISOR IMAGE CLIENT DIR      a budget the memtest outgrows without swap:
+#                                                   MEMVISOR_OOM, SHUTDOWN host-error, status 10
 #
 # memvisor runs with --qmp ...,wait=on, so the guest starts when the client connects, and the
 # client's first command (stop) comes before the memtest has done much. While the guest is paused
@@ -32,8 +34,13 @@ expect() {      # expect N REGEX
     [[ $got =~ $2 ]] || fail "reply $1: '$got' does not match '$2'"
 }
 
-"$memvisor" run "$image" --cmdline memtest --cpus 2 --numa size=16M --numa size=16M --prefault \
-    --swap "$swap" --stats "$stats" --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+if [[ $mode == oom ]]; then
+    "$memvisor" run "$image" --cmdline memtest --numa size=16M,budget=4M \
+        --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+else
+    "$memvisor" run "$image" --cmdline memtest --cpus 2 --numa size=16M --numa size=16M --prefault \
+        --swap "$swap" --stats "$stats" --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+fi
 pid=$!
 
 if [[ $mode == drive ]]; then
@@ -75,6 +82,17 @@ if [[ $mode == drive ]]; then
     line=$(grep '"node": 0,' "$stats") || fail "no node 0 in $stats"
     [[ $line == *'"frames_total": 2048,'* ]] || fail "node 0's budget is not the 8 MiB set over QMP: $line"
     [[ $line =~ \"swap_outs\":\ [1-9] ]] || fail "node 0 never swapped under its halved budget: $line"
+elif [[ $mode == oom ]]; then
+    python3 "$client" --wait 60 --events --drain "$sock" query-status >"$replies"
+    crc=$?
+    wait "$pid"; rc=$?
+    [[ $crc == 0 ]] || fail "qmp-client exit status $crc, expected 0"
+    expect 1 '^\{"return": \{"running": true, "status": "running"\}\}$'
+    grep -q '^{"event": "MEMVISOR_OOM", "data": {"desc": "node 0: host memory budget (4096 KiB) is used up and nothing can be evicted (no host swap: give --swap)"}, "timestamp": ' "$replies" \
+        || fail "no MEMVISOR_OOM event naming the budget"
+    grep -q '^{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-error"}' "$replies" \
+        || fail "no SHUTDOWN host-error event"
+    [[ $rc == 10 ]] || fail "memvisor exit status $rc, expected 10"
 else
     python3 "$client" --wait 60 --events --drain "$sock" quit >"$replies"
     crc=$?
