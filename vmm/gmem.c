@@ -49,6 +49,7 @@
 #define GMEM_MSG_BATCH    16
 #define GMEM_RECLAIM_BLOCKS 8            /* blocks the reclaim thread frees per wake-up */
 #define GMEM_BUSY_RETRY_US  1000         /* every block busy: retry the waiters after this */
+#define GMEM_BUDGET_TRIES   1000         /* gmem_set_budget: rounds of all-busy before -EBUSY */
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -279,6 +280,12 @@ static int frames_alloc_locked(struct gmem *g, unsigned node, pfn_t *pfn)
 	if (err)
 		return -ENOMEM;
 	pool = pfn_pool(g, *pfn);
+	if (g->pool[pool].used + g->cluster_pages > g->pool[pool].limit) {
+		/* free frames, but above the pool's budget (gmem_set_budget lowered it) */
+		if (buddy_free(&g->frames, *pfn, g->cluster_order))
+			mm_env_bug(__FILE__, __LINE__, "buddy_free refused a block just allocated");
+		return -ENOMEM;
+	}
 	g->pool[pool].used += g->cluster_pages;
 	if (pool != node)
 		g->st.node[pool].remote_allocs++;
@@ -646,7 +653,7 @@ static void *gmem_reclaimer(void *arg)
 				continue;
 			/* Blocks freed by the last batch may not be taken yet: the faults that
 			 * asked again meanwhile only need waking, there is nothing to evict. */
-			if (g->pool[n].used < g->pool[n].nr_frames) {
+			if (g->pool[n].used < g->pool[n].limit) {
 				progress = true;
 				continue;
 			}
@@ -663,7 +670,7 @@ static void *gmem_reclaimer(void *arg)
 			} else if (freed == -ENOSPC) {
 				mv_fail(ENOMEM, "node %u: host memory budget (%" PRIu64 " KiB) is used up "
 					"and nothing can be evicted (%s)", n,
-					g->pool[n].nr_frames * MM_PAGE_SIZE >> 10,
+					g->pool[n].limit * MM_PAGE_SIZE >> 10,
 					g->swap ? "host swap is full" : "no host swap: give --swap");
 				gmem_fail_locked(g, ENOMEM);
 				notify = true;
@@ -693,7 +700,8 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 	pfn_t pfn;
 	int err;
 
-	if (buddy_alloc(&g->frames, to, g->cluster_order,
+	if (g->pool[to].used + g->cluster_pages > g->pool[to].limit ||
+	    buddy_alloc(&g->frames, to, g->cluster_order,
 			BUDDY_ALLOC_NO_WMARK | BUDDY_ALLOC_THISNODE, &pfn))
 		return -ENOMEM;
 	g->pool[to].used += g->cluster_pages;
@@ -1182,6 +1190,60 @@ int gmem_deflate(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages)
 	return 0;
 }
 
+/* ---- budgets ------------------------------------------------------------------------------ */
+
+int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes)
+{
+	struct gmem_pool *p;
+	uint64_t old, frames = bytes >> MM_PAGE_SHIFT;
+	unsigned tries = 0;
+	long freed;
+	int err = 0;
+
+	if (node >= g->m->nr_nodes)
+		return mv_fail(ERANGE, "node %u does not exist (the machine has %u)", node,
+			       g->m->nr_nodes);
+	p = &g->pool[node];
+	if (!bytes || bytes % g->cluster_size)
+		return mv_fail(EINVAL, "node %u: budget %" PRIu64 " is not a non-zero multiple of "
+			       "the cluster (%" PRIu64 " KiB)", node, bytes, g->cluster_size >> 10);
+	if (frames > p->nr_frames)
+		return mv_fail(EINVAL, "node %u: budget %" PRIu64 " KiB is above the pool made at "
+			       "start (%" PRIu64 " KiB, the --numa budget); pools do not grow", node,
+			       bytes >> 10, p->nr_frames << MM_PAGE_SHIFT >> 10);
+	pthread_mutex_lock(&g->lock);
+	old = p->limit;
+	p->limit = frames;              /* from now no allocation takes the pool above it */
+	while (!err && p->used > p->limit) {
+		freed = g->fatal ? -g->fatal
+				 : reclaim_pool_locked(g, node, (unsigned)((p->used - p->limit) >>
+								  g->cluster_order));
+		if (freed == 0 && ++tries < GMEM_BUDGET_TRIES) {
+			pthread_mutex_unlock(&g->lock);     /* every block busy for a moment */
+			usleep(GMEM_BUSY_RETRY_US);
+			pthread_mutex_lock(&g->lock);
+		} else if (freed == 0) {
+			err = -EBUSY;
+		} else if (freed < 0) {
+			err = (int)freed;
+		}
+	}
+	if (err)
+		p->limit = old;
+	pthread_mutex_unlock(&g->lock);
+	if (err == -ENOSPC)
+		return mv_fail(ENOSPC, "node %u: cannot evict down to %" PRIu64 " KiB (%s); the budget "
+			       "stays %" PRIu64 " KiB", node, bytes >> 10, g->swap ? "host swap is "
+			       "full" : "no host swap", old << MM_PAGE_SHIFT >> 10);
+	if (err)
+		return mv_fail(-err, "node %u: cannot evict down to %" PRIu64 " KiB: %s; the budget "
+			       "stays %" PRIu64 " KiB", node, bytes >> 10, strerror(-err),
+			       old << MM_PAGE_SHIFT >> 10);
+	if (frames > old)
+		wake_waiters(g);        /* faults waiting for a frame may find one now */
+	return 0;
+}
+
 /* ---- setup and teardown --------------------------------------------------------------------- */
 
 static int s2_table_alloc(void *arg, phys_addr_t *table)
@@ -1220,6 +1282,7 @@ static int pool_create(struct gmem *g, unsigned n, pfn_t base, uint64_t frames)
 
 	p->base = base;
 	p->nr_frames = frames;
+	p->limit = frames;
 	snprintf(name, sizeof(name), "memvisor-node%u", n);
 	p->memfd = memfd_create(name, MFD_CLOEXEC);
 	if (p->memfd < 0 || ftruncate(p->memfd, (off_t)bytes) || fstat(p->memfd, &sb))

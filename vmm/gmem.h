@@ -92,6 +92,16 @@ struct gmem_node_stats {
 	uint64_t faults_balloon;        /* clusters refaulted from ballooned / discarded */
 };
 
+/* The per-node and global counters by name: --stats JSON and QMP write them with these names. */
+#define GMEM_NODE_STAT_FIELDS(X) \
+	X(frames_total) X(frames_free) X(frames_used) X(clusters_mapped) X(pages_swapped) \
+	X(faults_zero) X(faults_swapin) X(faults_minor) X(swap_outs) X(swap_ins) \
+	X(swap_out_bytes) X(swap_in_bytes) X(migrations_in) X(migrations_out) X(remote_allocs) \
+	X(pages_ballooned) X(pages_discarded) X(faults_balloon)
+#define GMEM_STAT_FIELDS(X) \
+	X(uffd_faults) X(uffd_events) X(faults_waited) X(samples) X(reclaim_scans) X(requests) \
+	X(requests_rejected) X(host_mappings) X(swap_slots_total) X(swap_slots_used)
+
 struct gmem_stats {
 	unsigned nr_nodes;
 	struct gmem_node_stats node[MM_MAX_NODES];
@@ -110,7 +120,9 @@ struct gmem_pool {
 	uint8_t *view;                  /* the whole memfd, MAP_SHARED: carries the mbind policy;
 					   gmem never touches frames through it (gmem.c, frames_io) */
 	pfn_t base;                     /* first pfn of the pool in the frame space */
-	uint64_t nr_frames;
+	uint64_t nr_frames;             /* the pool's size: the budget at start */
+	uint64_t limit;                 /* frames it may have in use: the budget now (<= nr_frames,
+					   gmem_set_budget) */
 	uint64_t hand;                  /* CLOCK hand: next block (index within the pool) */
 	uint64_t used;                  /* frames allocated */
 	unsigned long ino;              /* the memfd's inode (gmem_check finds it in smaps) */
@@ -208,6 +220,16 @@ int gmem_balloon(struct gmem *g, gpa_t gpa, uint64_t len, bool discard, uint64_t
  * anyway; deflating only ends the host's claim on the pages. *pages: pages changed.
  */
 int gmem_deflate(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages);
+
+/*
+ * Set guest node `node`'s host memory budget to `bytes` (a non-zero multiple of the cluster, at
+ * most the pool made at start: pools do not grow). Lowering it evicts clusters to swap on the
+ * calling thread until the pool is within it (so call it from a request thread, never a
+ * fault-service one); raising it wakes faults waiting for frames. 0, or -ERANGE (no such node),
+ * -EINVAL (bad size), -ENOSPC (cannot evict enough: no swap or full; the budget is unchanged),
+ * -EBUSY, -EIO; mv_error() says which.
+ */
+int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes);
 
 /*
  * Consistency check: stage-2 table, buddy allocator, reverse map, swap slots and the host

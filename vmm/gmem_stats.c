@@ -244,9 +244,10 @@ void gmem_get_stats(struct gmem *g, struct gmem_stats *st)
 	pthread_mutex_lock(&g->lock);
 	*st = g->st;
 	for (unsigned n = 0; n < g->m->nr_nodes; n++) {
-		st->node[n].frames_total = g->pool[n].nr_frames;
+		st->node[n].frames_total = g->pool[n].limit;   /* the budget now */
 		st->node[n].frames_used = g->pool[n].used;
-		st->node[n].frames_free = g->pool[n].nr_frames - g->pool[n].used;
+		st->node[n].frames_free = g->pool[n].limit > g->pool[n].used ?
+					  g->pool[n].limit - g->pool[n].used : 0;
 	}
 	pthread_mutex_unlock(&g->lock);
 	st->host_mappings = maps;
@@ -306,32 +307,19 @@ int gmem_write_stats_json_extra(struct gmem *g, const char *path,
 	for (unsigned n = 0; n < st.nr_nodes; n++) {
 		const struct gmem_node_stats *s = &st.node[n];
 
-		fprintf(f, "    {\"node\": %u, \"frames_total\": %" PRIu64 ", \"frames_free\": %"
-			PRIu64 ", \"frames_used\": %" PRIu64 ", \"clusters_mapped\": %" PRIu64
-			", \"pages_swapped\": %" PRIu64 ", \"faults_zero\": %" PRIu64
-			", \"faults_swapin\": %" PRIu64 ", \"faults_minor\": %" PRIu64
-			", \"swap_outs\": %" PRIu64 ", \"swap_ins\": %" PRIu64
-			", \"swap_out_bytes\": %" PRIu64 ", \"swap_in_bytes\": %" PRIu64
-			", \"migrations_in\": %" PRIu64 ", \"migrations_out\": %" PRIu64
-			", \"remote_allocs\": %" PRIu64 ", \"pages_ballooned\": %" PRIu64
-			", \"pages_discarded\": %" PRIu64 ", \"faults_balloon\": %" PRIu64 "}%s\n", n, s->frames_total, s->frames_free,
-			s->frames_used, s->clusters_mapped, s->pages_swapped, s->faults_zero,
-			s->faults_swapin, s->faults_minor, s->swap_outs, s->swap_ins,
-			s->swap_out_bytes, s->swap_in_bytes, s->migrations_in, s->migrations_out,
-			s->remote_allocs, s->pages_ballooned, s->pages_discarded, s->faults_balloon,
-			n + 1 < st.nr_nodes ? "," : "");
+		fprintf(f, "    {\"node\": %u", n);
+#define X(field) fprintf(f, ", \"" #field "\": %" PRIu64, s->field);
+		GMEM_NODE_STAT_FIELDS(X)
+#undef X
+		fprintf(f, "}%s\n", n + 1 < st.nr_nodes ? "," : "");
 	}
-	fprintf(f, "  ],\n  \"uffd_faults\": %" PRIu64 ",\n  \"uffd_events\": %" PRIu64
-		",\n  \"faults_waited\": %" PRIu64 ",\n  \"samples\": %" PRIu64
-		",\n  \"reclaim_scans\": %" PRIu64 ",\n  \"requests\": %" PRIu64
-		",\n  \"requests_rejected\": %" PRIu64 ",\n  \"host_mappings\": %" PRIu64
-		",\n  \"swap_slots_total\": %" PRIu64 ",\n  \"swap_slots_used\": %" PRIu64,
-		st.uffd_faults, st.uffd_events, st.faults_waited, st.samples, st.reclaim_scans,
-		st.requests, st.requests_rejected, st.host_mappings, st.swap_slots_total,
-		st.swap_slots_used);
+	fprintf(f, "  ]");
+#define X(field) fprintf(f, ",\n  \"" #field "\": %" PRIu64, st.field);
+	GMEM_STAT_FIELDS(X)
+#undef X
 	if (extra)
 		extra(f, arg);
-	fputs("\n}\n", f);
+	fprintf(f, "\n}\n");
 	if (fclose(f))
 		return mv_fail(errno, "--stats %s: %s", path, strerror(errno));
 	return 0;

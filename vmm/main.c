@@ -54,6 +54,9 @@ static void usage(FILE *f)
 	      "      --balloon [SPEC]       a virtio-balloon device; SPEC: target=SIZE,\n"
 	      "                             stats-interval=SECONDS,deflate-on-oom=on|off,\n"
 	      "                             free-page-reporting=on|off (defaults 0, 0, off, off)\n"
+	      "      --qmp unix:PATH[,server=on][,wait=on|off]\n"
+	      "                             QMP control socket (docs/qmp.md); wait=on (default)\n"
+	      "                             starts the guest once a client has connected\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
 	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
 	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory);\n"
@@ -149,6 +152,12 @@ static int cmd_run(int argc, char **argv)
 
 			if (virtio_balloon_parse(&o.balloon, spec))
 				die_usage("%s", mv_error());
+		} else if (strcmp(opt, "--qmp") == 0) {
+			if (!argv[i + 1])
+				die_usage("--qmp needs unix:PATH[,server=on][,wait=on|off]");
+			if (qmp_parse_spec(argv[++i], &o.qmp))
+				die_usage("%s", mv_error());
+			o.qmp_given = true;
 		} else if (opt[0] == '-' && opt[1]) {
 			die_usage("run: unknown option '%s'", opt);
 		} else if (o.image) {

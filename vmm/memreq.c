@@ -155,17 +155,11 @@ bool memreq_wants_balloon(const struct memreq_list *l)
 	return false;
 }
 
-static int memreq_do(struct memreq_list *l, const struct memreq *r, uint64_t *pages)
+int memreq_run(struct gmem *g, const struct memreq *r, uint64_t *pages)
 {
-	struct gmem *g = l->g;
-
 	switch (r->action) {
 	case MEMREQ_BALLOON_TARGET:
-		if (!l->balloon_target)
-			return mv_fail(ENODEV, "no balloon device (give --balloon)");
-		l->balloon_target(l->balloon_arg, r->len);
-		*pages = r->len / MM_PAGE_SIZE;
-		return 0;
+		break;                  /* a device request, not the engine's: memreq_do */
 	case MEMREQ_PAGE_OUT:
 		return r->by_node ? gmem_node_page_out(g, r->node, pages)
 				  : gmem_page_out(g, r->gpa, r->len, pages);
@@ -176,7 +170,19 @@ static int memreq_do(struct memreq_list *l, const struct memreq *r, uint64_t *pa
 		return r->by_node ? gmem_node_migrate(g, r->node, r->to, pages)
 				  : gmem_migrate(g, r->gpa, r->len, r->to, pages);
 	}
-	return -EINVAL;
+	return mv_fail(EINVAL, "not a guest-memory engine request");
+}
+
+/* One request of the --mem-request list: the balloon's target, or the engine's memreq_run. */
+static int memreq_do(struct memreq_list *l, const struct memreq *r, uint64_t *pages)
+{
+	if (r->action != MEMREQ_BALLOON_TARGET)
+		return memreq_run(l->g, r, pages);
+	if (!l->balloon_target)
+		return mv_fail(ENODEV, "no balloon device (give --balloon)");
+	l->balloon_target(l->balloon_arg, r->len);
+	*pages = r->len / MM_PAGE_SIZE;
+	return 0;
 }
 
 static void memreq_describe(const struct memreq *r, char *buf, size_t size)

@@ -1,7 +1,8 @@
 /*
- * memreq.h — operator requests on guest memory from the command line (--mem-request), until the
- * control socket exposes them: page a range or a node out to host swap, page it back in, or
- * migrate it to another node's pool, at a given time after the guest starts.
+ * memreq.h — operator requests on guest memory from the command line (--mem-request): page a
+ * range or a node out to host swap, page it back in, or migrate it to another node's pool, at a
+ * given time after the guest starts. The QMP control socket (qmp.h) runs the same requests on
+ * demand through memreq_run().
  *
  *   --mem-request ACTION,at=MS,node=N[,to=M]
  *   --mem-request ACTION,at=MS,gpa=ADDR,len=SIZE[,to=M]
@@ -60,6 +61,12 @@ int memreq_check(const struct memreq_list *l, const struct machine_config *m);
 
 /* Some request is balloon-target (main.c refuses it without --balloon). */
 bool memreq_wants_balloon(const struct memreq_list *l);
+
+/*
+ * Run one request now on the calling thread (not a fault-service thread): the gmem call it names.
+ * 0 or -errno with mv_error(); *pages: pages that changed state.
+ */
+int memreq_run(struct gmem *g, const struct memreq *r, uint64_t *pages);
 
 /* Start running the requests against g (times count from now). 0 or -errno with mv_error(). */
 int memreq_start(struct memreq_list *l, struct gmem *g);

@@ -20,6 +20,7 @@
 #include "hostmem_pv.h"
 #include "error.h"
 #include "ram.h"
+#include "run_qmp.h"
 #include "vm.h"
 
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
@@ -314,6 +315,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	struct vm vm;
 	struct hostmem_pv pv;
 	struct virtio_balloon balloon;
+	struct run_qmp rq = { 0 };
 	bool swap_open_ok = false, gmem_ok = false, balloon_ok = false;
 	int serial_fd = -1, status;
 
@@ -376,7 +378,10 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	}
 	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
 	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
-	if (memreq_start(&o->requests, &g)) {
+	if (o->qmp_given && run_qmp_start(&rq, m, &o->qmp, &vm, &g)) {
+		fprintf(stderr, "memvisor: %s\n", mv_error());
+		status = RUN_STATUS_NO_VM;
+	} else if (memreq_start(&o->requests, &g)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		status = RUN_STATUS_NO_VM;
 	} else {
@@ -384,6 +389,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 								       : vm_run(&vm, fill.img.entry);
 	}
 	memreq_stop(&o->requests);
+	run_qmp_stop(&rq, status);              /* no command touches the VM after this */
 	if (balloon_ok)
 		virtio_balloon_stop(&balloon);      /* the stats timer touches the VM */
 	vm_destroy(&vm);

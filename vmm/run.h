@@ -19,6 +19,7 @@
 #include "loader.h"
 #include "machine.h"
 #include "memreq.h"
+#include "qmp.h"
 #include "swap.h"
 #include "virtio_balloon.h"
 
@@ -34,6 +35,8 @@ struct run_options {
 	struct gmem_config mem;       /* --fault-around, --fault-threads, --prefault (swap: run.c) */
 	struct memreq_list requests;  /* --mem-request (run while the guest runs) */
 	struct virtio_balloon_opts balloon;   /* --balloon */
+	bool qmp_given;               /* --qmp */
+	struct qmp_spec qmp;
 };
 
 /*

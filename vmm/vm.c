@@ -14,6 +14,10 @@
  * cannot run again without an NMI/INIT, which nothing in this machine sends once every vCPU
  * is in that state: then the VM has ended cleanly (status 0).
  *
+ * Pausing (vm_pause, for QMP stop): vm.paused is set under vm.lock and every vCPU kicked; a
+ * kicked vCPU that sees it parks on vm.cond (vcpu.parked) until vm_resume clears it or the VM
+ * stops. The main thread skips halt checks while paused.
+ *
  * Lock order: vm.lock → (nothing). Device handlers (serial.lock) run without vm.lock.
  */
 #include "vm.h"
@@ -27,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -475,11 +480,30 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	}
 }
 
+/* Stay out of KVM_RUN while the VM is paused (vm_pause). */
+static void vcpu_park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+
+	pthread_mutex_lock(&vm->lock);
+	while (vm->paused && !atomic_load(&vm->stopping)) {
+		if (!v->parked) {
+			v->parked = true;
+			pthread_cond_broadcast(&vm->cond);
+		}
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	}
+	v->parked = false;
+	pthread_mutex_unlock(&vm->lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
 
+	__atomic_store_n(&v->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
+	vcpu_park(v);                            /* a VM stopped before it started stays so */
 	for (;;) {
 		if (atomic_load(&vm->stopping))
 			break;
@@ -500,6 +524,7 @@ static void *vcpu_thread(void *arg)
 			break;
 		if (atomic_exchange(&v->check_wanted, false))
 			vcpu_answer_check(v);
+		vcpu_park(v);
 	}
 	return NULL;
 }
@@ -604,7 +629,9 @@ int vm_run(struct vm *vm, uint32_t pvh_entry)
 			vm_end(vm, VM_STATUS_UNEXPECTED);
 			break;
 		}
+		pthread_mutex_lock(&vm->lock);  /* vm_pause reads it from another thread */
 		v->thread_started = true;
+		pthread_mutex_unlock(&vm->lock);
 	}
 
 	pthread_mutex_lock(&vm->lock);
@@ -615,7 +642,7 @@ int vm_run(struct vm *vm, uint32_t pvh_entry)
 		t.tv_nsec += VM_HALT_CHECK_MS * 1000000L;
 		t.tv_sec += t.tv_nsec / 1000000000L;
 		t.tv_nsec %= 1000000000L;
-		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) == 0 || vm->ended)
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) == 0 || vm->ended || vm->paused)
 			continue;
 		pthread_mutex_unlock(&vm->lock);
 		if (vm_all_halted(vm))
@@ -626,6 +653,9 @@ int vm_run(struct vm *vm, uint32_t pvh_entry)
 	pthread_mutex_unlock(&vm->lock);
 
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->lock);
+	pthread_cond_broadcast(&vm->cond);      /* parked vCPUs (vm_pause) leave too */
+	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < m->nr_cpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vcpu_kick(&vm->vcpus[i]);
@@ -645,6 +675,52 @@ int vm_run(struct vm *vm, uint32_t pvh_entry)
 		fprintf(stderr, "memvisor: serial output was cut short: %s\n",
 			strerror(vm->serial.write_error));
 	return status;
+}
+
+int vm_pause(struct vm *vm)
+{
+	const struct machine_config *m = vm->m;
+	struct timespec deadline;
+	bool all = false;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += VM_PAUSE_WAIT_MS / 1000;
+	pthread_mutex_lock(&vm->lock);
+	vm->paused = true;
+	for (unsigned i = 0; i < m->nr_cpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_kick(&vm->vcpus[i]);
+	for (;;) {
+		all = true;
+		for (unsigned i = 0; i < m->nr_cpus; i++)
+			all &= !vm->vcpus[i].thread_started || vm->vcpus[i].parked;
+		if (all || vm->ended || !vm->paused ||
+		    pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	if (!all && !vm_ending(vm))
+		return mv_fail(ETIMEDOUT, "not every vCPU stopped within %d ms (each stops when it "
+			       "leaves KVM_RUN)", VM_PAUSE_WAIT_MS);
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->paused = false;
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+}
+
+bool vm_paused(struct vm *vm)
+{
+	bool paused;
+
+	pthread_mutex_lock(&vm->lock);
+	paused = vm->paused;
+	pthread_mutex_unlock(&vm->lock);
+	return paused;
 }
 
 void vm_destroy(struct vm *vm)

@@ -60,6 +60,8 @@ struct vcpu {
 	bool check_done;
 	uint32_t mp_state;             /* KVM_MP_STATE_* */
 	bool interrupts_on;            /* RFLAGS.IF */
+	bool parked;                   /* under vm.lock: out of KVM_RUN for vm_pause */
+	int tid;                       /* host thread id (QMP query-cpus-fast), 0 until it runs */
 };
 
 struct vm {
@@ -80,6 +82,7 @@ struct vm {
 	atomic_bool stopping;          /* the guest has ended; vCPU threads leave KVM_RUN */
 	bool ended;                    /* under lock */
 	int status;                    /* under lock: the first end's exit status */
+	bool paused;                   /* under lock: vm_pause() holds the vCPUs out of KVM_RUN */
 
 	/* accesses nothing answered (under lock); reported at the end */
 	uint64_t unhandled_pio, unhandled_mmio;
@@ -103,6 +106,17 @@ int vm_run(struct vm *vm, uint32_t pvh_entry);
  * The first end wins. Thread-safe; returns at once.
  */
 void vm_stop(struct vm *vm, int status);
+
+/*
+ * Pause / resume the guest from another thread (QMP stop / cont): vm_pause kicks every vCPU out
+ * of KVM_RUN and returns once each is parked (or the VM ended); while paused no halt check runs
+ * (a paused guest has not ended). Idempotent. vm_pause: 0, or -ETIMEDOUT with mv_error() if a
+ * vCPU did not park within VM_PAUSE_WAIT_MS (it still parks when it can; the VM stays paused).
+ */
+#define VM_PAUSE_WAIT_MS 5000
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+bool vm_paused(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

@@ -753,6 +753,88 @@ TEST(page_out_without_swap_is_enospc)
 	fx_teardown(&f);
 }
 
+/* ---- 6b. budgets changed at run time (gmem_set_budget, QMP x-memvisor-set-budget) ------------ */
+
+TEST(set_budget_rejects_bad_node_size_and_growth)
+{
+	struct fx f;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .budget = { 2 * MIB, 0 }, .swap_size = 8 * MIB }));
+	CHECK_EQ(gmem_set_budget(&f.g, 2, MIB), -ERANGE);
+	CHECK_CONTAINS(mv_error(), "node 2 does not exist (the machine has 2)");
+	CHECK_EQ(gmem_set_budget(&f.g, 0, 0), -EINVAL);
+	CHECK_CONTAINS(mv_error(), "budget 0 is not a non-zero multiple of the cluster (64 KiB)");
+	CHECK_EQ(gmem_set_budget(&f.g, 0, MIB + PAGE), -EINVAL);
+	CHECK_CONTAINS(mv_error(), "is not a non-zero multiple of the cluster");
+	CHECK_EQ(gmem_set_budget(&f.g, 0, 4 * MIB), -EINVAL);
+	CHECK_CONTAINS(mv_error(), "budget 4096 KiB is above the pool made at start (2048 KiB");
+	CHECK_EQ_U(stats(&f).node[0].frames_total, 512);
+	fx_teardown(&f);
+}
+
+TEST(set_budget_without_swap_refuses_and_keeps_the_old_budget)
+{
+	struct fx f;
+	uint64_t sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	pat_run(&f, 0, node_size(&f, 0), 1, true, 3, sum, &bad);
+	CHECK_EQ(gmem_set_budget(&f.g, 0, MIB), -ENOSPC);
+	CHECK_CONTAINS(mv_error(), "node 0: cannot evict down to 1024 KiB (no host swap); the budget "
+		       "stays 4096 KiB");
+	CHECK_EQ_U(stats(&f).node[0].frames_total, 1024);
+	CHECK_EQ_U(pat_verify(&f, 0, node_size(&f, 0), 3), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(lowering_a_budget_evicts_and_caps_the_pool_raising_it_frees_it)
+{
+	struct fx f;
+	struct gmem_stats s;
+	uint64_t sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .swap_size = 16 * MIB }));
+	pat_run(&f, 0, f.m.ram_end, 1, true, 4, sum, &bad);
+	CHECK_EQ_U(stats(&f).node[0].frames_used, 1024);
+	CHECK_OK(gmem_set_budget(&f.g, 0, MIB));
+	s = stats(&f);
+	CHECK_EQ_U(s.node[0].frames_total, 256);
+	CHECK_LE(s.node[0].frames_used, 256);
+	CHECK_GE(s.node[0].pages_swapped, 768);
+	CHECK_EQ_U(s.node[1].frames_used, 1024);          /* the other node is untouched */
+	CHECK_OK(gmem_check(&f.g));
+	/* touching all of node 0 again works within the new budget, every byte intact */
+	CHECK_EQ_U(pat_verify(&f, 0, node_size(&f, 0), 4), 0);
+	s = stats(&f);
+	CHECK_LE(s.node[0].frames_used, 256);
+	CHECK_OK(gmem_check(&f.g));
+	/* raised back: node 0 fits in host memory again, nothing more goes out */
+	CHECK_OK(gmem_set_budget(&f.g, 0, 4 * MIB));
+	CHECK_EQ_U(pat_verify(&f, 0, node_size(&f, 0), 4), 0);
+	s = stats(&f);
+	CHECK_EQ_U(s.node[0].frames_total, 1024);
+	CHECK_EQ_U(s.node[0].frames_used, 1024);
+	CHECK_EQ_U(s.node[0].pages_swapped, 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(migration_into_a_pool_at_its_lowered_budget_is_enomem)
+{
+	struct fx f;
+	uint64_t pages, sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .swap_size = 16 * MIB }));
+	pat_run(&f, 0, f.m.ram_end, 1, true, 5, sum, &bad);
+	CHECK_OK(gmem_set_budget(&f.g, 1, 2 * MIB));
+	CHECK_EQ(gmem_node_migrate(&f.g, 0, 1, &pages), -ENOMEM);
+	CHECK_LE(stats(&f).node[1].frames_used, 512);
+	CHECK_EQ_U(pat_verify(&f, 0, f.m.ram_end, 5), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
 /* ---- 7. migration under writers --------------------------------------------------------------- */
 
 /*

@@ -1,0 +1,23 @@
+# kvm.qmp.*: the QMP control socket (vmm/qmp.h, docs/qmp.md) against a running memtest guest,
+# driven by tools/qmp-client (see qmp_check.sh for what each case checks).
+set(MV_QMP_CHECK ${CMAKE_CURRENT_LIST_DIR}/qmp_check.sh)
+
+# stop, status, per-node stats, page-out/page-in of a node while paused, bad input, set-budget,
+# cpus, cont; then the guest verifies all its memory and memvisor's consistency check holds.
+mv_add_kvm_test(NAME qmp.drive_a_running_guest COMMAND ${MV_QMP_CHECK} drive
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
+    ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 300)
+
+# quit ends a running guest cleanly: the reply, a SHUTDOWN event, exit status 0.
+mv_add_kvm_test(NAME qmp.quit_ends_the_guest COMMAND ${MV_QMP_CHECK} quit
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
+    ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 120)
+
+# guest memory runs out (a budget below what the memtest touches, no swap): the MEMVISOR_OOM
+# event names the cause, SHUTDOWN says host-error, memvisor exits 10.
+mv_add_kvm_test(NAME qmp.oom_event_when_guest_memory_fails COMMAND ${MV_QMP_CHECK} oom
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
+    ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 120)

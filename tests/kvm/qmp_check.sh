@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# qmp_check.sh — drive a running memtest guest over the QMP socket (docs/qmp.md) with
+# tools/qmp-client and check every reply, then that the guest still finished correctly.
+#
+#   qmp_check.sh drive MEMVISOR IMAGE CLIENT DIR    stop, status, stats, page-out/in, bad input,
+#                                                   set-budget, cpus, cont; the guest must pass
+#   qmp_check.sh quit MEMVISOR IMAGE CLIENT DIR     quit a running guest: reply, SHUTDOWN, status 0
+#   qmp_check.sh oom MEMVISOR IMAGE CLIENT DIR      a budget the memtest outgrows without swap:
+#                                                   MEMVISOR_OOM, SHUTDOWN host-error, status 10
+#
+# memvisor runs with --qmp ...,wait=on, so the guest starts when the client connects, and the
+# client's first command (stop) comes before the memtest has done much. While the guest is paused
+# node 1 is paged out and in (the counts must match: nothing runs to change them) and node 0's
+# budget is halved; after cont the memtest verifies every page it wrote. No process substitution
+# (the sandbox has no /dev/fd).
+set -uo pipefail
+mode=$1 memvisor=$2 image=$3 client=$4 dir=$5
+# the socket lives in /tmp: a Unix socket cannot be bound on the sandbox's 9p export (ENXIO)
+sockdir=$(mktemp -d /tmp/qmp_check.XXXXXX)
+sock=$sockdir/qmp.sock swap=$dir/qmp-$mode.swap stats=$dir/qmp-$mode.json
+out=$(mktemp) err=$(mktemp) replies=$(mktemp)
+trap 'rm -f "$out" "$err" "$replies" "$swap"; rm -rf "$sockdir"' EXIT
+rm -f "$stats"
+
+fail() {
+    echo "FAIL: $*"
+    echo "---- replies:"; cat "$replies"; echo "---- stdout:"; cat "$out"; echo "---- stderr:"; cat "$err"
+    exit 1
+}
+# line N of the replies without events
+reply() { grep -v '^{"event"' "$replies" | sed -n "$1p"; }
+expect() {      # expect N REGEX
+    local got; got=$(reply "$1")
+    [[ $got =~ $2 ]] || fail "reply $1: '$got' does not match '$2'"
+}
+
+if [[ $mode == oom ]]; then
+    "$memvisor" run "$image" --cmdline memtest --numa size=16M,budget=4M \
+        --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+else
+    "$memvisor" run "$image" --cmdline memtest --cpus 2 --numa size=16M --numa size=16M --prefault \
+        --swap "$swap" --stats "$stats" --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+fi
+pid=$!
+
+if [[ $mode == drive ]]; then
+    python3 "$client" --wait 60 --events --drain "$sock" \
+        stop -- query-status -- x-memvisor-query-memory -- \
+        x-memvisor-page-out '{"node": 1}' -- x-memvisor-query-memory -- \
+        --raw '{"execute": nonsense}' -- frobnicate -- \
+        x-memvisor-page-out '{"node": "one"}' -- \
+        x-memvisor-page-in '{"node": 1}' -- \
+        x-memvisor-set-budget '{"node": 0, "size": 8388608}' -- \
+        query-cpus-fast -- query-memory-size-summary -- cont -- query-status >"$replies"
+    crc=$?
+    wait "$pid"; rc=$?
+    sed -i 's/\r$//' "$out"
+    [[ $crc == 1 ]] || fail "qmp-client exit status $crc, expected 1 (three commands were bad)"
+    expect 1 '^\{"return": \{\}\}$'
+    expect 2 '^\{"return": \{"running": false, "status": "paused"\}\}$'
+    expect 3 '"nodes": \[\{"node": 0, "size": 16777216, "frames_total": 4096, '
+    expect 4 '^\{"return": \{"pages": [1-9][0-9]*\}\}$'
+    out_pages=$(reply 4 | tr -dc 0-9)
+    expect 5 '\{"node": 1, "size": 16777216, "frames_total": 4096, "frames_free": 4096, "frames_used": 0, "clusters_mapped": 0, "pages_swapped": '"$out_pages"','
+    expect 6 '^\{"error": \{"class": "GenericError", "desc": "JSON parse error at offset 12: unexpected character .n."\}\}$'
+    expect 7 '^\{"error": \{"class": "CommandNotFound", "desc": "The command frobnicate has not been found"\}\}$'
+    expect 8 '^\{"error": \{"class": "GenericError", "desc": "Invalid parameter type for .node., expected: integer"\}\}$'
+    expect 9 '^\{"return": \{"pages": '"$out_pages"'\}\}$'
+    expect 10 '^\{"return": \{\}\}$'
+    expect 11 '^\{"return": \[\{"cpu-index": 0, .*"thread-id": [1-9][0-9]*, "props": \{"node-id": 0, .*\{"cpu-index": 1, '
+    expect 12 '^\{"return": \{"base-memory": 33554432, "plugged-memory": 0\}\}$'
+    expect 13 '^\{"return": \{\}\}$'
+    expect 14 '^\{"return": \{"running": true, "status": "running"\}\}$'
+    grep -q '^{"event": "STOP", "timestamp": {"seconds": [0-9]*, "microseconds": [0-9]*}}$' "$replies" || fail "no STOP event"
+    grep -q '^{"event": "RESUME", ' "$replies" || fail "no RESUME event"
+    grep -q '^{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}' "$replies" \
+        || fail "no SHUTDOWN event when the guest ended"
+    [[ $rc == 1 ]] || fail "memvisor exit status $rc, expected 1 (guest exit code 0)"
+    grep -Eq '^ok [0-9]+ - memtest node 0: [0-9]+ pages written and verified, 0 mismatches$' "$out" || fail "node 0: no clean memtest line"
+    grep -Eq '^ok [0-9]+ - memtest node 1: [0-9]+ pages written and verified, 0 mismatches$' "$out" || fail "node 1: no clean memtest line"
+    grep -qx "memvisor: guest memory consistency check: ok" "$err" || fail "consistency check did not pass"
+    line=$(grep '"node": 0,' "$stats") || fail "no node 0 in $stats"
+    [[ $line == *'"frames_total": 2048,'* ]] || fail "node 0's budget is not the 8 MiB set over QMP: $line"
+    [[ $line =~ \"swap_outs\":\ [1-9] ]] || fail "node 0 never swapped under its halved budget: $line"
+elif [[ $mode == oom ]]; then
+    python3 "$client" --wait 60 --events --drain "$sock" query-status >"$replies"
+    crc=$?
+    wait "$pid"; rc=$?
+    [[ $crc == 0 ]] || fail "qmp-client exit status $crc, expected 0"
+    expect 1 '^\{"return": \{"running": true, "status": "running"\}\}$'
+    grep -q '^{"event": "MEMVISOR_OOM", "data": {"desc": "node 0: host memory budget (4096 KiB) is used up and nothing can be evicted (no host swap: give --swap)"}, "timestamp": ' "$replies" \
+        || fail "no MEMVISOR_OOM event naming the budget"
+    grep -q '^{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-error"}' "$replies" \
+        || fail "no SHUTDOWN host-error event"
+    [[ $rc == 10 ]] || fail "memvisor exit status $rc, expected 10"
+else
+    python3 "$client" --wait 60 --events --drain "$sock" quit >"$replies"
+    crc=$?
+    wait "$pid"; rc=$?
+    [[ $crc == 0 ]] || fail "qmp-client exit status $crc, expected 0"
+    expect 1 '^\{"return": \{\}\}$'
+    grep -q '^{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-qmp-quit"}, "timestamp": ' "$replies" \
+        || fail "no SHUTDOWN event after quit"
+    [[ $rc == 0 ]] || fail "memvisor exit status $rc, expected 0 after quit"
+    grep -qx "memvisor: quit requested over QMP" "$err" || fail "no quit message"
+    grep -qx "memvisor: guest memory consistency check: ok" "$err" || fail "consistency check did not pass"
+    [[ ! -e $sock ]] || fail "the socket $sock is left behind"
+fi
+cat "$replies"
+echo "ok: $mode"

@@ -1,0 +1,138 @@
+/*
+ * run_qmp.c — `memvisor run --qmp` (run_qmp.h): the QMP server's operations on the running
+ * machine. stop/cont pause the vCPUs (vm_pause), quit ends the VM with status 0, the memory
+ * commands are gmem calls (memreq_run, gmem_set_budget) made on the QMP thread, which is not a
+ * fault-service thread and may therefore unmap guest RAM.
+ * Lock: none of its own (vm.lock and gmem.lock are taken by the calls it makes).
+ */
+#include "run_qmp.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+
+static int rq_stop(void *ctx)
+{
+	return vm_pause(((struct run_qmp *)ctx)->vm);
+}
+
+static int rq_cont(void *ctx)
+{
+	vm_resume(((struct run_qmp *)ctx)->vm);
+	return 0;
+}
+
+static bool rq_running(void *ctx)
+{
+	return !vm_paused(((struct run_qmp *)ctx)->vm);
+}
+
+static void rq_quit(void *ctx)
+{
+	struct run_qmp *rq = ctx;
+
+	__atomic_store_n(&rq->quit, true, __ATOMIC_RELEASE);
+	fprintf(stderr, "memvisor: quit requested over QMP\n");
+	vm_stop(rq->vm, 0);
+}
+
+static int rq_vcpu_thread_id(void *ctx, unsigned cpu)
+{
+	struct run_qmp *rq = ctx;
+
+	return cpu < MACHINE_MAX_VCPUS ? __atomic_load_n(&rq->vm->vcpus[cpu].tid, __ATOMIC_ACQUIRE)
+				       : 0;
+}
+
+static void rq_mem_stats(void *ctx, struct gmem_stats *st, unsigned *cluster_pages)
+{
+	struct run_qmp *rq = ctx;
+
+	gmem_get_stats(rq->g, st);
+	*cluster_pages = rq->g->cluster_pages;
+}
+
+static int rq_mem_request(void *ctx, const struct memreq *r, uint64_t *pages)
+{
+	return memreq_run(((struct run_qmp *)ctx)->g, r, pages);
+}
+
+static int rq_set_budget(void *ctx, unsigned node, uint64_t bytes)
+{
+	return gmem_set_budget(((struct run_qmp *)ctx)->g, node, bytes);
+}
+
+static const struct qmp_ops run_qmp_ops = {
+	.stop = rq_stop, .cont = rq_cont, .running = rq_running, .quit = rq_quit,
+	.vcpu_thread_id = rq_vcpu_thread_id, .mem_stats = rq_mem_stats,
+	.mem_request = rq_mem_request, .set_budget = rq_set_budget,
+};
+
+int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const struct qmp_spec *spec,
+		  struct vm *vm, struct gmem *g)
+{
+	int err;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->vm = vm;
+	rq->g = g;
+	err = qmp_init(&rq->q, m, &run_qmp_ops, rq);
+	if (err)
+		return err;
+	err = qmp_listen(&rq->q, spec);
+	if (!err)
+		err = qmp_start(&rq->q);
+	if (err) {
+		qmp_destroy(&rq->q);
+		return err;
+	}
+	rq->started = true;
+	gmem_set_fatal_handler(g, run_qmp_mem_failed, rq);    /* vm_stop plus the event */
+	if (spec->wait) {
+		fprintf(stderr, "memvisor: waiting for a QMP client on %s\n", spec->path);
+		qmp_wait_client(&rq->q);
+	}
+	return 0;
+}
+
+static void mem_failed_data(struct json_writer *w, void *arg)
+{
+	const struct run_qmp *rq = arg;
+
+	json_kv_str(w, "desc", rq->fatal_msg);
+}
+
+/* On the engine thread that failed: mv_error() is its reason (gmem.h). */
+void run_qmp_mem_failed(void *arg)
+{
+	struct run_qmp *rq = arg;
+	int err = __atomic_load_n(&rq->g->fatal, __ATOMIC_ACQUIRE);
+
+	snprintf(rq->fatal_msg, sizeof(rq->fatal_msg), "%s", mv_error());
+	qmp_event(&rq->q, err == ENOMEM || err == ENOSPC ? "MEMVISOR_OOM" : "MEMVISOR_SWAP_FAILURE",
+		  mem_failed_data, rq);
+	vm_stop(rq->vm, GMEM_STATUS_FATAL);
+}
+
+/* SHUTDOWN's data for an end that was not a QMP quit: QEMU's ShutdownCause names. */
+static void end_data(struct json_writer *w, void *arg)
+{
+	bool host_error = *(const int *)arg == GMEM_STATUS_FATAL;
+
+	json_kv_bool(w, "guest", !host_error);
+	json_kv_str(w, "reason", host_error ? "host-error" : "guest-shutdown");
+}
+
+void run_qmp_stop(struct run_qmp *rq, int status)
+{
+	if (!rq->started)
+		return;
+	/* no more events from the engine into a server that is going away */
+	gmem_set_fatal_handler(rq->g, NULL, NULL);
+	if (!__atomic_load_n(&rq->quit, __ATOMIC_ACQUIRE))
+		qmp_event(&rq->q, "SHUTDOWN", end_data, &status);
+	qmp_destroy(&rq->q);
+	rq->started = false;
+}
