@@ -365,15 +365,21 @@ static int cmd_query_cpus_fast(struct qmp *q, const struct json *args, struct js
 	return 0;
 }
 
-static int cmd_query_memory_size_summary(struct qmp *q, const struct json *args,
-					 struct json_writer *w)
+/* Guest RAM in bytes: the base of query-memory-size-summary and of QEMU's balloon values. */
+static uint64_t ram_bytes(const struct qmp *q)
 {
 	uint64_t total = 0;
 
 	for (unsigned n = 0; n < q->m->nr_nodes; n++)
 		total += q->m->nodes[n].size;
+	return total;
+}
+
+static int cmd_query_memory_size_summary(struct qmp *q, const struct json *args,
+					 struct json_writer *w)
+{
 	json_obj_begin(w);
-	json_kv_uint(w, "base-memory", total);
+	json_kv_uint(w, "base-memory", ram_bytes(q));
 	json_kv_uint(w, "plugged-memory", 0);
 	json_obj_end(w);
 	return 0;
@@ -494,12 +500,64 @@ static int cmd_set_budget(struct qmp *q, const struct json *args, struct json_wr
 	return 0;
 }
 
+/* QEMU's message and (dispatch) class for a VM without a balloon. */
+static int no_balloon(void)
+{
+	return mv_fail(ENODEV, "No balloon device has been activated");
+}
+
+/* "balloon" {"value": bytes}: the memory the guest should be left with (QEMU's meaning); the
+ * balloon's target is the rest of guest RAM. */
+static int cmd_balloon(struct qmp *q, const struct json *args, struct json_writer *w)
+{
+	uint64_t value = 0, ram = ram_bytes(q);
+	int err;
+
+	arg_u64(args, "value", &value);
+	if (!q->ops->balloon_set)
+		return no_balloon();
+	if (value == 0)
+		return mv_fail(EINVAL, "Parameter 'value' expects a size above 0");
+	err = q->ops->balloon_set(q->ctx, value >= ram ? 0 : ram - value);
+	if (err)
+		return err;
+	json_obj_begin(w);
+	json_obj_end(w);
+	return 0;
+}
+
+/* "query-balloon": {"actual": guest RAM less what the balloon holds}, as QEMU reports it. */
+static int cmd_query_balloon(struct qmp *q, const struct json *args, struct json_writer *w)
+{
+	uint64_t ram = ram_bytes(q), held;
+
+	if (!q->ops->balloon_size)
+		return no_balloon();
+	held = q->ops->balloon_size(q->ctx);
+	json_obj_begin(w);
+	json_kv_uint(w, "actual", held >= ram ? 0 : ram - held);
+	json_obj_end(w);
+	return 0;
+}
+
+static void balloon_change_data(struct json_writer *w, void *arg)
+{
+	json_kv_uint(w, "actual", *(const uint64_t *)arg);
+}
+
+void qmp_balloon_changed(struct qmp *q, uint64_t balloon_bytes)
+{
+	uint64_t ram = ram_bytes(q), actual = balloon_bytes >= ram ? 0 : ram - balloon_bytes;
+
+	qmp_event(q, "BALLOON_CHANGE", balloon_change_data, &actual);
+}
+
 #define REQ(n, t) { n, t, true }
 #define OPT(n, t) { n, t, false }
 
 /*
  * Every command. memvisor's own carry QEMU's "x-" prefix for unstable interfaces plus the
- * program name (docs/qmp.md says why). The balloon adds "balloon" and "query-balloon" here.
+ * program name (docs/qmp.md says why).
  */
 static const struct qmp_cmd qmp_cmds[] = {
 	{ "qmp_capabilities", cmd_capabilities, { OPT("enable", QA_ARRAY) } },
@@ -510,6 +568,8 @@ static const struct qmp_cmd qmp_cmds[] = {
 	{ "quit", cmd_quit, { { 0 } } },
 	{ "query-cpus-fast", cmd_query_cpus_fast, { { 0 } } },
 	{ "query-memory-size-summary", cmd_query_memory_size_summary, { { 0 } } },
+	{ "balloon", cmd_balloon, { REQ("value", QA_UINT) } },
+	{ "query-balloon", cmd_query_balloon, { { 0 } } },
 	{ "x-memvisor-query-memory", cmd_query_memory, { { 0 } } },
 	{ "x-memvisor-page-out", cmd_page_out,
 	  { OPT("node", QA_UINT), OPT("gpa", QA_UINT), OPT("len", QA_UINT) } },
@@ -609,7 +669,8 @@ static void dispatch(struct qmp *q, struct qmp_client *c, const struct json *msg
 		err = cmd->fn(q, args, &ret);
 	if (err) {
 		snprintf(desc, sizeof(desc), "%s", mv_error());
-		reply_error(w, "GenericError", desc, id);
+		/* -ENODEV from a command: the device it needs is absent (QEMU's class for that). */
+		reply_error(w, err == -ENODEV ? "DeviceNotActive" : "GenericError", desc, id);
 	} else {
 		const char *text = json_writer_text(&ret, NULL);
 

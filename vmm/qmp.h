@@ -55,6 +55,10 @@ struct qmp_ops {
 	/* page-out / page-in / migrate, as --mem-request does it (memreq_run) */
 	int (*mem_request)(void *ctx, const struct memreq *r, uint64_t *pages);
 	int (*set_budget)(void *ctx, unsigned node, uint64_t bytes);
+	/* The balloon; both NULL when the VM has none (the commands answer DeviceNotActive). Ask
+	 * the guest to give back `bytes`; the bytes its balloon holds now. */
+	int (*balloon_set)(void *ctx, uint64_t bytes);
+	uint64_t (*balloon_size)(void *ctx);
 };
 
 struct qmp_client {
@@ -107,6 +111,11 @@ void qmp_wait_client(struct qmp *q);
  */
 void qmp_event(struct qmp *q, const char *name,
 	       void (*data)(struct json_writer *w, void *arg), void *arg);
+
+/* BALLOON_CHANGE {"actual": guest RAM less balloon_bytes}, QEMU's event when the guest's
+ * balloon changed size. Thread-safe; takes the server lock only to send (so a device may call
+ * it holding its own lock: device lock → qmp lock). */
+void qmp_balloon_changed(struct qmp *q, uint64_t balloon_bytes);
 
 /* Stop the thread, close every client and the socket, unlink its path. */
 void qmp_destroy(struct qmp *q);

@@ -378,7 +378,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	}
 	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
 	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
-	if (o->qmp_given && run_qmp_start(&rq, m, &o->qmp, &vm, &g)) {
+	if (o->qmp_given && run_qmp_start(&rq, m, &o->qmp, &vm, &g, balloon_ok ? &balloon : NULL)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		status = RUN_STATUS_NO_VM;
 	} else if (memreq_start(&o->requests, &g)) {

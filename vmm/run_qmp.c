@@ -64,21 +64,48 @@ static int rq_set_budget(void *ctx, unsigned node, uint64_t bytes)
 	return gmem_set_budget(((struct run_qmp *)ctx)->g, node, bytes);
 }
 
-static const struct qmp_ops run_qmp_ops = {
-	.stop = rq_stop, .cont = rq_cont, .running = rq_running, .quit = rq_quit,
-	.vcpu_thread_id = rq_vcpu_thread_id, .mem_stats = rq_mem_stats,
-	.mem_request = rq_mem_request, .set_budget = rq_set_budget,
+static int rq_balloon_set(void *ctx, uint64_t bytes)
+{
+	virtio_balloon_set_target(((struct run_qmp *)ctx)->balloon, bytes);
+	return 0;
+}
+
+static uint64_t rq_balloon_size(void *ctx)
+{
+	struct virtio_balloon_stats st;
+
+	virtio_balloon_get_stats(((struct run_qmp *)ctx)->balloon, &st);
+	return (uint64_t)st.actual << VIRTIO_BALLOON_PFN_SHIFT;
+}
+
+/* The device's hook, on the vCPU thread that wrote `actual` (device lock → qmp lock). */
+static void rq_balloon_changed(void *arg, uint64_t balloon_bytes)
+{
+	qmp_balloon_changed(&((struct run_qmp *)arg)->q, balloon_bytes);
+}
+
+#define RUN_QMP_OPS \
+	.stop = rq_stop, .cont = rq_cont, .running = rq_running, .quit = rq_quit, \
+	.vcpu_thread_id = rq_vcpu_thread_id, .mem_stats = rq_mem_stats, \
+	.mem_request = rq_mem_request, .set_budget = rq_set_budget
+
+static const struct qmp_ops run_qmp_ops = { RUN_QMP_OPS };
+
+/* The same with the balloon commands. */
+static const struct qmp_ops run_qmp_balloon_ops = {
+	RUN_QMP_OPS, .balloon_set = rq_balloon_set, .balloon_size = rq_balloon_size,
 };
 
 int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const struct qmp_spec *spec,
-		  struct vm *vm, struct gmem *g)
+		  struct vm *vm, struct gmem *g, struct virtio_balloon *b)
 {
 	int err;
 
 	memset(rq, 0, sizeof(*rq));
 	rq->vm = vm;
 	rq->g = g;
-	err = qmp_init(&rq->q, m, &run_qmp_ops, rq);
+	rq->balloon = b;
+	err = qmp_init(&rq->q, m, b ? &run_qmp_balloon_ops : &run_qmp_ops, rq);
 	if (err)
 		return err;
 	err = qmp_listen(&rq->q, spec);
@@ -90,6 +117,10 @@ int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const stru
 	}
 	rq->started = true;
 	gmem_set_fatal_handler(g, run_qmp_mem_failed, rq);    /* vm_stop plus the event */
+	if (b) {
+		b->actual_changed = rq_balloon_changed;
+		b->actual_arg = rq;
+	}
 	if (spec->wait) {
 		fprintf(stderr, "memvisor: waiting for a QMP client on %s\n", spec->path);
 		qmp_wait_client(&rq->q);
@@ -131,6 +162,8 @@ void run_qmp_stop(struct run_qmp *rq, int status)
 		return;
 	/* no more events from the engine into a server that is going away */
 	gmem_set_fatal_handler(rq->g, NULL, NULL);
+	if (rq->balloon)                /* the vCPUs have left: no config write can race this */
+		rq->balloon->actual_changed = NULL;
 	if (!__atomic_load_n(&rq->quit, __ATOMIC_ACQUIRE))
 		qmp_event(&rq->q, "SHUTDOWN", end_data, &status);
 	qmp_destroy(&rq->q);

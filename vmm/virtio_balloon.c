@@ -380,7 +380,10 @@ static void vb_config_write(struct virtio_mmio *t, uint32_t off, const uint8_t *
 	vb_config_bytes(b, c);
 	memcpy(c + off, data, len);
 	memcpy(&actual, c + a, sizeof(actual));
-	b->actual = le32toh(actual);
+	actual = le32toh(actual);
+	if (actual != b->actual && b->actual_changed)
+		b->actual_changed(b->actual_arg, (uint64_t)actual << VIRTIO_BALLOON_PFN_SHIFT);
+	b->actual = actual;
 }
 
 static void vb_queue_notify(struct virtio_mmio *t, unsigned qi)

@@ -81,6 +81,10 @@ struct virtio_balloon {
 	uint64_t features;                    /* negotiated device features */
 	int role[VIRTIO_MMIO_MAX_QUEUES];     /* queue index → enum virtio_balloon_queue, -1 none */
 	uint32_t num_pages, actual;
+	/* Called (transport lock held) when the driver writes a new `actual`; set before the vCPUs
+	 * run, cleared after they stop (run_qmp.c). */
+	void (*actual_changed)(void *arg, uint64_t balloon_bytes);
+	void *actual_arg;
 	bool stats_held;                      /* the driver's stats buffer is with the device */
 	uint16_t stats_head;
 	struct virtio_balloon_stats st;

@@ -21,3 +21,10 @@ mv_add_kvm_test(NAME qmp.oom_event_when_guest_memory_fails COMMAND ${MV_QMP_CHEC
     $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
     ${CMAKE_CURRENT_BINARY_DIR}
     TIMEOUT 120)
+
+# balloon over QMP against the guest's driver (scenario=balloon): query-balloon, balloon, the
+# BALLOON_CHANGE events as the driver inflates, deflates and inflates again.
+mv_add_kvm_test(NAME qmp.balloon_drives_the_guest_driver COMMAND ${MV_QMP_CHECK} balloon
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/scenario-balloon.elf
+    ${PROJECT_SOURCE_DIR}/tools/qmp-client ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 300)

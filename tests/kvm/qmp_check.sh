@@ -7,6 +7,10 @@
 #   qmp_check.sh quit MEMVISOR IMAGE CLIENT DIR     quit a running guest: reply, SHUTDOWN, status 0
 #   qmp_check.sh oom MEMVISOR IMAGE CLIENT DIR      a budget the memtest outgrows without swap:
 #                                                   MEMVISOR_OOM, SHUTDOWN host-error, status 10
+#   qmp_check.sh balloon MEMVISOR IMAGE CLIENT DIR  IMAGE = scenario-balloon: query-balloon, then
+#                                                   "balloon" asks for 64 MiB back; the guest's
+#                                                   driver inflates (BALLOON_CHANGE events), deflates,
+#                                                   inflates again; the last event says 192 MiB
 #
 # memvisor runs with --qmp ...,wait=on, so the guest starts when the client connects, and the
 # client's first command (stop) comes before the memtest has done much. While the guest is paused
@@ -36,6 +40,10 @@ expect() {      # expect N REGEX
 
 if [[ $mode == oom ]]; then
     "$memvisor" run "$image" --cmdline memtest --numa size=16M,budget=4M \
+        --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+elif [[ $mode == balloon ]]; then
+    "$memvisor" run "$image" --cmdline scenario=balloon --cpus 2 --numa size=128M,cpus=0 \
+        --numa size=128M,cpus=1 --balloon free-page-reporting=on --stats "$stats" \
         --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
 else
     "$memvisor" run "$image" --cmdline memtest --cpus 2 --numa size=16M --numa size=16M --prefault \
@@ -82,6 +90,29 @@ if [[ $mode == drive ]]; then
     line=$(grep '"node": 0,' "$stats") || fail "no node 0 in $stats"
     [[ $line == *'"frames_total": 2048,'* ]] || fail "node 0's budget is not the 8 MiB set over QMP: $line"
     [[ $line =~ \"swap_outs\":\ [1-9] ]] || fail "node 0 never swapped under its halved budget: $line"
+elif [[ $mode == balloon ]]; then
+    # 256 MiB of RAM; "balloon" 192 MiB = keep 192, give 64 MiB (16384 pages) back.
+    python3 "$client" --wait 60 --events --drain "$sock" \
+        query-balloon -- balloon '{"value": 201326592}' >"$replies"
+    crc=$?
+    wait "$pid"; rc=$?
+    sed -i 's/\r$//' "$out"
+    [[ $crc == 0 ]] || fail "qmp-client exit status $crc, expected 0"
+    expect 1 '^\{"return": \{"actual": 268435456\}\}$'
+    expect 2 '^\{"return": \{\}\}$'
+    [[ $rc == 1 ]] || fail "memvisor exit status $rc, expected 1 (guest exit code 0)"
+    grep -Eq '^ok [0-9]+ - balloon: inflated to 16384 pages, actual 16384$' "$out" \
+        || fail "the guest did not inflate to the 16384 pages asked over QMP"
+    grep -Eq '^ok [0-9]+ - balloon: inflated again to 16384 pages, left inflated$' "$out" \
+        || fail "the guest did not end inflated"
+    grep -q '^{"event": "BALLOON_CHANGE", "data": {"actual": 268435456}, ' "$replies" \
+        || fail "no BALLOON_CHANGE back to all 256 MiB after the deflate"
+    last=$(grep '^{"event": "BALLOON_CHANGE"' "$replies" | tail -n 1)
+    [[ $last == '{"event": "BALLOON_CHANGE", "data": {"actual": 201326592}, '* ]] \
+        || fail "the last BALLOON_CHANGE is not 192 MiB: $last"
+    grep -qx "memvisor: guest memory consistency check: ok" "$err" || fail "consistency check did not pass"
+    line=$(grep '"node": 0,' "$stats") || fail "no node 0 in $stats"
+    [[ $line =~ \"pages_ballooned\":\ [1-9] ]] || fail "node 0 holds no ballooned pages: $line"
 elif [[ $mode == oom ]]; then
     python3 "$client" --wait 60 --events --drain "$sock" query-status >"$replies"
     crc=$?

@@ -30,6 +30,8 @@ struct fake {
 	int request_err;                /* what mem_request returns */
 	unsigned budget_node;
 	uint64_t budget_bytes;
+	uint64_t balloon_target;        /* what balloon_set was given */
+	uint64_t balloon_held;          /* what balloon_size answers */
 };
 
 static struct fake fake;
@@ -92,10 +94,27 @@ static int f_budget(void *ctx, unsigned node, uint64_t bytes)
 	return 0;
 }
 
-static const struct qmp_ops fake_ops = {
-	.stop = f_stop, .cont = f_cont, .running = f_running, .quit = f_quit,
-	.vcpu_thread_id = f_tid, .mem_stats = f_stats, .mem_request = f_request,
-	.set_budget = f_budget,
+static int f_balloon_set(void *ctx, uint64_t bytes)
+{
+	fake.balloon_target = bytes;
+	return 0;
+}
+
+static uint64_t f_balloon_size(void *ctx)
+{
+	return fake.balloon_held;
+}
+
+#define FAKE_OPS \
+	.stop = f_stop, .cont = f_cont, .running = f_running, .quit = f_quit, \
+	.vcpu_thread_id = f_tid, .mem_stats = f_stats, .mem_request = f_request, \
+	.set_budget = f_budget
+
+static const struct qmp_ops fake_ops = { FAKE_OPS };
+
+/* The same machine with a balloon. */
+static const struct qmp_ops fake_balloon_ops = {
+	FAKE_OPS, .balloon_set = f_balloon_set, .balloon_size = f_balloon_size,
 };
 
 /* ---- fixture: a server with a 2-vCPU, 2-node machine -------------------------------------- */
@@ -605,6 +624,61 @@ TEST(set_budget_passes_node_and_bytes_and_reports_refusals)
 		    "\"node 0: budget 4096 is not a multiple of the cluster\"}}");
 	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-set-budget\", \"arguments\": {\"node\": 5, "
 			   "\"size\": 4096}}"), "Parameter 'node': node 5 does not exist");
+	close(fd);
+	fx_teardown(&f);
+}
+
+TEST(balloon_commands_without_a_balloon_are_device_not_active)
+{
+	struct fx f;
+	BUF;
+	int fd;
+
+	fx_setup(&f);
+	fd = ready_client(&f);
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 8388608}}"),
+		    "{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has "
+		    "been activated\"}}");
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"query-balloon\"}"),
+		    "{\"error\": {\"class\": \"DeviceNotActive\", \"desc\": \"No balloon device has "
+		    "been activated\"}}");
+	close(fd);
+	fx_teardown(&f);
+}
+
+/*
+ * QEMU's meaning: "balloon" value = the memory the guest keeps; query-balloon and BALLOON_CHANGE
+ * say how much it has (16 MiB of RAM here).
+ *
+ *   RAM 16 MiB:  [ kept: value 12 MiB ........ | balloon target 4 MiB ]
+ */
+TEST(balloon_sets_the_target_query_and_event_report_what_the_guest_keeps)
+{
+	struct fx f;
+	BUF;
+	int fd;
+
+	fx_machine(&f);
+	CHECK_EQ(qmp_init(&f.q, &f.m, &fake_balloon_ops, NULL), 0);
+	CHECK_EQ(qmp_start(&f.q), 0);
+	fd = ready_client(&f);
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 12582912}, "
+			"\"id\": 7}"), "{\"return\": {}, \"id\": 7}");
+	CHECK_EQ_U(fake.balloon_target, 4 << 20);
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 33554432}}"),
+		    "{\"return\": {}}");
+	CHECK_EQ_U(fake.balloon_target, 0);                      /* more than RAM: nothing back */
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}"),
+		       "Parameter 'value' expects a size above 0");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"balloon\", \"arguments\": {\"value\": \"1G\"}}"),
+		       "GenericError");
+	fake.balloon_held = 3 << 20;
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"query-balloon\"}"),
+		    "{\"return\": {\"actual\": 13631488}}");
+	qmp_balloon_changed(&f.q, 1 << 20);
+	CHECK_CONTAINS(recv_line(fd, buf, sizeof(buf)),
+		       "{\"event\": \"BALLOON_CHANGE\", \"data\": {\"actual\": 15728640}, "
+		       "\"timestamp\": {\"seconds\": ");
 	close(fd);
 	fx_teardown(&f);
 }
