@@ -14,7 +14,11 @@
  * deflate 1, stats 2 (when STATS_VQ is negotiated; it is whenever offered, so that a device that
  * always creates its stats queue at 2 agrees), reporting next. No stats buffer is posted yet.
  *
- * Not yet: deflate on OOM from the page allocator, statistics. One CPU (the scenario's).
+ * DEFLATE_ON_OOM: the driver is pmem.c's OOM notifier and gives OOM_DEFLATE pages back before an
+ * allocation that may not fail would fail (the device was told it may do so by the feature).
+ *
+ * Not yet: statistics. One CPU (the scenario's): the notifier backs off while an inflate or
+ * deflate is running.
  */
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
@@ -30,6 +34,9 @@
 #define REPORT_BLOCKS     16             /* blocks per report */
 #define EXCHANGE_MS       10000          /* the device must use a buffer within this */
 #define TARGET_WAIT_MS    30000          /* scenario: how long a target of 0 is waited on */
+#define OOM_DEFLATE       256            /* pages given back per OOM notification (Linux's
+					    VIRTIO_BALLOON_OOM_NR_PAGES) */
+#define HOG_MAX_BLOCKS    4096           /* scenario: blocks the memory hog may hold */
 
 struct balloon_block {
 	pfn_t pfn;
@@ -39,7 +46,9 @@ struct balloon_block {
 struct balloon {
 	struct virtio_dev dev;
 	struct virtq inflate, deflate, stats, report;
-	bool have_stats, have_report;
+	bool have_stats, have_report, deflate_on_oom;
+	bool busy;                       /* an inflate/deflate is running: the notifier stays out */
+	uint64_t oom_deflated;           /* pages given back on OOM notifications */
 	struct balloon_block *blocks;    /* what the balloon holds (vmalloc), nr_blocks of them */
 	uint64_t nr_blocks;
 	uint64_t nr, max;                /* pages in the balloon; at most this many */
@@ -68,6 +77,7 @@ static bool balloon_init(const struct topo *t, struct balloon *b)
 		return false;
 	b->have_stats = b->dev.features & feature(VIRTIO_BALLOON_F_STATS_VQ);
 	b->have_report = b->dev.features & feature(VIRTIO_BALLOON_F_REPORTING);
+	b->deflate_on_oom = b->dev.features & feature(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	if (!virtq_setup(&b->dev, &b->inflate, 0) || !virtq_setup(&b->dev, &b->deflate, 1) ||
 	    (b->have_stats && !virtq_setup(&b->dev, &b->stats, next++)) ||
 	    (b->have_report && !virtq_setup(&b->dev, &b->report, next++)))
@@ -103,6 +113,8 @@ static uint64_t balloon_inflate(struct balloon *b, uint64_t n)
 	struct numa_policy pol;
 	uint64_t added = 0;
 	unsigned order = BALLOON_ORDER;
+
+	b->busy = true;                  /* inflating allocates with PAGE_ALLOC_MAY_FAIL anyway */
 
 	MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_INTERLEAVE,
 				   pmem_buddy.mem_nodes) != 0);
@@ -151,6 +163,7 @@ static uint64_t balloon_inflate(struct balloon *b, uint64_t n)
 				      (uint32_t)b->nr);
 		order = BALLOON_ORDER;
 	}
+	b->busy = false;
 	return added;
 }
 
@@ -190,6 +203,61 @@ static uint64_t balloon_deflate(struct balloon *b, uint64_t n)
 
 /* Free page reporting: up to REPORT_BLOCKS free blocks of REPORT_ORDER offered in one chain,
  * then freed. The blocks reported, or -1 when the device did not use the chain. */
+/* pmem.c's OOM notifier: deflate by OOM_DEFLATE pages (at least the `pages` needed). */
+static uint64_t balloon_oom(void *arg, uint64_t pages)
+{
+	struct balloon *b = arg;
+	uint64_t freed;
+
+	if (b->busy || b->nr == 0)
+		return 0;
+	b->busy = true;
+	freed = balloon_deflate(b, pages > OOM_DEFLATE ? pages : OOM_DEFLATE);
+	b->busy = false;
+	b->oom_deflated += freed;
+	return freed;
+}
+
+/*
+ * A memory hog: every free page taken (PAGE_ALLOC_MAY_FAIL), then ordinary allocations, which
+ * the OOM notifier must serve from the balloon (no OOM report) until `want` pages came back.
+ * Returns whether all was as expected; everything is freed again.
+ */
+static bool balloon_hog(struct balloon *b, uint64_t want)
+{
+	static struct balloon_block hog[HOG_MAX_BLOCKS];
+	uint64_t n = 0, held0 = b->nr, reports0 = pmem_oom_reports, served = 0;
+	bool ok = true;
+
+	for (unsigned order = pmem_buddy.nr_orders; order-- > 0;) {
+		pfn_t pfn;
+
+		while (n < HOG_MAX_BLOCKS &&
+		       page_alloc(NULL, order, BUDDY_ALLOC_NO_WMARK | PAGE_ALLOC_MAY_FAIL, &pfn) == 0)
+			hog[n++] = (struct balloon_block){ pfn, order };
+	}
+	ok &= n < HOG_MAX_BLOCKS;
+	while (ok && served < want && n < HOG_MAX_BLOCKS) {
+		pfn_t pfn;
+
+		if (page_alloc(NULL, 0, BUDDY_ALLOC_NO_WMARK, &pfn)) {
+			ok = false;
+			break;
+		}
+		hog[n++] = (struct balloon_block){ pfn, 0 };
+		served++;
+	}
+	kprintf("# balloon: hog took %lu blocks; %lu ordinary pages served after memory ran out, "
+		"balloon %lu -> %lu pages\n", n, served, held0, b->nr);
+	ok &= served == want && b->nr < held0 && b->oom_deflated == held0 - b->nr &&
+	      pmem_oom_reports == reports0;
+	while (n > 0) {
+		n--;
+		page_free(hog[n].pfn, hog[n].order);
+	}
+	return ok;
+}
+
 static long balloon_report(struct balloon *b)
 {
 	uint64_t pa[REPORT_BLOCKS];
@@ -230,6 +298,8 @@ void balloon_scenario(const struct topo *t)
 
 	if (!balloon_init(t, &b))
 		return;
+	if (b.deflate_on_oom)
+		pmem_set_oom_notifier(balloon_oom, &b);
 	end = smp_clock_ns() + TARGET_WAIT_MS * UINT64_C(1000000);
 	while ((target = virtio_config_read32(&b.dev, 0)) == 0 && smp_clock_ns() < end)
 		cpu_relax();
@@ -250,7 +320,15 @@ void balloon_scenario(const struct topo *t)
 		tap_check(reported > 0, "balloon: %ld free blocks of %u KiB reported and used by the "
 			  "device", reported, (unsigned)(MM_PAGE_SIZE << REPORT_ORDER) >> 10);
 	}
-	got = balloon_deflate(&b, b.nr);
+	if (b.deflate_on_oom) {
+		bool served = balloon_hog(&b, 2 * OOM_DEFLATE);
+
+		tap_check(served, "balloon: a memory hog past free memory is served by "
+			  "deflate-on-OOM (%lu pages back, no OOM report)", b.oom_deflated);
+	} else {
+		tap_check(true, "balloon: # SKIP the device does not offer DEFLATE_ON_OOM");
+	}
+	got = b.oom_deflated + balloon_deflate(&b, b.nr);
 	tap_check(got == target && b.nr == 0 && free_pages() == free0,
 		  "balloon: deflated %lu pages, free pages back to %lu (%lu)", got, free0,
 		  free_pages());

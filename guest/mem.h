@@ -61,6 +61,14 @@ int page_alloc_caller(struct numa_policy *pol, unsigned order, unsigned flags, p
 #define page_alloc(pol, order, flags, pfn) page_alloc_caller(pol, order, flags, pfn, __func__)
 void page_free(pfn_t pfn, unsigned order);
 
+/*
+ * The OOM notifier (like Linux's register_oom_notifier): called when an allocation without
+ * PAGE_ALLOC_MAY_FAIL finds no memory, before the OOM report, with the pages it needs; it
+ * returns the pages it freed, and the allocation is tried once more if any. One at a time (the
+ * balloon's deflate-on-OOM); NULL removes it.
+ */
+void pmem_set_oom_notifier(uint64_t (*fn)(void *arg, uint64_t pages), void *arg);
+
 /* Per-node counters of this allocator (numastat-style) plus the OOM reports it printed. */
 extern uint64_t pmem_oom_reports;
 

@@ -176,13 +176,28 @@ bool pmem_init(const struct topo *t, const struct memmap *mm)
 	return tap_check(ret == 0, "pmem: buddy_init over %u ranges: %d", nr_ranges, ret);
 }
 
+static uint64_t (*oom_notifier)(void *arg, uint64_t pages);
+static void *oom_notifier_arg;
+
+void pmem_set_oom_notifier(uint64_t (*fn)(void *arg, uint64_t pages), void *arg)
+{
+	oom_notifier_arg = arg;
+	__atomic_store_n(&oom_notifier, fn, __ATOMIC_RELEASE);
+}
+
 int page_alloc_caller(struct numa_policy *pol, unsigned order, unsigned flags, pfn_t *pfn,
 		      const char *caller)
 {
 	unsigned node = pmem_cpu_node(cpu_id());
+	uint64_t (*notify)(void *, uint64_t) = __atomic_load_n(&oom_notifier, __ATOMIC_ACQUIRE);
 	int ret;
 
 	ret = numa_alloc_pages(&pmem_buddy, pol, order, flags & BUDDY_ALLOC_VALID, node, pfn);
+	/* Before an allocation that may not fail does: whoever holds memory back gives some. */
+	if (ret == -MM_ENOMEM && !(flags & PAGE_ALLOC_MAY_FAIL) && notify &&
+	    notify(oom_notifier_arg, UINT64_C(1) << order) > 0)
+		ret = numa_alloc_pages(&pmem_buddy, pol, order, flags & BUDDY_ALLOC_VALID, node,
+				       pfn);
 	if (ret == -MM_ENOMEM && !(flags & PAGE_ALLOC_MAY_FAIL)) {
 		__atomic_fetch_add(&pmem_oom_reports, 1, __ATOMIC_RELAXED);
 		tap_check(false, "out of memory: node %u order %u for %s", node, order, caller);

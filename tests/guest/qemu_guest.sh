@@ -36,7 +36,8 @@
 #   scenario_balloon     scenario-balloon image on microvm with QEMU's virtio-balloon (modern
 #                        virtio-mmio, free page reporting on); a QMP "balloon" command through
 #                        a FIFO asks for 28 MiB of the 128: the guest's driver must inflate
-#                        exactly 7168 pages, have 16 free 2 MiB blocks reported, deflate them all
+#                        exactly 7168 pages, have 16 free 2 MiB blocks reported, serve a memory
+#                        hog by deflate-on-OOM, deflate them all
 #
 #   scenario_<name>      scenario-<name> image (guest/mmtest.c: buddy numa slab vmalloc
 #                        integrity), 2 nodes x 128 MiB: exit PASS, no "not ok"
@@ -488,7 +489,7 @@ scenario_balloon)
 	printf '%s\n' '{"execute":"qmp_capabilities"}' \
 		'{"execute":"balloon","arguments":{"value":104857600}}' >"$work/qmp.in" &
 	boot scenario-balloon -m 128 -smp 2 -global virtio-mmio.force-legacy=false \
-		-device virtio-balloon-device,free-page-reporting=on \
+		-device virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on \
 		-chardev pipe,id=qmp,path="$work/qmp" -mon chardev=qmp,mode=control
 	wait
 	expect_status 1 "MV_GUEST_EXIT_PASS"
@@ -498,6 +499,8 @@ scenario_balloon)
 		|| fail "the balloon did not inflate to QEMU's target of 7168 pages"
 	grep -qE '^ok [0-9]+ - balloon: 16 free blocks of 2048 KiB reported and used by the device$' <<<"$out" \
 		|| fail "no free page report"
+	grep -qE '^ok [0-9]+ - balloon: a memory hog past free memory is served by deflate-on-OOM \(512 pages back, no OOM report\)$' <<<"$out" \
+		|| fail "deflate-on-OOM did not serve the memory hog"
 	grep -qE '^ok [0-9]+ - balloon: deflated 7168 pages, free pages back to ' <<<"$out" \
 		|| fail "the balloon did not deflate"
 	;;

@@ -6,7 +6,8 @@
 #                    target=SIZE,... --stats JSON
 #
 # Checks: exit status 1 (every guest TAP check passed: inflated to the target, free pages fell
-# by as much, free page reports used, deflated back, inflated again); memvisor's end-of-run
+# by as much, free page reports used, a memory hog served by deflate-on-OOM, deflated back,
+# inflated again); memvisor's end-of-run
 # consistency check; the guest's final "balloon: node K pages=P" lines sum to N (the target in
 # pages); and for every node, the host's pages_ballooned equals P. The guest inflates in 64 KiB
 # blocks (memvisor's default cluster), so every ballooned page lies in a whole cluster the host
@@ -29,6 +30,8 @@ grep -Eq "^ok [0-9]+ - balloon: inflated to $want pages, actual $want$" "$out" \
     || fail "the guest did not inflate to $want pages"
 grep -Eq "^ok [0-9]+ - balloon: [0-9]+ free blocks of 2048 KiB reported and used by the device$" "$out" \
     || fail "no free page report used by the device"
+grep -Eq "^ok [0-9]+ - balloon: a memory hog past free memory is served by deflate-on-OOM \([0-9]+ pages back, no OOM report\)$" "$out" \
+    || fail "deflate-on-OOM did not serve the memory hog (give --balloon ...,deflate-on-oom=on)"
 grep -Eq "^ok [0-9]+ - balloon: inflated again to $want pages, left inflated$" "$out" \
     || fail "the guest did not end inflated"
 

@@ -57,12 +57,14 @@ mv_add_kvm_test(NAME guest.scenario_hostagree COMMAND ${CMAKE_CURRENT_LIST_DIR}/
     TIMEOUT 300)
 
 # scenario=balloon against memvisor's virtio-balloon (vmm/virtio_balloon.c): the guest's driver
-# inflates to the 64 MiB target, has free blocks reported, deflates, inflates again and stays so;
+# inflates to the 128 MiB target (half of each 128 MiB node: its blocks alternate between the
+# nodes), has free blocks reported, serves a memory hog by deflating on OOM, deflates, inflates
+# again and stays so;
 # the host's per-node ballooned pages must equal the guest's per-node figures
 # (tests/kvm/balloon_check.sh).
 mv_add_kvm_test(NAME guest.scenario_balloon COMMAND ${CMAKE_CURRENT_LIST_DIR}/balloon_check.sh
-    --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json --pages 16384
+    --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json --pages 32768
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-balloon.elf ${MV_MM_MACHINE}
-       --cmdline scenario=balloon --balloon target=64M,free-page-reporting=on
+       --cmdline scenario=balloon --balloon target=128M,free-page-reporting=on,deflate-on-oom=on
        --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json
     TIMEOUT 300)
