@@ -12,6 +12,7 @@
  *                                                                the CPU pushes none)
  *   rip cs rflags rsp ss                                        (pushed by the CPU)
  */
+#include "gprs.S.h"
 
 /* Vectors for which the CPU pushes an error code: 8, 10-14, 17, 21, 29, 30. */
 .macro ISR_NOERR vec
@@ -62,42 +63,14 @@ ISR_ERR   30
 ISR_NOERR 31
 
 isr_common:
-	push	%rax
-	push	%rcx
-	push	%rdx
-	push	%rbx
-	push	%rbp
-	push	%rsi
-	push	%rdi
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
+	PUSH_GPRS
 	mov	%rsp, %rdi
 	mov	%rsp, %rbx                  /* callee-saved: the frame again after the call */
 	cld
 	and	$-16, %rsp                  /* the C ABI's alignment */
 	call	exception_handler           /* returns only after a user-mode fault it resolved */
 	mov	%rbx, %rsp
-	pop	%r15
-	pop	%r14
-	pop	%r13
-	pop	%r12
-	pop	%r11
-	pop	%r10
-	pop	%r9
-	pop	%r8
-	pop	%rdi
-	pop	%rsi
-	pop	%rbp
-	pop	%rbx
-	pop	%rdx
-	pop	%rcx
-	pop	%rax
+	POP_GPRS
 	add	$16, %rsp                   /* vector and error code */
 	iretq
 

@@ -9,6 +9,7 @@
  * Constants repeated from C (this file cannot include the headers): the per-CPU offsets of
  * smp.h (PERCPU_KERNEL_RSP_OFF, PERCPU_USER_RSP_OFF) and the user selectors of proc.h.
  */
+#include "gprs.S.h"
 #define PERCPU_KERNEL_RSP_OFF 16
 #define PERCPU_USER_RSP_OFF   24
 #define SEL_UDATA_RPL3        0x23
@@ -84,39 +85,11 @@ syscall_entry:
 	pushq	%gs:PERCPU_USER_RSP_OFF      /* rsp */
 	push	%r11                          /* rflags */
 	push	%rcx                          /* rip */
-	push	%rax
-	push	%rcx
-	push	%rdx
-	push	%rbx
-	push	%rbp
-	push	%rsi
-	push	%rdi
-	push	%r8
-	push	%r9
-	push	%r10
-	push	%r11
-	push	%r12
-	push	%r13
-	push	%r14
-	push	%r15
+	PUSH_GPRS
 	mov	%rsp, %rdi
 	cld
 	call	syscall_dispatch
-	pop	%r15
-	pop	%r14
-	pop	%r13
-	pop	%r12
-	pop	%r11
-	pop	%r10
-	pop	%r9
-	pop	%r8
-	pop	%rdi
-	pop	%rsi
-	pop	%rbp
-	pop	%rbx
-	pop	%rdx
-	pop	%rcx
-	pop	%rax
+	POP_GPRS
 	pop	%rcx                          /* rip */
 	pop	%r11                          /* rflags */
 	pop	%rsp                          /* the user's: nothing may interrupt from here (IF=0) */
