@@ -115,7 +115,6 @@ static uint64_t balloon_inflate(struct balloon *b, uint64_t n)
 	unsigned order = BALLOON_ORDER;
 
 	b->busy = true;                  /* inflating allocates with PAGE_ALLOC_MAY_FAIL anyway */
-
 	MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_INTERLEAVE,
 				   pmem_buddy.mem_nodes) != 0);
 	while (added < n) {
