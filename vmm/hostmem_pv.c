@@ -74,16 +74,14 @@ static void hostmem_pv_flush_suppressed_locked(struct hostmem_pv *pv)
 static void hostmem_pv_log(struct hostmem_pv *pv, unsigned cpu, gpa_t block, const char *what)
 {
 	uint64_t now = pv->now_ns();
+	bool allowed, opened;
 
 	pthread_mutex_lock(&pv->lock);
-	if (!pv->window_open || now - pv->window_start_ns >= HOSTMEM_PV_LOG_INTERVAL_NS) {
+	allowed = ratelimit_take(&pv->window, now, HOSTMEM_PV_LOG_INTERVAL_NS, HOSTMEM_PV_LOG_BURST,
+				 &opened);
+	if (opened)
 		hostmem_pv_flush_suppressed_locked(pv);
-		pv->window_open = true;
-		pv->window_start_ns = now;
-		pv->window_lines = 0;
-	}
-	if (pv->window_lines < HOSTMEM_PV_LOG_BURST) {
-		pv->window_lines++;
+	if (allowed) {
 		fprintf(pv->log, "memvisor: hostmem: vCPU %u, block 0x%llx: %s\n", cpu,
 			(unsigned long long)block, what);
 	} else {

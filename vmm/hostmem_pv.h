@@ -38,6 +38,7 @@
 
 #include "guest_mem.h"
 #include "machine.h"
+#include "ratelimit.h"
 
 #define HOSTMEM_PV_LOG_BURST        10                          /* lines per interval */
 #define HOSTMEM_PV_LOG_INTERVAL_NS  UINT64_C(1000000000)        /* 1 s */
@@ -84,9 +85,7 @@ struct hostmem_pv {
 	} count;
 
 	pthread_mutex_t lock;                   /* the rate limit below, and writes to log */
-	bool window_open;                       /* under lock: a rate-limit window has begun */
-	uint64_t window_start_ns;               /* under lock */
-	unsigned window_lines;                  /* under lock: lines printed in this window */
+	struct ratelimit window;                /* under lock: the log's rate-limit window */
 	uint64_t window_suppressed;             /* under lock: lines dropped in this window */
 };
 

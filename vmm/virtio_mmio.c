@@ -109,18 +109,14 @@ void virtio_mmio_get_stats(struct virtio_mmio *t, struct virtio_mmio_stats *st)
 void virtio_mmio_log_locked(struct virtio_mmio *t, const char *fmt, ...)
 {
 	uint64_t now = t->now_ns();
+	bool opened;
 	va_list ap;
 
-	if (!t->log_window_open || now - t->log_window_start >= VIRTIO_MMIO_LOG_WINDOW_NS) {
-		t->log_window_open = true;
-		t->log_window_start = now;
-		t->log_lines = 0;
-	}
-	if (t->log_lines >= VIRTIO_MMIO_LOG_BURST || !t->log) {
+	if (!t->log || !ratelimit_take(&t->log_window, now, VIRTIO_MMIO_LOG_WINDOW_NS,
+				       VIRTIO_MMIO_LOG_BURST, &opened)) {
 		t->st.log_suppressed++;
 		return;
 	}
-	t->log_lines++;
 	fprintf(t->log, "memvisor: virtio-%s: ", t->ops->name);
 	va_start(ap, fmt);
 	vfprintf(t->log, fmt, ap);

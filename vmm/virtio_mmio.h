@@ -38,6 +38,7 @@
 #include <mm/types.h>
 
 #include "guest_mem.h"
+#include "ratelimit.h"
 #include "virtqueue.h"
 
 #define VIRTIO_MMIO_MAX_QUEUES   8
@@ -97,9 +98,7 @@ struct virtio_mmio {
 	uint32_t config_generation;
 	struct virtq q[VIRTIO_MMIO_MAX_QUEUES];
 	struct virtio_mmio_stats st;
-	uint64_t log_window_start;
-	unsigned log_lines;
-	bool log_window_open;
+	struct ratelimit log_window;
 };
 
 /*
