@@ -1,8 +1,10 @@
 # Tests that need real KVM (ctest label kvm). They always run, through tools/sandbox: directly
 # where /dev/kvm exists, else in one nested KVM host booted under QEMU TCG. Never skipped.
 #
-#   mv_add_kvm_test(NAME n COMMAND cmd [args...] [TIMEOUT s] [WORKING_DIRECTORY dir])
-#       ctest case kvm.n: cmd (generator expressions allowed) run inside the sandbox.
+#   mv_add_kvm_test(NAME n COMMAND cmd [args...] [TIMEOUT s] [WORKING_DIRECTORY dir]
+#                   [LABELS extra...])
+#       ctest case kvm.n: cmd (generator expressions allowed) run inside the sandbox, labelled kvm
+#       and the extra labels (e.g. faultinj, soak), so `ctest -L faultinj` selects a suite.
 #   mv_add_kvm_test_binary(NAME kvm_x SOURCES ... [LIBS ...] [TIMEOUT s])
 #       a test executable built like mv_add_test_binary's (mvtest.h); every `TEST(t)` line in
 #       its sources becomes its own case kvm.x.t running `kvm_x t` in the sandbox.
@@ -30,7 +32,7 @@ set(MV_KVM_CASES_FILE ${CMAKE_BINARY_DIR}/kvm-cases.list)
 string(ASCII 31 MV_KVM_SEP)
 
 function(mv_add_kvm_test)
-  cmake_parse_arguments(K "" "NAME;TIMEOUT;WORKING_DIRECTORY" "COMMAND" ${ARGN})
+  cmake_parse_arguments(K "" "NAME;TIMEOUT;WORKING_DIRECTORY" "COMMAND;LABELS" ${ARGN})
   if(NOT K_NAME OR NOT K_COMMAND)
     message(FATAL_ERROR "mv_add_kvm_test: NAME and COMMAND are required")
   endif()
@@ -69,7 +71,7 @@ function(mv_add_kvm_test)
 
   add_test(NAME kvm.${K_NAME}
            COMMAND ${PROJECT_SOURCE_DIR}/tools/sandbox.d/kvm-result ${MV_KVM_RESULTS} ${K_NAME})
-  set_tests_properties(kvm.${K_NAME} PROPERTIES LABELS kvm FIXTURES_REQUIRED mv_kvm_batch
+  set_tests_properties(kvm.${K_NAME} PROPERTIES LABELS "kvm;${K_LABELS}" FIXTURES_REQUIRED mv_kvm_batch
                        TIMEOUT 30)
 endfunction()
 
