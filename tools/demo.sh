@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/lib/deps.sh
 
-deps_install cmake ninja-build gcc
+deps_install cmake ninja-build gcc libseccomp-dev
 cmake -S . -B build/demo -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=gcc >/dev/null
 cmake --build build/demo --target memvisor image-default -j "$(nproc)" >/dev/null
 

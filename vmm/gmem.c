@@ -44,6 +44,7 @@
 #include "gmem_internal.h"
 #include "ram.h"
 #include "swap.h"
+#include "seccomp_filter.h"
 
 #define GMEM_RESERVE_SIZE (UINT64_C(32) << 20)   /* spare registered range for unmaps */
 #define GMEM_MSG_BATCH    16
@@ -490,6 +491,8 @@ static void *gmem_reader(void *arg)
 	struct gmem *g = arg;
 	struct uffd_msg msg[GMEM_MSG_BATCH];
 
+	seccomp_enter(THREAD_MEMORY, "uffd");
+
 	for (;;) {
 		struct pollfd pfd[2] = { { .fd = g->uffd, .events = POLLIN },
 					 { .fd = g->stop_efd, .events = POLLIN } };
@@ -634,6 +637,8 @@ static long reclaim_pool_locked(struct gmem *g, unsigned pool, unsigned want)
 static void *gmem_reclaimer(void *arg)
 {
 	struct gmem *g = arg;
+
+	seccomp_enter(THREAD_MEMORY, "reclaim");
 
 	pthread_mutex_lock(&g->lock);
 	for (;;) {

@@ -57,10 +57,13 @@ static void usage(FILE *f)
 	      "      --qmp unix:PATH[,server=on][,wait=on|off]\n"
 	      "                             QMP control socket (docs/qmp.md); wait=on (default)\n"
 	      "                             starts the guest once a client has connected\n"
+	      "      --seccomp true|false|log  system-call filters on the vCPU and device\n"
+	      "                             threads (default true; log: allow, kernel logs)\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
 	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
 	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory);\n"
-	      "    10 guest memory could not be served (budget used up without swap, swap I/O)\n"
+	      "    10 guest memory could not be served (budget used up without swap, swap I/O);\n"
+	      "    12 a thread made a system call its seccomp filter forbids (--seccomp)\n"
 	      "  selfcheck [--node-mib N]   drive the mm/ library (buddy, NUMA policies, slab,\n"
 	      "                             VMA tree, EPT stage-2) over two host-memory NUMA nodes of\n"
 	      "                             N MiB each (default 64, 4..4096) and run every checker\n"
@@ -100,7 +103,7 @@ static int cmd_selfcheck(int argc, char **argv)
 static int cmd_run(int argc, char **argv)
 {
 	struct machine_config m;
-	struct run_options o = { 0 };
+	struct run_options o = { .seccomp = SECCOMP_MODE_ON };
 
 	machine_init(&m);
 	for (int i = 0; i < argc; i++) {
@@ -158,6 +161,11 @@ static int cmd_run(int argc, char **argv)
 			if (qmp_parse_spec(argv[++i], &o.qmp))
 				die_usage("%s", mv_error());
 			o.qmp_given = true;
+		} else if (strcmp(opt, "--seccomp") == 0) {
+			if (!argv[i + 1])
+				die_usage("--seccomp needs true, false or log");
+			if (seccomp_parse(argv[++i], &o.seccomp))
+				die_usage("%s", mv_error());
 		} else if (opt[0] == '-' && opt[1]) {
 			die_usage("run: unknown option '%s'", opt);
 		} else if (o.image) {

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "machine.h"
+#include "seccomp_filter.h"
 
 #define MEMREQ_SPEC_MAX  256
 #define MEMREQ_MAX_MS    3600000u
@@ -206,6 +207,7 @@ static void *memreq_thread(void *arg)
 	struct memreq_list *l = arg;
 	struct timespec start;
 
+	seccomp_enter(THREAD_MEMORY, "mem-request");
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (unsigned i = 0; i < l->nr; i++) {
 		const struct memreq *r = &l->r[i];

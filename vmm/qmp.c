@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "seccomp_filter.h"
 
 #define QMP_VERSION_MAJOR  0
 #define QMP_VERSION_MINOR  1
@@ -861,6 +862,7 @@ static void *qmp_thread(void *arg)
 {
 	struct qmp *q = arg;
 
+	seccomp_enter(THREAD_CONTROL, "qmp");
 	for (;;) {
 		struct pollfd p[QMP_MAX_CLIENTS + 2];
 		unsigned np = 0, idx[QMP_MAX_CLIENTS];

@@ -319,7 +319,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	bool swap_open_ok = false, gmem_ok = false, balloon_ok = false;
 	int serial_fd = -1, status;
 
-	if (ram_create(m, &mem)) {
+	if (seccomp_setup(o->seccomp) || ram_create(m, &mem)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		return RUN_STATUS_NO_VM;
 	}

@@ -20,6 +20,7 @@
 #include "machine.h"
 #include "memreq.h"
 #include "qmp.h"
+#include "seccomp_filter.h"
 #include "swap.h"
 #include "virtio_balloon.h"
 
@@ -37,6 +38,7 @@ struct run_options {
 	struct virtio_balloon_opts balloon;   /* --balloon */
 	bool qmp_given;               /* --qmp */
 	struct qmp_spec qmp;
+	enum seccomp_mode seccomp;    /* --seccomp (main sets ON by default) */
 };
 
 /*

@@ -28,6 +28,7 @@
 
 #include "error.h"
 #include "machine.h"
+#include "seccomp_filter.h"
 
 #define VB_QUEUE_MAX   256            /* QueueNumMax of every balloon queue */
 #define VB_MAX_INTERVAL 3600          /* stats-interval upper bound, seconds */
@@ -506,6 +507,7 @@ static void *vb_timer(void *arg)
 	struct virtio_balloon *b = arg;
 	struct timespec t;
 
+	seccomp_enter(THREAD_MEMORY, "balloon-stats");
 	virtio_mmio_lock(&b->t);
 	while (!b->timer_stop) {
 		clock_gettime(CLOCK_MONOTONIC, &t);

@@ -42,6 +42,7 @@
 #include "exit_reason.h"
 #include "hostmem_pv.h"
 #include "ram.h"
+#include "seccomp_filter.h"
 
 #define VM_KICK_SIGNAL     SIGUSR1
 #define VM_CHECK_WAIT_MS   1000            /* a vCPU that does not answer a check in time */
@@ -501,7 +502,10 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
+	char name[16];
 
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	seccomp_enter(THREAD_VCPU, name);
 	__atomic_store_n(&v->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 	vcpu_park(v);                            /* a VM stopped before it started stays so */
 	for (;;) {
