@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 . tools/lib/deps.sh
 
 deps_install cmake ninja-build clang libclang-rt-14-dev llvm gcc binutils acpica-tools \
-             qemu-system-x86 libseccomp-dev
+             qemu-system-x86 libseccomp-dev gnuplot-nox
 
 jobs=${MV_JOBS:-$(nproc)}
 fuzz_seconds=${MV_FUZZ_SECONDS:-60}

@@ -238,7 +238,10 @@ int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes);
  */
 int gmem_check(struct gmem *g);
 
+/* Every counter; host_mappings counts the lines of /proc/self/maps (a file read). */
 void gmem_get_stats(struct gmem *g, struct gmem_stats *st);
+/* The same without the file read (host_mappings 0): cheap enough to sample often (--trace). */
+void gmem_get_counters(struct gmem *g, struct gmem_stats *st);
 void gmem_print_stats(struct gmem *g, FILE *out);
 int gmem_write_stats_json(struct gmem *g, const char *path);
 /* The same; extra (if not NULL) appends members (",\n  \"name\": ...") to the top object. */

@@ -241,6 +241,12 @@ void gmem_get_stats(struct gmem *g, struct gmem_stats *st)
 {
 	uint64_t maps = count_host_mappings();
 
+	gmem_get_counters(g, st);
+	st->host_mappings = maps;
+}
+
+void gmem_get_counters(struct gmem *g, struct gmem_stats *st)
+{
 	pthread_mutex_lock(&g->lock);
 	*st = g->st;
 	for (unsigned n = 0; n < g->m->nr_nodes; n++) {
@@ -250,7 +256,7 @@ void gmem_get_stats(struct gmem *g, struct gmem_stats *st)
 					  g->pool[n].limit - g->pool[n].used : 0;
 	}
 	pthread_mutex_unlock(&g->lock);
-	st->host_mappings = maps;
+	st->host_mappings = 0;
 	if (g->swap) {
 		struct swap_stats ss;
 

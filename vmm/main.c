@@ -57,6 +57,9 @@ static void usage(FILE *f)
 	      "      --qmp unix:PATH[,server=on][,wait=on|off]\n"
 	      "                             QMP control socket (docs/qmp.md); wait=on (default)\n"
 	      "                             starts the guest once a client has connected\n"
+	      "      --trace FILE[,interval=MS][,progress=S]\n"
+	      "                             memory figures over time as JSON lines (default\n"
+	      "                             every 100 ms; a progress line every 10 s)\n"
 	      "      --seccomp true|false|log  system-call filters on the vCPU and device\n"
 	      "                             threads (default true; log: allow, kernel logs)\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
@@ -161,6 +164,12 @@ static int cmd_run(int argc, char **argv)
 			if (qmp_parse_spec(argv[++i], &o.qmp))
 				die_usage("%s", mv_error());
 			o.qmp_given = true;
+		} else if (strcmp(opt, "--trace") == 0) {
+			if (!argv[i + 1])
+				die_usage("--trace needs FILE[,interval=MS][,progress=S]");
+			if (trace_parse_spec(argv[++i], &o.trace))
+				die_usage("%s", mv_error());
+			o.trace_given = true;
 		} else if (strcmp(opt, "--seccomp") == 0) {
 			if (!argv[i + 1])
 				die_usage("--seccomp needs true, false or log");

@@ -218,6 +218,16 @@ static void run_balloon_json(FILE *f, void *arg)
 		t.needs_reset, t.interrupts);
 }
 
+/* --trace's extra fields: the balloon's target and size in pages. */
+static void run_trace_balloon(FILE *f, void *arg)
+{
+	struct virtio_balloon_stats s;
+
+	virtio_balloon_get_stats(arg, &s);
+	fprintf(f, ", \"balloon\": {\"num_pages\": %" PRIu32 ", \"actual\": %" PRIu32 "}",
+		s.num_pages, s.actual);
+}
+
 static void run_vm_mem_failed(void *arg)
 {
 	vm_stop(arg, GMEM_STATUS_FATAL);
@@ -316,6 +326,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	struct hostmem_pv pv;
 	struct virtio_balloon balloon;
 	struct run_qmp rq = { 0 };
+	struct trace tr = { 0 };
 	bool swap_open_ok = false, gmem_ok = false, balloon_ok = false;
 	int serial_fd = -1, status;
 
@@ -381,7 +392,9 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	if (o->qmp_given && run_qmp_start(&rq, m, &o->qmp, &vm, &g, balloon_ok ? &balloon : NULL)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		status = RUN_STATUS_NO_VM;
-	} else if (memreq_start(&o->requests, &g)) {
+	} else if (memreq_start(&o->requests, &g) ||
+		   (o->trace_given && (trace_open(&tr, &o->trace, &g, balloon_ok ? run_trace_balloon
+						  : NULL, &balloon) || trace_start(&tr)))) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		status = RUN_STATUS_NO_VM;
 	} else {
@@ -389,6 +402,8 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 								       : vm_run(&vm, fill.img.entry);
 	}
 	memreq_stop(&o->requests);
+	if (trace_close(&tr))                   /* the last sample: the state at the end */
+		fprintf(stderr, "memvisor: %s\n", mv_error());
 	run_qmp_stop(&rq, status);              /* no command touches the VM after this */
 	if (balloon_ok)
 		virtio_balloon_stop(&balloon);      /* the stats timer touches the VM */

@@ -22,6 +22,7 @@
 #include "qmp.h"
 #include "seccomp_filter.h"
 #include "swap.h"
+#include "trace.h"
 #include "virtio_balloon.h"
 
 #define RUN_STATUS_BAD_IMAGE  2
@@ -39,6 +40,8 @@ struct run_options {
 	bool qmp_given;               /* --qmp */
 	struct qmp_spec qmp;
 	enum seccomp_mode seccomp;    /* --seccomp (main sets ON by default) */
+	bool trace_given;             /* --trace */
+	struct trace_spec trace;
 };
 
 /*
