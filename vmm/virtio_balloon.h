@@ -21,6 +21,10 @@
  * bad_requests) with a rate-limited log line; inflating past the target is accepted (the memory
  * is the host's gain) and counted (over_target). Malformed chains: NEEDS_RESET (transport).
  *
+ * Statistics: the driver's buffer is held and handed back every interval_s seconds by a timer
+ * thread (QMP may change the interval: virtio_balloon_set_interval); the last values and the
+ * time they came are in the statistics (guest_stat, stats_last_update).
+ *
  * Threads and locks: everything under the transport's lock (virtio_mmio.h), which the stats
  * timer thread and virtio_balloon_set_target also take. Order: virtio_mmio.lock → gmem.lock.
  */
