@@ -576,7 +576,8 @@ static const char *qom_property(struct qmp *q, const struct json *args)
 	const char *path = json_get(args, "path")->u.str.s;
 	const char *prop = json_get(args, "property")->u.str.s;
 
-	if (!q->ops->balloon_guest_stats || strcmp(path, QMP_BALLOON_PATH)) {
+	if (!q->ops->balloon_guest_stats || !q->ops->balloon_get_interval ||
+	    !q->ops->balloon_set_interval || strcmp(path, QMP_BALLOON_PATH)) {
 		q->err_class = "DeviceNotFound";
 		mv_fail(ENOENT, "Device '%s' not found", path);
 		return NULL;
