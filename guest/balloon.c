@@ -12,13 +12,25 @@
  *
  * Queue numbering is dense over the negotiated queues, as Linux's driver does: inflate 0,
  * deflate 1, stats 2 (when STATS_VQ is negotiated; it is whenever offered, so that a device that
- * always creates its stats queue at 2 agrees), reporting next. No stats buffer is posted yet.
+ * always creates its stats queue at 2 agrees), reporting next.
+ *
+ * Statistics (STATS_VQ, virtio 5.5.6.3): one buffer of BALLOON_NR_STATS tagged values is posted
+ * at start and stays with the device; the device returns it (used ring) when it wants fresh
+ * values, and the driver refills and re-posts it. The queues are polled, so the driver answers
+ * in balloon_poll(), which runs wherever the driver's CPU waits or works: the wait for a target,
+ * after every inflate/deflate batch, and the scenario's waits. A request is answered within one
+ * of those; none is lost (the buffer simply stays in the used ring until then). Values:
+ * SWAP_IN/SWAP_OUT/MAJFLT 0 (no swap, no file-backed pages: every fault is minor), MINFLT the
+ * ring-3 page faults since boot (idt.c), MEMFREE the buddy's free pages (per-CPU lists
+ * included), MEMTOT its managed pages (the balloon's pages count as used, not as removed: Linux
+ * does the same with DEFLATE_ON_OOM), AVAIL = MEMFREE (nothing reclaimable: no page cache),
+ * CACHES 0. Each refill prints "# balloon: stats #N: ..." with the figures sent.
  *
  * DEFLATE_ON_OOM: the driver is pmem.c's OOM notifier and gives OOM_DEFLATE pages back before an
  * allocation that may not fail would fail (the device was told it may do so by the feature).
  *
- * Not yet: statistics. One CPU (the scenario's): the notifier backs off while an inflate or
- * deflate is running.
+ * One CPU drives the device (the scenario's, which calls balloon_init): the notifier backs off
+ * on any other CPU and while an inflate or deflate is running.
  */
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
@@ -37,6 +49,16 @@
 #define OOM_DEFLATE       256            /* pages given back per OOM notification (Linux's
 					    VIRTIO_BALLOON_OOM_NR_PAGES) */
 #define HOG_MAX_BLOCKS    4096           /* scenario: blocks the memory hog may hold */
+#define STATS_WAIT_MS     10000          /* scenario: how long a stats request is waited for */
+
+/* The statistics the driver reports, in buffer order (linux/virtio_balloon.h tags). */
+static const uint16_t stat_tags[] = {
+	VIRTIO_BALLOON_S_SWAP_IN, VIRTIO_BALLOON_S_SWAP_OUT, VIRTIO_BALLOON_S_MAJFLT,
+	VIRTIO_BALLOON_S_MINFLT, VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_MEMTOT,
+	VIRTIO_BALLOON_S_AVAIL, VIRTIO_BALLOON_S_CACHES,
+};
+#define BALLOON_NR_STATS  ARRAY_SIZE(stat_tags)
+_Static_assert(sizeof(struct virtio_balloon_stat) == 10, "virtio 5.5.6.3: a packed tag/value");
 
 struct balloon_block {
 	pfn_t pfn;
@@ -55,11 +77,64 @@ struct balloon {
 	uint32_t *pfns;                  /* the batch buffer: one page, direct-mapped */
 	uint64_t pfns_pa;
 	uint64_t per_node[MM_MAX_NODES];
+	unsigned cpu;                    /* the CPU that drives the device */
+	struct virtio_balloon_stat *stats_buf;   /* BALLOON_NR_STATS entries, a page of its own */
+	uint64_t stats_pa;
+	bool stats_posted;               /* the stats buffer is with the device */
+	uint64_t stats_requests;         /* times the device returned it for fresh values */
+	uint64_t stats_free, stats_total;/* the last values sent (bytes) */
 };
 
 static uint64_t feature(unsigned bit)
 {
 	return UINT64_C(1) << bit;
+}
+
+/* Fill the stats buffer with the values of now (see the file comment for each). */
+static void stats_fill(struct balloon *b)
+{
+	uint64_t val[VIRTIO_BALLOON_S_NR] = { 0 };
+	struct buddy_stats st;
+
+	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
+	val[VIRTIO_BALLOON_S_MINFLT] = idt_user_page_fault_count();
+	val[VIRTIO_BALLOON_S_MEMFREE] = (st.free_pages + st.pcp_pages) * MM_PAGE_SIZE;
+	val[VIRTIO_BALLOON_S_MEMTOT] = st.managed_pages * MM_PAGE_SIZE;
+	val[VIRTIO_BALLOON_S_AVAIL] = val[VIRTIO_BALLOON_S_MEMFREE];
+	for (unsigned i = 0; i < BALLOON_NR_STATS; i++) {
+		b->stats_buf[i].tag = stat_tags[i];          /* x86: little-endian as virtio 1 is */
+		b->stats_buf[i].val = val[stat_tags[i]];
+	}
+	b->stats_free = val[VIRTIO_BALLOON_S_MEMFREE];
+	b->stats_total = val[VIRTIO_BALLOON_S_MEMTOT];
+	kprintf("# balloon: stats #%lu: free=%lu total=%lu avail=%lu minflt=%lu\n",
+		b->stats_requests, b->stats_free, b->stats_total, val[VIRTIO_BALLOON_S_AVAIL],
+		val[VIRTIO_BALLOON_S_MINFLT]);
+}
+
+/* Fill the stats buffer and hand it to the device, which keeps it until it wants new values. */
+static void stats_post(struct balloon *b)
+{
+	uint64_t pa = b->stats_pa;
+	uint32_t len = BALLOON_NR_STATS * sizeof(struct virtio_balloon_stat);
+
+	stats_fill(b);
+	b->stats_posted = virtq_add(&b->dev, &b->stats, &pa, &len, false, 1) >= 0;
+}
+
+/*
+ * The driver's poll point (the queues raise no interrupts): if the device returned the stats
+ * buffer, it wants fresh values: refill and re-post. On the driver's CPU only.
+ */
+static void balloon_poll(struct balloon *b)
+{
+	uint16_t head;
+	uint32_t written;
+
+	if (!b->stats_posted || !virtq_get_used(&b->stats, &head, &written))
+		return;
+	b->stats_requests++;
+	stats_post(b);
 }
 
 static bool balloon_init(const struct topo *t, struct balloon *b)
@@ -83,10 +158,20 @@ static bool balloon_init(const struct topo *t, struct balloon *b)
 	    (b->have_report && !virtq_setup(&b->dev, &b->report, next++)))
 		return false;
 	virtio_driver_ok(&b->dev);
+	b->cpu = cpu_id();
 	if (!tap_check(page_alloc(NULL, 0, 0, &pfn) == 0, "balloon: a page for page-number batches"))
 		return false;
 	b->pfns_pa = pfn << MM_PAGE_SHIFT;
 	b->pfns = phys_to_direct(b->pfns_pa);
+	if (b->have_stats) {
+		if (!tap_check(page_alloc(NULL, 0, 0, &pfn) == 0, "balloon: a page for statistics"))
+			return false;
+		b->stats_pa = pfn << MM_PAGE_SHIFT;
+		b->stats_buf = phys_to_direct(b->stats_pa);
+		stats_post(b);                   /* 5.5.6.3: the driver offers it at start */
+		if (!tap_check(b->stats_posted, "balloon: the statistics buffer posted"))
+			return false;
+	}
 	{
 		struct buddy_stats st;
 
@@ -160,6 +245,7 @@ static uint64_t balloon_inflate(struct balloon *b, uint64_t n)
 		added += batch;
 		virtio_config_write32(&b->dev, offsetof(struct virtio_balloon_config, actual),
 				      (uint32_t)b->nr);
+		balloon_poll(b);
 		order = BALLOON_ORDER;
 	}
 	b->busy = false;
@@ -196,6 +282,7 @@ static uint64_t balloon_deflate(struct balloon *b, uint64_t n)
 		removed += batch;
 		virtio_config_write32(&b->dev, offsetof(struct virtio_balloon_config, actual),
 				      (uint32_t)b->nr);
+		balloon_poll(b);
 	}
 	return removed;
 }
@@ -208,7 +295,7 @@ static uint64_t balloon_oom(void *arg, uint64_t pages)
 	struct balloon *b = arg;
 	uint64_t freed;
 
-	if (b->busy || b->nr == 0)
+	if (b->busy || b->nr == 0 || cpu_id() != b->cpu)     /* virtio.h: one CPU per device */
 		return 0;
 	b->busy = true;
 	freed = balloon_deflate(b, pages > OOM_DEFLATE ? pages : OOM_DEFLATE);
@@ -280,19 +367,222 @@ static long balloon_report(struct balloon *b)
 	return ret < 0 ? -1 : (long)n;
 }
 
+static void slab_flush_this_cpu(void *arg)
+{
+	(void)arg;
+	slab_flush_cpu(&kmem);
+}
+
+/* Free pages once every CPU's cached slab objects are back and empty slabs freed (so that the
+ * other CPUs' slab workload leaves no trace in the count); per-CPU frames count as free. */
 static uint64_t free_pages(void)
 {
 	struct buddy_stats st;
 
-	buddy_drain_local(&pmem_buddy);
+	if (!smp_call_all(slab_flush_this_cpu, NULL))
+		tap_bail("balloon: slab_flush_cpu did not run on every CPU");
+	slab_shrink_all(&kmem);
 	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
 	return st.free_pages + st.pcp_pages;
+}
+
+/* ---- the integrity pattern on pages the balloon does not take --------------------------------- */
+
+#define KEEP_PAGES        512            /* held by the scenario, interleaved over the nodes */
+
+static pfn_t keep[KEEP_PAGES];
+static unsigned nr_keep;
+
+static uint64_t keep_word(pfn_t pfn, unsigned i)
+{
+	uint64_t x = (uint64_t)pfn << 12 | i;
+
+	x = (x ^ (x >> 31)) * UINT64_C(0x9e3779b97f4a7c15);    /* distinct per page and word */
+	return x ^ (x >> 29);
+}
+
+/* Take KEEP_PAGES pages over the nodes and fill each with its pattern; false after a check. */
+static bool keep_fill(void)
+{
+	struct numa_policy pol;
+	uint64_t on_node[MM_MAX_NODES] = { 0 };
+
+	MM_BUG_ON(numa_policy_init(&pol, &pmem_buddy, NUMA_POLICY_INTERLEAVE,
+				   pmem_buddy.mem_nodes) != 0);
+	for (nr_keep = 0; nr_keep < KEEP_PAGES; nr_keep++) {
+		uint64_t *w;
+
+		if (page_alloc(&pol, 0, PAGE_ALLOC_MAY_FAIL, &keep[nr_keep]))
+			break;
+		w = phys_to_direct(keep[nr_keep] << MM_PAGE_SHIFT);
+		for (unsigned i = 0; i < MM_PAGE_SIZE / 8; i++)
+			w[i] = keep_word(keep[nr_keep], i);
+		on_node[buddy_pfn_to_frame(&pmem_buddy, keep[nr_keep])->node]++;
+	}
+	return tap_check(nr_keep == KEEP_PAGES, "balloon: %u pages filled with a per-page pattern "
+			 "(node 0: %lu, node 1: %lu) before inflating", nr_keep, on_node[0],
+			 on_node[1]);
+}
+
+/* Every word of every kept page: the words found changed. */
+static uint64_t keep_check(void)
+{
+	uint64_t bad = 0;
+
+	for (unsigned k = 0; k < nr_keep; k++) {
+		const uint64_t *w = phys_to_direct(keep[k] << MM_PAGE_SHIFT);
+
+		for (unsigned i = 0; i < MM_PAGE_SIZE / 8; i++)
+			bad += w[i] != keep_word(keep[k], i);
+	}
+	return bad;
+}
+
+static void keep_free(void)
+{
+	while (nr_keep > 0)
+		page_free(keep[--nr_keep], 0);
+}
+
+/* ---- workloads on the other CPUs while the driver's CPU inflates or deflates ------------------ */
+
+/*
+ * balloon_phase() runs `op` on the driver's CPU while every other CPU runs a workload until op
+ * is done. Workloads are a table so that more kinds (processes) slot in: CPU c runs
+ * workloads[c % NR_WORKLOADS]. Each CPU writes only its own struct work_result.
+ */
+struct work_result {
+	bool ran;
+	uint64_t rounds;                 /* rounds completed */
+	uint64_t during;                 /* rounds begun before op was done */
+	uint64_t ops, bad, failed;       /* allocations; patterns found changed; failures */
+};
+
+struct phase {
+	struct balloon *b;
+	uint64_t (*op)(struct balloon *b, uint64_t n);
+	uint64_t n, done;                /* op's argument and result */
+	unsigned started;                /* other CPUs in their workload: op waits for all */
+	bool stop;                       /* op is done: workloads finish their round and return */
+	struct work_result res[SMP_MAX_CPUS];
+};
+
+#define SLAB_WORK_OBJS    64
+
+static const uint32_t slab_work_sizes[] = { 16, 48, 96, 200, 512, 1000, 2048, 4000 };
+
+/* One CPU's slab workload: rounds of kmalloc, stamp every byte, check, kfree. */
+static void slab_work(struct phase *ph, struct work_result *r)
+{
+	unsigned cpu = cpu_id();
+	uint8_t *obj[SLAB_WORK_OBJS];
+
+	do {
+		bool during = !__atomic_load_n(&ph->stop, __ATOMIC_ACQUIRE);
+
+		for (unsigned i = 0; i < SLAB_WORK_OBJS; i++) {
+			uint32_t size = slab_work_sizes[(i + r->rounds) % ARRAY_SIZE(slab_work_sizes)];
+
+			obj[i] = kmalloc(&kmem, size);
+			r->ops++;
+			if (!obj[i]) {
+				r->failed++;
+				continue;
+			}
+			memset(obj[i], (int)(cpu * 31 + r->rounds + i) & 0xff, size);
+		}
+		for (unsigned i = 0; i < SLAB_WORK_OBJS; i++) {
+			uint32_t size = slab_work_sizes[(i + r->rounds) % ARRAY_SIZE(slab_work_sizes)];
+			uint8_t want = (uint8_t)(cpu * 31 + r->rounds + i);
+
+			if (!obj[i])
+				continue;
+			for (uint32_t j = 0; j < size; j++)
+				r->bad += obj[i][j] != want;
+			r->failed += kfree(&kmem, obj[i]) != 0;
+		}
+		r->rounds++;
+		r->during += during;
+	} while (!__atomic_load_n(&ph->stop, __ATOMIC_ACQUIRE));
+}
+
+static const struct workload {
+	const char *name;
+	void (*run)(struct phase *ph, struct work_result *r);
+} workloads[] = {
+	{ "slab", slab_work },
+};
+#define NR_WORKLOADS ARRAY_SIZE(workloads)
+
+static void phase_cpu(void *arg)
+{
+	struct phase *ph = arg;
+	unsigned cpu = cpu_id();
+	uint64_t end;
+
+	if (cpu != ph->b->cpu) {
+		ph->res[cpu].ran = true;
+		__atomic_fetch_add(&ph->started, 1, __ATOMIC_ACQ_REL);
+		workloads[cpu % NR_WORKLOADS].run(ph, &ph->res[cpu]);
+		return;
+	}
+	/* op begins once every other CPU is in its workload (so they overlap), or after
+	 * STATS_WAIT_MS without them (balloon_phase's check then fails) */
+	end = smp_clock_ns() + STATS_WAIT_MS * UINT64_C(1000000);
+	while (__atomic_load_n(&ph->started, __ATOMIC_ACQUIRE) + 1 < nr_cpus_online() &&
+	       smp_clock_ns() < end)
+		cpu_relax();
+	ph->done = ph->op(ph->b, ph->n);
+	__atomic_store_n(&ph->stop, true, __ATOMIC_RELEASE);
+}
+
+/* op(b, n) with the workloads running on the other CPUs; one TAP check of theirs. op's result. */
+static uint64_t balloon_phase(struct balloon *b, const char *what,
+			      uint64_t (*op)(struct balloon *b, uint64_t n), uint64_t n)
+{
+	static struct phase ph;
+	unsigned others = 0, good = 0;
+	bool ran;
+
+	ph = (struct phase){ .b = b, .op = op, .n = n };
+	ran = smp_run_all(phase_cpu, &ph);
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
+		const struct work_result *r = &ph.res[c];
+
+		if (!r->ran)
+			continue;
+		others++;
+		good += r->during > 0 && r->bad == 0 && r->failed == 0;
+		kprintf("# balloon: cpu %u ran %s while the balloon %s: %lu rounds (%lu begun "
+			"meanwhile), %lu allocations, %lu bytes changed, %lu failures\n", c,
+			workloads[c % NR_WORKLOADS].name, what, r->rounds, r->during, r->ops, r->bad,
+			r->failed);
+	}
+	if (nr_cpus_online() < 2)
+		tap_check(true, "balloon: # SKIP no other CPU to run workloads while the balloon %s",
+			  what);
+	else
+		tap_check(ran && others == nr_cpus_online() - 1 && good == others,
+			  "balloon: workloads kept running on the %u other CPUs while the balloon %s, "
+			  "every pattern intact", others, what);
+	return ph.done;
+}
+
+/* Wait (answering the device) until it has asked for statistics at least `want` times in all. */
+static void stats_wait(struct balloon *b, uint64_t want)
+{
+	uint64_t end = smp_clock_ns() + STATS_WAIT_MS * UINT64_C(1000000);
+
+	while (b->stats_requests < want && smp_clock_ns() < end) {
+		balloon_poll(b);
+		cpu_relax();
+	}
 }
 
 void balloon_scenario(const struct topo *t)
 {
 	static struct balloon b;
-	uint64_t target, free0, end, got;
+	uint64_t target, free0, end, got, bad;
 	long reported;
 
 	if (!balloon_init(t, &b))
@@ -301,19 +591,24 @@ void balloon_scenario(const struct topo *t)
 		pmem_set_oom_notifier(balloon_oom, &b);
 	end = smp_clock_ns() + TARGET_WAIT_MS * UINT64_C(1000000);
 	while ((target = virtio_config_read32(&b.dev, 0)) == 0 && smp_clock_ns() < end)
-		cpu_relax();
+		balloon_poll(&b);
 	kprintf("# balloon: target %lu pages\n", target);
 	if (!tap_check(target > 0 && target < b.max, "balloon: the device asks for %lu of %lu pages "
 		       "(within %u ms)", target, b.max, TARGET_WAIT_MS))
 		return;
+	if (!keep_fill())
+		return;
 	free0 = free_pages();
-	got = balloon_inflate(&b, target);
+	got = balloon_phase(&b, "inflated", balloon_inflate, target);
 	tap_check(got == target && b.nr == target &&
 		  virtio_config_read32(&b.dev, offsetof(struct virtio_balloon_config, actual)) == target,
 		  "balloon: inflated to %lu pages, actual %u", b.nr,
 		  virtio_config_read32(&b.dev, offsetof(struct virtio_balloon_config, actual)));
 	tap_check(free_pages() + target == free0, "balloon: the guest's free pages fell by the %lu "
 		  "ballooned (%lu -> %lu)", target, free0, free_pages());
+	bad = keep_check();
+	tap_check(bad == 0, "balloon: the pattern on the %u pages not ballooned is intact after "
+		  "inflating (%lu words changed)", nr_keep, bad);
 	if (b.have_report) {
 		reported = balloon_report(&b);
 		tap_check(reported > 0, "balloon: %ld free blocks of %u KiB reported and used by the "
@@ -327,10 +622,14 @@ void balloon_scenario(const struct topo *t)
 	} else {
 		tap_check(true, "balloon: # SKIP the device does not offer DEFLATE_ON_OOM");
 	}
-	got = b.oom_deflated + balloon_deflate(&b, b.nr);
+	got = b.oom_deflated + balloon_phase(&b, "deflated", balloon_deflate, b.nr);
 	tap_check(got == target && b.nr == 0 && free_pages() == free0,
 		  "balloon: deflated %lu pages, free pages back to %lu (%lu)", got, free0,
 		  free_pages());
+	bad = keep_check();
+	tap_check(bad == 0, "balloon: the pattern on the %u pages not ballooned is intact after "
+		  "deflating (%lu words changed)", nr_keep, bad);
+	keep_free();
 	/* Inflated again and left so: the host's end-of-run statistics must hold these pages as
 	 * ballooned, node by node (tests/kvm/balloon_check.sh). */
 	got = balloon_inflate(&b, target);
@@ -342,4 +641,19 @@ void balloon_scenario(const struct topo *t)
 		  b.deflate.submitted == b.deflate.completed,
 		  "balloon: every buffer came back (%lu inflate, %lu deflate)", b.inflate.completed,
 		  b.deflate.completed);
+	if (!b.have_stats) {
+		tap_check(true, "balloon: # SKIP the device does not offer STATS_VQ");
+		return;
+	}
+	/* The device polls at its own interval: give it the time to ask once (more if it already
+	 * did, so that a refill after the inflation is seen too). */
+	stats_wait(&b, b.stats_requests + 1);
+	if (b.stats_requests == 0)
+		tap_check(true, "balloon: # SKIP the device did not ask for statistics within %u ms "
+			  "(no polling interval set)", STATS_WAIT_MS);
+	else
+		tap_check(b.stats_total == b.max * MM_PAGE_SIZE,
+			  "balloon: the device asked for statistics %lu times, each answered "
+			  "(last: free %lu KiB of %lu KiB)", b.stats_requests, b.stats_free >> 10,
+			  b.stats_total >> 10);
 }

@@ -124,6 +124,13 @@ static uint64_t read_cr3(void)
 
 void exception_handler(const struct exc_frame *f);   /* isr.S */
 
+static uint64_t idt_user_page_faults;     /* ring-3 #PFs: idt_user_page_fault_count() */
+
+uint64_t idt_user_page_fault_count(void)
+{
+	return __atomic_load_n(&idt_user_page_faults, __ATOMIC_RELAXED);
+}
+
 void exception_handler(const struct exc_frame *f)
 {
 	static bool nested;
@@ -132,6 +139,8 @@ void exception_handler(const struct exc_frame *f)
 	/* From ring 3: the process's business (proc.c): resolved (return, isr.S resumes it) or
 	 * the process is killed (does not return here). The kernel's own faults stay fatal. */
 	if ((f->cs & 3) == 3) {
+		if (f->vector == 14)
+			__atomic_fetch_add(&idt_user_page_faults, 1, __ATOMIC_RELAXED);
 		proc_user_exception(f->vector, f->error, cr2, f->rip);
 		return;
 	}

@@ -133,6 +133,9 @@ uint64_t paging_map_up_to(uint64_t end);
 void idt_init(void);
 void idt_load(void);
 void idt_set_handler(uint8_t vector, void (*stub)(void));
+/* #PF exceptions taken in ring 3 since boot, on every CPU (the balloon's fault statistic: every
+ * user fault is minor, the guest has no swap and no file-backed pages). */
+uint64_t idt_user_page_fault_count(void);
 
 /* isr.S: deliberate faults for the exception scenarios (guest/README.md). */
 __attribute__((noreturn)) void exc_trigger_ud(void);

@@ -169,11 +169,10 @@ void virtio_config_write32(struct virtio_dev *dev, unsigned offset, uint32_t v)
 	wr(dev, VIRTIO_MMIO_CONFIG + offset, v);
 }
 
-long virtq_exchange(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa,
-		    const uint32_t *len, bool write, unsigned n, uint64_t timeout_ms)
+int virtq_add(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa, const uint32_t *len,
+	      bool write, unsigned n)
 {
-	uint16_t head = q->free_head, d = head, tail = head;
-	uint64_t end;
+	uint16_t head = q->free_head, d = head;
 
 	if (n == 0 || n > q->nr_free) {
 		kprintf("# virtio: queue %u: %u buffers, %u descriptors free\n", q->index, n,
@@ -185,7 +184,6 @@ long virtq_exchange(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa,
 		q->desc[d].len = len[i];
 		q->desc[d].flags = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
 					      (i + 1 < n ? VRING_DESC_F_NEXT : 0));
-		tail = d;
 		d = q->desc[d].next;
 	}
 	q->free_head = d;
@@ -195,9 +193,45 @@ long virtq_exchange(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa,
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	wr(dev, VIRTIO_MMIO_QUEUE_NOTIFY, q->index);
 	q->submitted++;
+	return head;
+}
 
-	end = smp_clock_ns() + timeout_ms * NS_PER_MS;
-	while (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) == q->last_used)
+bool virtq_get_used(struct virtq *q, uint16_t *head, uint32_t *written)
+{
+	const struct vring_used_elem *u;
+	uint16_t d, n = 1;
+
+	if (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) == q->last_used)
+		return false;
+	u = &q->used->ring[q->last_used % q->num];
+	*head = (uint16_t)u->id;
+	*written = u->len;
+	q->last_used++;
+	if (*head >= q->num) {           /* not a chain of ours: nothing to put back */
+		kprintf("# virtio: queue %u: used id %u out of range\n", q->index, *head);
+		return true;
+	}
+	/* The chain back on the free list: its descriptors are the driver's, linked by NEXT. */
+	for (d = *head; q->desc[d].flags & VRING_DESC_F_NEXT && n < q->num; n++)
+		d = q->desc[d].next;
+	q->desc[d].next = q->free_head;
+	q->free_head = *head;
+	q->nr_free = (uint16_t)(q->nr_free + n);
+	q->completed++;
+	return true;
+}
+
+long virtq_exchange(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa,
+		    const uint32_t *len, bool write, unsigned n, uint64_t timeout_ms)
+{
+	int head = virtq_add(dev, q, pa, len, write, n);
+	uint64_t end = smp_clock_ns() + timeout_ms * NS_PER_MS;
+	uint32_t written;
+	uint16_t id;
+
+	if (head < 0)
+		return -1;
+	while (!virtq_get_used(q, &id, &written))
 		if (smp_clock_ns() >= end) {
 			kprintf("# virtio: queue %u: no used buffer within %lu ms\n", q->index,
 				timeout_ms);
@@ -205,19 +239,9 @@ long virtq_exchange(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa,
 		} else {
 			cpu_relax();
 		}
-	{
-		const struct vring_used_elem *u = &q->used->ring[q->last_used % q->num];
-		uint32_t written = u->len;
-
-		q->last_used++;
-		if (u->id != head) {
-			kprintf("# virtio: queue %u: used id %u, expected %u\n", q->index, u->id, head);
-			return -1;
-		}
-		q->desc[tail].next = q->free_head;           /* the chain back on the free list */
-		q->free_head = head;
-		q->nr_free = (uint16_t)(q->nr_free + n);
-		q->completed++;
-		return written;
+	if (id != head) {
+		kprintf("# virtio: queue %u: used id %u, expected %d\n", q->index, id, head);
+		return -1;
 	}
+	return written;
 }

@@ -62,9 +62,23 @@ uint32_t virtio_config_read32(struct virtio_dev *dev, unsigned offset);
 void virtio_config_write32(struct virtio_dev *dev, unsigned offset, uint32_t v);
 
 /*
- * Make one chain of n buffers (guest-physical pa[i], len[i]; device-writable where write is
- * set) available and notify the device, then wait up to timeout_ms for it to come back in the
- * used ring. The bytes the device wrote, or -1 after a "# virtio:" diagnostic (no free
+ * Make one chain of n buffers (guest-physical pa[i], len[i]; device-writable where write is set)
+ * available and notify the device without waiting: its head descriptor, or -1 after a
+ * "# virtio:" diagnostic (not enough free descriptors). For a buffer the device holds on to
+ * (the balloon's statistics buffer); virtq_get_used() collects it later.
+ */
+int virtq_add(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa, const uint32_t *len,
+	      bool write, unsigned n);
+
+/*
+ * The next chain the device returned, if any: its head and the bytes it wrote; its descriptors
+ * are free again (a head out of range is reported and nothing freed). false: none returned yet.
+ */
+bool virtq_get_used(struct virtq *q, uint16_t *head, uint32_t *written);
+
+/*
+ * virtq_add, then wait up to timeout_ms for the chain to come back in the used ring (nothing
+ * else may be outstanding on q). The bytes the device wrote, or -1 after a "# virtio:" diagnostic (no free
  * descriptors, timeout, or a used entry that is not this chain).
  */
 long virtq_exchange(struct virtio_dev *dev, struct virtq *q, const uint64_t *pa,

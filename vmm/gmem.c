@@ -90,12 +90,18 @@ static void s2_set_swap_locked(struct gmem *g, gpa_t c, uint64_t slot)
 		mm_env_bug(__FILE__, __LINE__, "stage-2 set_state failed (out of memory for tables)");
 }
 
-static void wake_range(struct gmem *g, gpa_t c)
+/* Wake the faults waiting on the n clusters from c (one region: one registered range). */
+static void wake_clusters(struct gmem *g, gpa_t c, unsigned n)
 {
 	struct uffdio_range r = { .start = (uint64_t)(uintptr_t)cluster_hva(g, c),
-				  .len = g->cluster_size };
+				  .len = (uint64_t)n * g->cluster_size };
 
 	ioctl(g->uffd, UFFDIO_WAKE, &r);   /* cannot fail for a registered, aligned range */
+}
+
+static void wake_range(struct gmem *g, gpa_t c)
+{
+	wake_clusters(g, c, 1);
 }
 
 /* Clear BUSY (lock held), let waiting requests look again; the caller wakes the range after. */
@@ -248,22 +254,34 @@ static int frames_load(struct gmem *g, pfn_t pfn, uint8_t **buf)
 	return frames_io(g, pfn, *buf, false);
 }
 
-/* Give a block's host memory back (its frames read as zero when next handed out). */
-static int frames_release(struct gmem *g, pfn_t pfn)
+/*
+ * Give the host memory of nr consecutive blocks from pfn back, all in one pool (their frames
+ * read as zero when next handed out): one hole punch for all of them.
+ */
+static int frames_release_blocks(struct gmem *g, pfn_t pfn, unsigned nr)
 {
 	const struct gmem_pool *p = &g->pool[pfn_pool(g, pfn)];
 	uint8_t *buf;
+	int err = 0;
 
 	/* tmpfs always supports punching holes; should it fail, write zeros instead: the
 	 * invariant "a free frame reads as zero" must hold either way. */
 	if (!fallocate(p->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		       (off_t)pfn_offset(g, pfn), (off_t)g->cluster_size))
+		       (off_t)pfn_offset(g, pfn), (off_t)((uint64_t)nr * g->cluster_size)))
 		return 0;
 	buf = io_buffer();
 	if (!buf)
 		return mv_fail(ENOMEM, "cannot clear a freed block: no buffer");
 	memset(buf, 0, g->cluster_size);
-	return frames_io(g, pfn, buf, true);
+	for (unsigned i = 0; i < nr && !err; i++)
+		err = frames_io(g, pfn + (pfn_t)i * g->cluster_pages, buf, true);
+	return err;
+}
+
+/* Give a block's host memory back. */
+static int frames_release(struct gmem *g, pfn_t pfn)
+{
+	return frames_release_blocks(g, pfn, 1);
 }
 
 /* ---- frames ------------------------------------------------------------------------------- */
@@ -803,14 +821,85 @@ static int request_cluster(struct gmem *g, gpa_t c, enum gmem_op op, unsigned to
 	return err;
 }
 
-#define GMEM_PAGE_OUT_RUN 256              /* clusters paged out with one unmap */
+#define GMEM_PAGE_OUT_RUN 256              /* clusters handled with one unmap */
 
-/* One cluster of a page-out run. */
+/* One cluster of a run (page-out, balloon). */
 struct run_cluster {
 	gpa_t c;
 	struct cstate cs;
 	uint64_t slot;
 };
+
+/*
+ * Runs of clusters, shared by page-out and the balloon: each mremap costs a userfaultfd event
+ * round trip, which per cluster dominated page-out (docs/benchmarks.md), so a run of up to
+ * GMEM_PAGE_OUT_RUN consecutive clusters is taken BUSY under the lock (run_begin), worked on
+ * outside it with ONE unmap, then settled cluster by cluster under the lock, unbusied, and its
+ * range woken once (run_end). The operation says which clusters a run takes and what becomes
+ * of each.
+ */
+struct run_ops {
+	bool whole;         /* take only clusters wholly below `end` (else any that starts there) */
+	/* lock held, rc->c and rc->cs filled: take it (true) or end the run before it (false;
+	 * *err is the request's result when the run is empty) */
+	bool (*take)(struct gmem *g, struct run_cluster *rc, unsigned n, void *arg, int *err);
+	/* lock held, still BUSY: record run[i]'s new state */
+	void (*settle)(struct gmem *g, const struct run_cluster *rc, unsigned i, void *arg);
+};
+
+/*
+ * Take the run from c on (not past `end` nor c's region): a first cluster that is busy is waited
+ * for, the run stops at the next busy one or where ops->take says. *next: where to go on. The
+ * clusters taken (0: *err is the result).
+ */
+static unsigned run_begin(struct gmem *g, gpa_t c, gpa_t end, const struct run_ops *ops,
+			  void *arg, struct run_cluster *run, gpa_t *next, int *err)
+{
+	const struct guest_mem_region *r = guest_mem_find(g->gm, c);
+	unsigned max = GMEM_PAGE_OUT_RUN, n = 0;
+
+	*err = 0;
+	if (max > GMEM_RESERVE_SIZE / g->cluster_size)
+		max = (unsigned)(GMEM_RESERVE_SIZE / g->cluster_size);
+	pthread_mutex_lock(&g->lock);
+	while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
+		pthread_cond_wait(&g->busy_cond, &g->lock);
+	for (gpa_t x = c; !g->fatal && n < max && x < r->gpa + r->size &&
+	     (ops->whole ? x + g->cluster_size <= end : x < end); x += g->cluster_size) {
+		struct run_cluster *rc = &run[n];
+
+		if (g->cflags[cluster_index(g, x)] & GMEM_C_BUSY)
+			break;
+		rc->c = x;
+		cluster_state_locked(g, x, &rc->cs);
+		if (!ops->take(g, rc, n, arg, err))
+			break;
+		g->cflags[cluster_index(g, x)] |= GMEM_C_BUSY;
+		n++;
+	}
+	if (g->fatal)
+		*err = -EIO;
+	pthread_mutex_unlock(&g->lock);
+	*next = c + (n ? n : 1) * g->cluster_size;
+	return n;
+}
+
+/* Settle, unbusy and wake the run; err (0 or an errno) stops service for good. */
+static void run_end(struct gmem *g, const struct run_cluster *run, unsigned n, int err,
+		    const struct run_ops *ops, void *arg)
+{
+	pthread_mutex_lock(&g->lock);
+	for (unsigned i = 0; i < n; i++) {
+		ops->settle(g, &run[i], i, arg);
+		cluster_unbusy_locked(g, run[i].c);
+	}
+	if (err)
+		gmem_fail_locked(g, err);
+	pthread_mutex_unlock(&g->lock);
+	wake_clusters(g, run[0].c, n);
+	if (err)
+		gmem_notify_fatal(g);
+}
 
 /*
  * Write the run's clusters out, in order; returns how many are in swap (on an error in *err the
@@ -835,79 +924,65 @@ static unsigned page_out_run_io(struct gmem *g, const struct run_cluster *run, u
 	return n;
 }
 
+struct page_out_ctx {
+	unsigned done;              /* run[0..done) are in swap */
+	uint64_t *pages;
+};
+
+/* Page-out takes mapped clusters while there is swap for them. */
+static bool page_out_take(struct gmem *g, struct run_cluster *rc, unsigned n, void *arg,
+			  int *err)
+{
+	(void)arg;
+	if (rc->cs.state != PT_STATE_MAPPED)
+		return false;
+	if (!g->swap || swap_alloc(g->swap, &rc->slot)) {
+		*err = n ? 0 : -ENOSPC;
+		return false;
+	}
+	return true;
+}
+
+static void page_out_settle(struct gmem *g, const struct run_cluster *rc, unsigned i, void *arg)
+{
+	struct page_out_ctx *ctx = arg;
+	unsigned node = cluster_node(g, rc->c);
+
+	if (i < ctx->done) {
+		s2_set_swap_locked(g, rc->c, rc->slot);
+		frames_free_locked(g, rc->cs.pfn);
+		g->st.node[node].clusters_mapped--;
+		g->st.node[node].pages_swapped += g->cluster_pages;
+		g->st.node[node].swap_outs++;
+		g->st.node[node].swap_out_bytes += g->cluster_size;
+		*ctx->pages += g->cluster_pages;
+	} else {
+		/* still backed, no longer mapped: A clear says so */
+		swap_free(g->swap, rc->slot);
+		s2_map_locked(g, rc->c, rc->cs.pfn, false);
+	}
+}
+
+static const struct run_ops page_out_ops = { false, page_out_take, page_out_settle };
+
 /*
- * Page out the mapped clusters from c on (not past `end` nor c's region) with ONE unmap: each
- * mremap costs a userfaultfd event round trip, which per cluster dominated page-out
- * (docs/benchmarks.md). A first cluster that is busy is waited for, one not mapped is skipped.
- * *next: where to go on. Returns 0, -ENOSPC (no swap / full) or the error that stopped service.
+ * Page out the mapped clusters from c on (not past `end` nor c's region) as one run: a first
+ * cluster that is busy is waited for, one not mapped is skipped. *next: where to go on.
+ * Returns 0, -ENOSPC (no swap / full) or the error that stopped service.
  */
 static int page_out_run(struct gmem *g, gpa_t c, gpa_t end, gpa_t *next, uint64_t *pages)
 {
-	const struct guest_mem_region *r = guest_mem_find(g->gm, c);
-	unsigned max = GMEM_PAGE_OUT_RUN, n = 0, done;
 	struct run_cluster run[GMEM_PAGE_OUT_RUN];
-	int err = 0;
+	struct page_out_ctx ctx = { 0, pages };
+	unsigned n;
+	int err;
 
-	if (max > GMEM_RESERVE_SIZE / g->cluster_size)
-		max = (unsigned)(GMEM_RESERVE_SIZE / g->cluster_size);
-	*next = c + g->cluster_size;
-	pthread_mutex_lock(&g->lock);
-	while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
-		pthread_cond_wait(&g->busy_cond, &g->lock);
-	for (gpa_t x = c; !g->fatal && n < max && x < end && x < r->gpa + r->size;
-	     x += g->cluster_size) {
-		struct run_cluster *rc = &run[n];
-
-		if (g->cflags[cluster_index(g, x)] & GMEM_C_BUSY)
-			break;
-		cluster_state_locked(g, x, &rc->cs);
-		if (rc->cs.state != PT_STATE_MAPPED)
-			break;
-		if (!g->swap || swap_alloc(g->swap, &rc->slot)) {
-			err = n ? 0 : -ENOSPC;
-			break;
-		}
-		rc->c = x;
-		g->cflags[cluster_index(g, x)] |= GMEM_C_BUSY;
-		n++;
-	}
-	if (g->fatal)
-		err = -EIO;
-	pthread_mutex_unlock(&g->lock);
+	n = run_begin(g, c, end, &page_out_ops, &ctx, run, next, &err);
 	if (!n)
 		return err;
-	*next = c + n * g->cluster_size;
-
 	err = host_unmap(g, c, n * g->cluster_size);
-	done = err ? 0 : page_out_run_io(g, run, n, &err);
-
-	pthread_mutex_lock(&g->lock);
-	for (unsigned i = 0; i < n; i++) {
-		const struct run_cluster *rc = &run[i];
-		unsigned node = cluster_node(g, rc->c);
-
-		if (i < done) {
-			s2_set_swap_locked(g, rc->c, rc->slot);
-			frames_free_locked(g, rc->cs.pfn);
-			g->st.node[node].clusters_mapped--;
-			g->st.node[node].pages_swapped += g->cluster_pages;
-			g->st.node[node].swap_outs++;
-			g->st.node[node].swap_out_bytes += g->cluster_size;
-			*pages += g->cluster_pages;
-		} else {
-			/* still backed, no longer mapped: A clear says so */
-			swap_free(g->swap, rc->slot);
-			s2_map_locked(g, rc->c, rc->cs.pfn, false);
-		}
-		cluster_unbusy_locked(g, rc->c);
-	}
-	if (err)
-		gmem_fail_locked(g, err);
-	pthread_mutex_unlock(&g->lock);
-	for (unsigned i = 0; i < n; i++)
-		wake_range(g, run[i].c);
-	if (err)
-		gmem_notify_fatal(g);
+	ctx.done = err ? 0 : page_out_run_io(g, run, n, &err);
+	run_end(g, run, n, err, &page_out_ops, &ctx);
 	return err;
 }
 
@@ -1068,72 +1143,90 @@ static void balloon_cluster_locked(struct gmem *g, const struct run_cluster *rc,
 		mm_env_bug(__FILE__, __LINE__, "stage-2 set_state failed (out of memory for tables)");
 }
 
+struct balloon_ctx {
+	enum pt_state to;
+	bool unmap;                 /* some cluster of the run is mapped in the guest */
+	bool unmapped;              /* ... and the run was unmapped */
+	unsigned released;          /* run[0..released) gave their frames back (or had none) */
+	uint64_t *pages;
+};
+
+/* The balloon takes every cluster. */
+static bool balloon_take(struct gmem *g, struct run_cluster *rc, unsigned n, void *arg,
+			 int *err)
+{
+	struct balloon_ctx *ctx = arg;
+
+	(void)g;
+	(void)n;
+	(void)err;
+	ctx->unmap |= rc->cs.state == PT_STATE_MAPPED && rc->cs.accessed;
+	return true;
+}
+
+static void balloon_settle(struct gmem *g, const struct run_cluster *rc, unsigned i, void *arg)
+{
+	const struct balloon_ctx *ctx = arg;
+
+	if (i < ctx->released)
+		balloon_cluster_locked(g, rc, ctx->to, ctx->pages);
+	else if (ctx->unmapped && rc->cs.state == PT_STATE_MAPPED && rc->cs.accessed)
+		s2_map_locked(g, rc->c, rc->cs.pfn, false);   /* unmapped, still backed */
+}
+
+static const struct run_ops balloon_ops = { true, balloon_take, balloon_settle };
+
 /*
- * Balloon the whole clusters from c on (below `end`, inside c's region) as one run of at most
- * GMEM_PAGE_OUT_RUN: mark them BUSY, unmap the run with ONE mremap if any is mapped in the
- * guest, give the mapped ones' frames back (hole punch), record state `to`. A first cluster that
- * is busy is waited for; the run stops at the next busy one. *next: where to go on.
+ * Give the frames of the run's mapped clusters back, those with consecutive blocks of one pool
+ * in one hole punch each (a run of clusters the guest touched in order usually is one).
+ * ctx->released: how many clusters from the first are done; *err stops it.
+ */
+static int balloon_release(struct gmem *g, const struct run_cluster *run, unsigned n,
+			   struct balloon_ctx *ctx)
+{
+	int err = 0;
+
+	while (!err && ctx->released < n) {
+		const struct run_cluster *first = &run[ctx->released];
+		unsigned k = 1;
+
+		if (first->cs.state != PT_STATE_MAPPED) {
+			ctx->released++;
+			continue;
+		}
+		while (ctx->released + k < n && first[k].cs.state == PT_STATE_MAPPED &&
+		       first[k].cs.pfn == first->cs.pfn + (pfn_t)k * g->cluster_pages &&
+		       pfn_pool(g, first[k].cs.pfn) == pfn_pool(g, first->cs.pfn))
+			k++;
+		err = frames_release_blocks(g, first->cs.pfn, k);
+		if (!err)                       /* on failure all k keep their frames */
+			ctx->released += k;
+	}
+	return err;
+}
+
+/*
+ * Balloon the whole clusters from c on (below `end`, inside c's region) as one run: unmap it
+ * with ONE mremap if any is mapped in the guest, give the mapped ones' frames back (hole punches
+ * merged over consecutive blocks), record state `to`. *next: where to go on.
  */
 static int balloon_run(struct gmem *g, gpa_t c, gpa_t end, enum pt_state to, gpa_t *next,
 		       uint64_t *pages)
 {
-	const struct guest_mem_region *r = guest_mem_find(g->gm, c);
-	unsigned max = GMEM_PAGE_OUT_RUN, n = 0, released = 0;
 	struct run_cluster run[GMEM_PAGE_OUT_RUN];
-	bool unmap = false, unmapped;
-	int err = 0;
+	struct balloon_ctx ctx = { .to = to, .pages = pages };
+	unsigned n;
+	int err;
 
-	if (max > GMEM_RESERVE_SIZE / g->cluster_size)
-		max = (unsigned)(GMEM_RESERVE_SIZE / g->cluster_size);
-	*next = c + g->cluster_size;
-	pthread_mutex_lock(&g->lock);
-	while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
-		pthread_cond_wait(&g->busy_cond, &g->lock);
-	for (gpa_t x = c; !g->fatal && n < max && x + g->cluster_size <= end &&
-	     x < r->gpa + r->size; x += g->cluster_size) {
-		struct run_cluster *rc = &run[n];
-
-		if (g->cflags[cluster_index(g, x)] & GMEM_C_BUSY)
-			break;
-		cluster_state_locked(g, x, &rc->cs);
-		rc->c = x;
-		unmap |= rc->cs.state == PT_STATE_MAPPED && rc->cs.accessed;
-		g->cflags[cluster_index(g, x)] |= GMEM_C_BUSY;
-		n++;
-	}
-	if (g->fatal)
-		err = -EIO;
-	pthread_mutex_unlock(&g->lock);
+	n = run_begin(g, c, end, &balloon_ops, &ctx, run, next, &err);
 	if (!n)
 		return err;
-	*next = c + n * g->cluster_size;
-
 	/* Unmapped ones are registered reserve already; moving reserve over them is harmless. */
-	err = unmap ? host_unmap(g, c, n * g->cluster_size) : 0;
-	unmapped = unmap && !err;
-	for (; !err && released < n; released++)
-		if (run[released].cs.state == PT_STATE_MAPPED)
-			err = frames_release(g, run[released].cs.pfn);
-	if (err && released)
-		released--;                     /* the one that failed keeps its frames */
-
-	pthread_mutex_lock(&g->lock);
-	for (unsigned i = 0; i < n; i++) {
-		const struct run_cluster *rc = &run[i];
-
-		if (i < released)
-			balloon_cluster_locked(g, rc, to, pages);
-		else if (unmapped && rc->cs.state == PT_STATE_MAPPED && rc->cs.accessed)
-			s2_map_locked(g, rc->c, rc->cs.pfn, false);   /* unmapped, still backed */
-		cluster_unbusy_locked(g, rc->c);
-	}
-	if (err)
-		gmem_fail_locked(g, err);
-	pthread_mutex_unlock(&g->lock);
-	for (unsigned i = 0; i < n; i++)
-		wake_range(g, run[i].c);
-	if (err)
-		gmem_notify_fatal(g);
+	err = ctx.unmap ? host_unmap(g, c, n * g->cluster_size) : 0;
+	ctx.unmapped = ctx.unmap && !err;
+	if (!err)
+		err = balloon_release(g, run, n, &ctx);
+	run_end(g, run, n, err, &balloon_ops, &ctx);
 	return err;
 }
 

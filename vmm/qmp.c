@@ -189,7 +189,7 @@ static void reply_error(struct json_writer *w, const char *cls, const char *desc
 
 /* ---- argument checking -------------------------------------------------------------------- */
 
-enum qmp_arg_type { QA_UINT, QA_STR, QA_BOOL, QA_ARRAY };
+enum qmp_arg_type { QA_UINT, QA_STR, QA_BOOL, QA_ARRAY, QA_ANY };
 
 struct qmp_arg {
 	const char *name;
@@ -204,7 +204,7 @@ static int check_args(const struct qmp_arg *spec, const struct json *args)
 {
 	static const char *const expected[] = {
 		[QA_UINT] = "integer", [QA_STR] = "string", [QA_BOOL] = "boolean",
-		[QA_ARRAY] = "array",
+		[QA_ARRAY] = "array", [QA_ANY] = "any",
 	};
 	size_t nargs = args ? args->u.obj.n : 0;
 
@@ -237,6 +237,9 @@ static int check_args(const struct qmp_arg *spec, const struct json *args)
 			break;
 		case QA_BOOL:
 			ok = v->type == JSON_BOOL;
+			break;
+		case QA_ANY:                 /* the handler checks it (qom-set's value) */
+			ok = true;
 			break;
 		default:
 			ok = v->type == JSON_ARRAY;
@@ -553,6 +556,85 @@ void qmp_balloon_changed(struct qmp *q, uint64_t balloon_bytes)
 	qmp_event(q, "BALLOON_CHANGE", balloon_change_data, &actual);
 }
 
+/*
+ * qom-get / qom-set on the balloon, the two properties QEMU's virtio-balloon has for its guest
+ * statistics: "guest-stats" (read-only: {"stats": {"stat-NAME": value, ...}, "last-update": s})
+ * and "guest-stats-polling-interval" (seconds, 0 = off). Only QMP_BALLOON_PATH exists; other
+ * paths get QEMU's DeviceNotFound, other properties its "Property ... not found".
+ */
+static const char *const guest_stat_names[QMP_GUEST_STATS_NR] = {
+	"stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults",
+	"stat-free-memory", "stat-total-memory", "stat-available-memory", "stat-disk-caches",
+	"stat-htlb-pgalloc", "stat-htlb-pgfail",
+};
+
+#define PROP_STATS     "guest-stats"
+#define PROP_INTERVAL  "guest-stats-polling-interval"
+
+/* The property named by args (path and property both checked); NULL after mv_fail. */
+static const char *qom_property(struct qmp *q, const struct json *args)
+{
+	const char *path = json_get(args, "path")->u.str.s;
+	const char *prop = json_get(args, "property")->u.str.s;
+
+	if (!q->ops->balloon_guest_stats || !q->ops->balloon_get_interval ||
+	    !q->ops->balloon_set_interval || strcmp(path, QMP_BALLOON_PATH)) {
+		q->err_class = "DeviceNotFound";
+		mv_fail(ENOENT, "Device '%s' not found", path);
+		return NULL;
+	}
+	if (strcmp(prop, PROP_STATS) && strcmp(prop, PROP_INTERVAL)) {
+		mv_fail(EINVAL, "Property 'virtio-balloon-device.%s' not found", prop);
+		return NULL;
+	}
+	return prop;
+}
+
+static int cmd_qom_get(struct qmp *q, const struct json *args, struct json_writer *w)
+{
+	const char *prop = qom_property(q, args);
+	struct qmp_guest_stats gs;
+
+	if (!prop)
+		return -EINVAL;
+	if (!strcmp(prop, PROP_INTERVAL)) {
+		json_uint(w, q->ops->balloon_get_interval(q->ctx));
+		return 0;
+	}
+	q->ops->balloon_guest_stats(q->ctx, &gs);
+	json_obj_begin(w);
+	json_key(w, "stats");
+	json_obj_begin(w);
+	for (unsigned i = 0; i < QMP_GUEST_STATS_NR; i++)
+		json_kv_uint(w, guest_stat_names[i], gs.val[i]);
+	json_obj_end(w);
+	json_kv_int(w, "last-update", gs.last_update);
+	json_obj_end(w);
+	return 0;
+}
+
+static int cmd_qom_set(struct qmp *q, const struct json *args, struct json_writer *w)
+{
+	const char *prop = qom_property(q, args);
+	const struct json *v = json_get(args, "value");
+	int err;
+
+	if (!prop)
+		return -EINVAL;
+	if (!strcmp(prop, PROP_STATS))
+		return mv_fail(EINVAL, "Property '" PROP_STATS "' is not writable");
+	if (v->type != JSON_NUMBER || !v->u.num.is_int)
+		return mv_fail(EINVAL, "Invalid parameter type for 'value', expected: integer");
+	if (v->u.num.i < 0)                  /* QEMU's words */
+		return mv_fail(EINVAL, "timer value must be greater than zero");
+	err = q->ops->balloon_set_interval(q->ctx, (uint64_t)v->u.num.i);
+	if (err)
+		return err;
+	json_obj_begin(w);
+	json_obj_end(w);
+	return 0;
+}
+
 #define REQ(n, t) { n, t, true }
 #define OPT(n, t) { n, t, false }
 
@@ -571,6 +653,9 @@ static const struct qmp_cmd qmp_cmds[] = {
 	{ "query-memory-size-summary", cmd_query_memory_size_summary, { { 0 } } },
 	{ "balloon", cmd_balloon, { REQ("value", QA_UINT) } },
 	{ "query-balloon", cmd_query_balloon, { { 0 } } },
+	{ "qom-get", cmd_qom_get, { REQ("path", QA_STR), REQ("property", QA_STR) } },
+	{ "qom-set", cmd_qom_set,
+	  { REQ("path", QA_STR), REQ("property", QA_STR), REQ("value", QA_ANY) } },
 	{ "x-memvisor-query-memory", cmd_query_memory, { { 0 } } },
 	{ "x-memvisor-page-out", cmd_page_out,
 	  { OPT("node", QA_UINT), OPT("gpa", QA_UINT), OPT("len", QA_UINT) } },
@@ -665,13 +750,16 @@ static void dispatch(struct qmp *q, struct qmp_client *c, const struct json *msg
 		return;
 	}
 	json_writer_init(&ret);
+	q->err_class = NULL;
 	err = check_args(cmd->args, args);
 	if (!err)
 		err = cmd->fn(q, args, &ret);
 	if (err) {
 		snprintf(desc, sizeof(desc), "%s", mv_error());
-		/* -ENODEV from a command: the device it needs is absent (QEMU's class for that). */
-		reply_error(w, err == -ENODEV ? "DeviceNotActive" : "GenericError", desc, id);
+		/* -ENODEV from a command: the device it needs is absent (QEMU's class for that);
+		 * a command may name another class of QEMU's in err_class. */
+		reply_error(w, q->err_class ? q->err_class :
+			       err == -ENODEV ? "DeviceNotActive" : "GenericError", desc, id);
 	} else {
 		const char *text = json_writer_text(&ret, NULL);
 

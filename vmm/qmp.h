@@ -44,6 +44,16 @@ struct qmp_spec {
 					   client has connected */
 };
 
+/* The QOM path of the balloon for qom-get / qom-set: QEMU's for `-device ...,id=balloon0`. */
+#define QMP_BALLOON_PATH     "/machine/peripheral/balloon0"
+#define QMP_GUEST_STATS_NR   10          /* VIRTIO_BALLOON_S_NR of linux/virtio_balloon.h */
+
+/* What the guest's balloon driver last reported, as QEMU's guest-stats property shows it. */
+struct qmp_guest_stats {
+	uint64_t val[QMP_GUEST_STATS_NR];    /* by virtio tag; UINT64_MAX: not reported (QEMU's -1) */
+	int64_t last_update;                 /* wall-clock seconds; 0: no report yet */
+};
+
 /* The machine a QMP server controls. Every op is called on the listener thread without qmp.lock. */
 struct qmp_ops {
 	int (*stop)(void *ctx);                    /* pause every vCPU (0 / -errno, mv_error) */
@@ -59,6 +69,12 @@ struct qmp_ops {
 	 * the guest to give back `bytes`; the bytes its balloon holds now. */
 	int (*balloon_set)(void *ctx, uint64_t bytes);
 	uint64_t (*balloon_size)(void *ctx);
+	/* The balloon's guest statistics (qom-get guest-stats) and their polling interval
+	 * (guest-stats-polling-interval: get, and set: 0 / -errno with mv_error()). NULL with
+	 * balloon_set. */
+	void (*balloon_guest_stats)(void *ctx, struct qmp_guest_stats *gs);
+	unsigned (*balloon_get_interval)(void *ctx);
+	int (*balloon_set_interval)(void *ctx, uint64_t seconds);
 };
 
 struct qmp_client {
@@ -85,6 +101,8 @@ struct qmp {
 	struct qmp_client clients[QMP_MAX_CLIENTS];
 	int pending[QMP_MAX_CLIENTS];   /* fds attached by qmp_attach, not yet polled */
 	unsigned nr_pending;
+	const char *err_class;          /* a failing command's QEMU error class, NULL: from errno
+					   (listener thread only) */
 };
 
 /* Parse the value of --qmp. 0 or -EINVAL with mv_error() naming the problem. */

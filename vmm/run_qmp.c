@@ -78,6 +78,27 @@ static uint64_t rq_balloon_size(void *ctx)
 	return (uint64_t)st.actual << VIRTIO_BALLOON_PFN_SHIFT;
 }
 
+static void rq_balloon_guest_stats(void *ctx, struct qmp_guest_stats *gs)
+{
+	struct virtio_balloon_stats st;
+
+	_Static_assert(QMP_GUEST_STATS_NR == VIRTIO_BALLOON_S_NR, "one name per virtio tag");
+	virtio_balloon_get_stats(((struct run_qmp *)ctx)->balloon, &st);
+	for (unsigned i = 0; i < QMP_GUEST_STATS_NR; i++)
+		gs->val[i] = st.guest_stat_seen >> i & 1 ? st.guest_stat[i] : UINT64_MAX;
+	gs->last_update = st.stats_last_update;
+}
+
+static unsigned rq_balloon_get_interval(void *ctx)
+{
+	return virtio_balloon_interval(((struct run_qmp *)ctx)->balloon);
+}
+
+static int rq_balloon_set_interval(void *ctx, uint64_t seconds)
+{
+	return virtio_balloon_set_interval(((struct run_qmp *)ctx)->balloon, seconds);
+}
+
 /* The device's hook, on the vCPU thread that wrote `actual` (device lock → qmp lock). */
 static void rq_balloon_changed(void *arg, uint64_t balloon_bytes)
 {
@@ -94,6 +115,9 @@ static const struct qmp_ops run_qmp_ops = { RUN_QMP_OPS };
 /* The same with the balloon commands. */
 static const struct qmp_ops run_qmp_balloon_ops = {
 	RUN_QMP_OPS, .balloon_set = rq_balloon_set, .balloon_size = rq_balloon_size,
+	.balloon_guest_stats = rq_balloon_guest_stats,
+	.balloon_get_interval = rq_balloon_get_interval,
+	.balloon_set_interval = rq_balloon_set_interval,
 };
 
 int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const struct qmp_spec *spec,

@@ -292,6 +292,7 @@ static void vb_stats(struct virtio_balloon *b, struct virtq *q, const struct vir
 		}
 	}
 	b->st.stats_updates++;
+	b->st.stats_last_update = (int64_t)time(NULL);
 	b->stats_held = true;
 	b->stats_head = e->head;
 }
@@ -493,6 +494,7 @@ int virtio_balloon_init(struct virtio_balloon *b, const struct virtio_balloon_op
 		return mv_fail(ENOMEM, "balloon: no memory for the page bitmap");
 	vb_roles(b, 0);
 	b->num_pages = vb_target_pages(b, o->target);
+	b->interval_s = o->stats_interval_s;
 	pthread_cond_init(&b->timer_cond, NULL);
 	err = virtio_mmio_init(&b->t, &vb_ops, b, gm, base, gsi, irq, irq_arg);
 	if (err) {
@@ -502,6 +504,10 @@ int virtio_balloon_init(struct virtio_balloon *b, const struct virtio_balloon_op
 	return err;
 }
 
+/*
+ * The stats timer: every interval_s seconds hand the held buffer back. A change of interval
+ * (or stop) broadcasts timer_cond: the wait starts over with the new interval.
+ */
 static void *vb_timer(void *arg)
 {
 	struct virtio_balloon *b = arg;
@@ -510,13 +516,16 @@ static void *vb_timer(void *arg)
 	seccomp_enter(THREAD_MEMORY, "balloon-stats");
 	virtio_mmio_lock(&b->t);
 	while (!b->timer_stop) {
+		unsigned interval = b->interval_s;
+
+		if (interval == 0) {                 /* paused: until a new interval or stop */
+			pthread_cond_wait(&b->timer_cond, &b->t.lock);
+			continue;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		t.tv_sec += b->opts.stats_interval_s;
-		while (!b->timer_stop &&
-		       pthread_cond_timedwait(&b->timer_cond, &b->t.lock, &t) == 0)
-			;
-		if (b->timer_stop)
-			break;
+		t.tv_sec += interval;
+		if (pthread_cond_timedwait(&b->timer_cond, &b->t.lock, &t) != ETIMEDOUT)
+			continue;                    /* woken: stop, a new interval, or spurious */
 		virtio_mmio_unlock(&b->t);
 		virtio_balloon_poll_stats(b);
 		virtio_mmio_lock(&b->t);
@@ -571,6 +580,35 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint64_t bytes)
 	b->num_pages = vb_target_pages(b, bytes);
 	virtio_mmio_config_changed_locked(&b->t);
 	virtio_mmio_unlock(&b->t);
+}
+
+int virtio_balloon_set_interval(struct virtio_balloon *b, uint64_t seconds)
+{
+	int err = 0;
+
+	virtio_mmio_lock(&b->t);
+	if (!b->timer_started)
+		err = mv_fail(EINVAL, "the balloon has no statistics queue (give --balloon "
+			      "stats-interval=S to have one)");
+	else if (seconds > VB_MAX_INTERVAL)
+		err = mv_fail(EINVAL, "guest-stats-polling-interval %" PRIu64 " is above %d s",
+			      seconds, VB_MAX_INTERVAL);
+	if (!err) {
+		b->interval_s = (unsigned)seconds;
+		pthread_cond_broadcast(&b->timer_cond);
+	}
+	virtio_mmio_unlock(&b->t);
+	return err;
+}
+
+unsigned virtio_balloon_interval(struct virtio_balloon *b)
+{
+	unsigned s;
+
+	virtio_mmio_lock(&b->t);
+	s = b->interval_s;
+	virtio_mmio_unlock(&b->t);
+	return s;
 }
 
 void virtio_balloon_poll_stats(struct virtio_balloon *b)

@@ -21,6 +21,10 @@
  * bad_requests) with a rate-limited log line; inflating past the target is accepted (the memory
  * is the host's gain) and counted (over_target). Malformed chains: NEEDS_RESET (transport).
  *
+ * Statistics: the driver's buffer is held and handed back every interval_s seconds by a timer
+ * thread (QMP may change the interval: virtio_balloon_set_interval); the last values and the
+ * time they came are in the statistics (guest_stat, stats_last_update).
+ *
  * Threads and locks: everything under the transport's lock (virtio_mmio.h), which the stats
  * timer thread and virtio_balloon_set_target also take. Order: virtio_mmio.lock → gmem.lock.
  */
@@ -66,6 +70,8 @@ struct virtio_balloon_stats {
 	uint64_t stats_updates;               /* stats buffers received */
 	uint64_t guest_stat[VIRTIO_BALLOON_S_NR];   /* last values, by tag */
 	uint32_t guest_stat_seen;             /* bit tag: guest_stat[tag] was reported */
+	int64_t stats_last_update;            /* wall-clock seconds of the last stats buffer, 0:
+						 none yet (QEMU's guest-stats "last-update") */
 	uint32_t num_pages, actual;           /* config space */
 };
 
@@ -90,7 +96,8 @@ struct virtio_balloon {
 	struct virtio_balloon_stats st;
 	struct virtq_elem elem;               /* scratch for the chain being handled */
 	uint32_t pfns[VIRTIO_BALLOON_BATCH];  /* scratch: one batch of PFNs */
-	/* stats timer */
+	/* stats timer: returns the held buffer every interval_s seconds (0: paused) */
+	unsigned interval_s;
 	pthread_t timer;
 	bool timer_started, timer_stop;
 	pthread_cond_t timer_cond;
@@ -115,6 +122,13 @@ void virtio_balloon_destroy(struct virtio_balloon *b);
 
 /* A new target in bytes (rounded down to pages, at most guest RAM): config change interrupt. */
 void virtio_balloon_set_target(struct virtio_balloon *b, uint64_t bytes);
+/*
+ * The stats polling interval (QMP's guest-stats-polling-interval): 0 pauses polling. Only a
+ * device started with stats-interval > 0 has a stats queue and a timer: otherwise, and above
+ * 3600 s, -EINVAL with mv_error(). The new interval counts from now.
+ */
+int virtio_balloon_set_interval(struct virtio_balloon *b, uint64_t seconds);
+unsigned virtio_balloon_interval(struct virtio_balloon *b);
 /* Hand the held stats buffer back so the driver refills it (what the timer does). */
 void virtio_balloon_poll_stats(struct virtio_balloon *b);
 void virtio_balloon_get_stats(struct virtio_balloon *b, struct virtio_balloon_stats *st);

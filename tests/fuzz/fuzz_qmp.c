@@ -50,10 +50,34 @@ static int fz_request(void *ctx, const struct memreq *r, uint64_t *pages)
 
 static int fz_budget(void *ctx, unsigned node, uint64_t bytes) { return 0; }
 
+static unsigned fz_interval;
+
+static int fz_balloon_set(void *ctx, uint64_t bytes) { return 0; }
+static uint64_t fz_balloon_size(void *ctx) { return 4096; }
+
+static void fz_guest_stats(void *ctx, struct qmp_guest_stats *gs)
+{
+	for (unsigned i = 0; i < QMP_GUEST_STATS_NR; i++)
+		gs->val[i] = i & 1 ? UINT64_MAX : i;
+	gs->last_update = 1;
+}
+
+static unsigned fz_get_interval(void *ctx) { return fz_interval; }
+
+static int fz_set_interval(void *ctx, uint64_t s)
+{
+	if (s > 3600)
+		return mv_fail(22, "too long (fake)");
+	fz_interval = (unsigned)s;
+	return 0;
+}
+
 static const struct qmp_ops fz_ops = {
 	.stop = fz_stop, .cont = fz_cont, .running = fz_is_running, .quit = fz_quit,
 	.vcpu_thread_id = fz_tid, .mem_stats = fz_stats, .mem_request = fz_request,
-	.set_budget = fz_budget,
+	.set_budget = fz_budget, .balloon_set = fz_balloon_set, .balloon_size = fz_balloon_size,
+	.balloon_guest_stats = fz_guest_stats, .balloon_get_interval = fz_get_interval,
+	.balloon_set_interval = fz_set_interval,
 };
 
 static void check_roundtrip(const struct json *v)

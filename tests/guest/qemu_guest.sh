@@ -37,7 +37,11 @@
 #                        virtio-mmio, free page reporting on); a QMP "balloon" command through
 #                        a FIFO asks for 28 MiB of the 128: the guest's driver must inflate
 #                        exactly 7168 pages, have 16 free 2 MiB blocks reported, serve a memory
-#                        hog by deflate-on-OOM, deflate them all
+#                        hog by deflate-on-OOM, deflate them all; slab work on the other CPU
+#                        during both, a page pattern intact after both. Before the target, QMP
+#                        turns on QEMU's stats polling (qom-set guest-stats-polling-interval) and
+#                        reads guest-stats (qom-get) until the driver has refilled the buffer:
+#                        the figures must be the guest's (check_guest_stats)
 #
 #   scenario_<name>      scenario-<name> image (guest/mmtest.c: buddy numa slab vmalloc
 #                        integrity), 2 nodes x 128 MiB: exit PASS, no "not ok"
@@ -88,6 +92,79 @@ boot() {
 	echo "--- serial output of $image (status $status)"
 	echo "$out"
 	echo "---"
+}
+
+# scenario_balloon's QMP side (run in the background): capabilities; guest-stats polling every
+# second on the balloon (qom-set); guest-stats (qom-get) once a second until two different
+# last-update times were seen, i.e. the guest's driver refilled the buffer QEMU gave back at least
+# once (the first update is the buffer it posted at start); then the 28 MiB target. Every reply
+# is logged ("> " the command, "< " the reply); the last guest-stats reply goes to
+# $work/guest-stats.
+qmp_drive_balloon() {
+	local line first= tries
+	exec 3>"$work/qmp.in" 4<"$work/qmp.out"
+	qmp() {
+		echo "> $1"
+		printf '%s\n' "$1" >&3
+		while IFS= read -r -t 30 line <&4; do
+			line=${line%$'\r'}
+			case $line in
+			*'"return"'* | *'"error"'*) echo "< $line"; reply=$line; return 0 ;;
+			esac
+		done
+		echo "< (no reply within 30 s)"
+		return 1
+	}
+	qmp '{"execute":"qmp_capabilities"}' || return
+	qmp '{"execute":"qom-set","arguments":{"path":"/machine/peripheral/balloon0","property":"guest-stats-polling-interval","value":1}}' || return
+	for tries in $(seq 40); do
+		sleep 1
+		qmp '{"execute":"qom-get","arguments":{"path":"/machine/peripheral/balloon0","property":"guest-stats"}}' || return
+		[[ $reply =~ \"last-update\":\ ([0-9]+) ]] || continue
+		[[ ${BASH_REMATCH[1]} != 0 ]] || continue
+		[[ -z $first ]] && first=${BASH_REMATCH[1]}
+		[[ ${BASH_REMATCH[1]} != "$first" ]] && break
+	done
+	printf '%s\n' "$reply" >"$work/guest-stats"
+	qmp '{"execute":"balloon","arguments":{"value":104857600}}'
+}
+
+# The balloon scenario's checks common to every device: the workloads on the other CPUs during
+# both phases, the pattern on the pages kept out of the balloon after both.
+check_balloon_scenario_parts() {
+	local what
+	for what in inflated deflated; do
+		grep -qE "^ok [0-9]+ - balloon: workloads kept running on the [1-9][0-9]* other CPUs while the balloon $what, every pattern intact$" <<<"$out" \
+			|| fail "no workload check while the balloon $what"
+	done
+	for what in inflating deflating; do
+		grep -qE "^ok [0-9]+ - balloon: the pattern on the 512 pages not ballooned is intact after $what \\(0 words changed\\)$" <<<"$out" \
+			|| fail "no intact pattern after $what"
+	done
+}
+
+# QEMU read our driver's statistics: the last guest-stats reply holds the figures of one of the
+# guest's "# balloon: stats #N" lines (free and total memory in bytes), total memory is the
+# guest's managed RAM ("room for N pages"), and the driver answered at least one request.
+check_guest_stats() {
+	local reply free total room
+	reply=$(cat "$work/guest-stats" 2>/dev/null)
+	[[ $reply =~ \"stat-free-memory\":\ ([0-9]+) ]] || { fail "no stat-free-memory in guest-stats: '$reply'"; return; }
+	free=${BASH_REMATCH[1]}
+	[[ $reply =~ \"stat-total-memory\":\ ([0-9]+) ]] || { fail "no stat-total-memory in guest-stats"; return; }
+	total=${BASH_REMATCH[1]}
+	room=$(sed -nE 's/^ok [0-9]+ - balloon: device [0-9]+ ready .*room for ([0-9]+) pages$/\1/p' <<<"$out")
+	[[ -n $room ]] || { fail "no 'room for N pages' line"; return; }
+	(( total == room * 4096 )) || fail "guest-stats total memory $total is not the guest's $room pages"
+	grep -qE "^# balloon: stats #[0-9]+: free=$free total=$total " <<<"$out" \
+		|| fail "guest-stats free memory $free is not a value the guest reported"
+	(( free > 0 && free < total )) || fail "guest-stats free memory $free not within (0, $total)"
+	for s in swap-in swap-out major-faults; do
+		[[ $reply == *"\"stat-$s\": 0"* ]] || fail "stat-$s is not 0: '$reply'"
+	done
+	grep -qE '^ok [0-9]+ - balloon: the device asked for statistics [1-9][0-9]* times, each answered ' <<<"$out" \
+		|| fail "the driver answered no statistics request"
+	echo "guest-stats: free $free total $total (guest: $room pages)"
 }
 
 expect_status() {
@@ -484,14 +561,15 @@ microvm_virtio)
 scenario_balloon)
 	machine=microvm,acpi=on,rtc=off,pit=off,pic=off
 	mkfifo "$work/qmp.in" "$work/qmp.out" || { fail "mkfifo"; exit 1; }
-	# QEMU opens both FIFOs read-write, so this writer's open returns once QEMU has started;
-	# the guest waits for a non-zero target.
-	printf '%s\n' '{"execute":"qmp_capabilities"}' \
-		'{"execute":"balloon","arguments":{"value":104857600}}' >"$work/qmp.in" &
+	# QEMU opens both FIFOs read-write, so these opens return once QEMU has started; the
+	# guest waits for a non-zero target (answering stats requests meanwhile), so the target
+	# comes last: first the stats polling, then guest-stats until two updates were seen.
+	qmp_drive_balloon >"$work/qmp.log" 2>&1 &
 	boot scenario-balloon -m 128 -smp 2 -global virtio-mmio.force-legacy=false \
-		-device virtio-balloon-device,free-page-reporting=on,deflate-on-oom=on \
+		-device virtio-balloon-device,id=balloon0,free-page-reporting=on,deflate-on-oom=on \
 		-chardev pipe,id=qmp,path="$work/qmp" -mon chardev=qmp,mode=control
 	wait
+	echo "--- QMP"; cat "$work/qmp.log"; echo "---"
 	expect_status 1 "MV_GUEST_EXIT_PASS"
 	expect_tap
 	grep -q '^not ok' <<<"$out" && fail "a check failed"
@@ -503,6 +581,8 @@ scenario_balloon)
 		|| fail "deflate-on-OOM did not serve the memory hog"
 	grep -qE '^ok [0-9]+ - balloon: deflated 7168 pages, free pages back to ' <<<"$out" \
 		|| fail "the balloon did not deflate"
+	check_balloon_scenario_parts
+	check_guest_stats
 	;;
 scenario_high_ram)
 	# Node 0 is all the RAM below 4 GiB, node 1 starts at 4 GiB: the memory manager's tables,

@@ -7,7 +7,8 @@
 #
 # Checks: exit status 1 (every guest TAP check passed: inflated to the target, free pages fell
 # by as much, free page reports used, a memory hog served by deflate-on-OOM, deflated back,
-# inflated again); memvisor's end-of-run
+# inflated again; slab work on the other CPUs during the inflate and the deflate; the pattern on
+# 512 held pages of both nodes intact after both); memvisor's end-of-run
 # consistency check; the guest's final "balloon: node K pages=P" lines sum to N (the target in
 # pages); and for every node, the host's pages_ballooned equals P. The guest inflates in 64 KiB
 # blocks (memvisor's default cluster), so every ballooned page lies in a whole cluster the host
@@ -34,6 +35,16 @@ grep -Eq "^ok [0-9]+ - balloon: a memory hog past free memory is served by defla
     || fail "deflate-on-OOM did not serve the memory hog (give --balloon ...,deflate-on-oom=on)"
 grep -Eq "^ok [0-9]+ - balloon: inflated again to $want pages, left inflated$" "$out" \
     || fail "the guest did not end inflated"
+for what in inflated deflated; do
+    grep -Eq "^ok [0-9]+ - balloon: workloads kept running on the [1-9][0-9]* other CPUs while the balloon $what, every pattern intact$" "$out" \
+        || fail "no workload on the other CPUs while the balloon $what"
+done
+grep -Eq '^ok [0-9]+ - balloon: 512 pages filled with a per-page pattern \(node 0: [1-9][0-9]*, node 1: [1-9][0-9]*\) before inflating$' "$out" \
+    || fail "the pattern pages are not spread over both nodes"
+for what in inflating deflating; do
+    grep -Eq "^ok [0-9]+ - balloon: the pattern on the 512 pages not ballooned is intact after $what \(0 words changed\)$" "$out" \
+        || fail "the pattern on the held pages was not checked intact after $what"
+done
 
 sum=0
 # The "balloon: node" lines after the final inflation are the state the host must show.

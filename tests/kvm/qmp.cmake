@@ -28,3 +28,11 @@ mv_add_kvm_test(NAME qmp.balloon_drives_the_guest_driver COMMAND ${MV_QMP_CHECK}
     $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/scenario-balloon.elf
     ${PROJECT_SOURCE_DIR}/tools/qmp-client ${CMAKE_CURRENT_BINARY_DIR}
     TIMEOUT 300)
+
+# qom-get / qom-set on the balloon's guest statistics (QEMU's properties): the polling interval
+# read, refused above an hour, set; a bad path is DeviceNotFound; guest-stats read while the
+# guest runs carries the figures its driver sent (scenario=balloon, --balloon stats-interval=1).
+mv_add_kvm_test(NAME qmp.balloon_guest_stats COMMAND ${MV_QMP_CHECK} balloon_stats
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/scenario-balloon.elf
+    ${PROJECT_SOURCE_DIR}/tools/qmp-client ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 300)

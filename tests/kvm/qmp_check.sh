@@ -11,6 +11,11 @@
 #                                                   "balloon" asks for 64 MiB back; the guest's
 #                                                   driver inflates (BALLOON_CHANGE events), deflates,
 #                                                   inflates again; the last event says 192 MiB
+#   qmp_check.sh balloon_stats MEMVISOR IMAGE CLIENT DIR   IMAGE = scenario-balloon with
+#                                                   --balloon stats-interval=1: qom-get/qom-set of
+#                                                   guest-stats-polling-interval and bad paths, then
+#                                                   qom-get guest-stats while the guest runs: the
+#                                                   figures must be ones the guest's driver sent
 #
 # memvisor runs with --qmp ...,wait=on, so the guest starts when the client connects, and the
 # client's first command (stop) comes before the memtest has done much. While the guest is paused
@@ -40,6 +45,10 @@ expect() {      # expect N REGEX
 
 if [[ $mode == oom ]]; then
     "$memvisor" run "$image" --cmdline memtest --numa size=16M,budget=4M \
+        --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+elif [[ $mode == balloon_stats ]]; then
+    "$memvisor" run "$image" --cmdline scenario=balloon --cpus 2 --numa size=128M,cpus=0 \
+        --numa size=128M,cpus=1 --balloon target=64M,stats-interval=1 --stats "$stats" \
         --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
 elif [[ $mode == balloon ]]; then
     "$memvisor" run "$image" --cmdline scenario=balloon --cpus 2 --numa size=128M,cpus=0 \
@@ -113,6 +122,45 @@ elif [[ $mode == balloon ]]; then
     grep -qx "memvisor: guest memory consistency check: ok" "$err" || fail "consistency check did not pass"
     line=$(grep '"node": 0,' "$stats") || fail "no node 0 in $stats"
     [[ $line =~ \"pages_ballooned\":\ [1-9] ]] || fail "node 0 holds no ballooned pages: $line"
+elif [[ $mode == balloon_stats ]]; then
+    path='"path": "/machine/peripheral/balloon0"'
+    # one connection (a new python per read is too slow in the nested sandbox): the interval,
+    # bad requests, then guest-stats every 0.2 s while the guest runs (the connection ends
+    # with memvisor: qmp-client then exits 2)
+    stats_reads=()
+    for _ in $(seq 150); do
+        stats_reads+=(-- --sleep 0.2 -- qom-get "{$path, \"property\": \"guest-stats\"}")
+    done
+    python3 "$client" --wait 60 "$sock" \
+        qom-get "{$path, \"property\": \"guest-stats-polling-interval\"}" -- \
+        qom-set "{$path, \"property\": \"guest-stats-polling-interval\", \"value\": 3601}" -- \
+        qom-get '{"path": "/machine/peripheral/balloon1", "property": "guest-stats"}' -- \
+        qom-set "{$path, \"property\": \"guest-stats-polling-interval\", \"value\": 1}" \
+        "${stats_reads[@]}" >"$replies"
+    crc=$?
+    [[ $crc == 1 || $crc == 2 ]] || fail "qmp-client exit status $crc, expected 1 (two commands were bad) or 2 (memvisor ended first)"
+    expect 1 '^\{"return": 1\}$'
+    expect 2 '^\{"error": \{"class": "GenericError", "desc": "guest-stats-polling-interval 3601 is above 3600 s"\}\}$'
+    expect 3 '^\{"error": \{"class": "DeviceNotFound", "desc": "Device ./machine/peripheral/balloon1. not found"\}\}$'
+    expect 4 '^\{"return": \{\}\}$'
+    wait "$pid"; rc=$?
+    sed -i 's/\r$//' "$out"
+    last=$(grep '"last-update": [1-9]' "$replies" | tail -n 1)
+    [[ $rc == 1 ]] || fail "memvisor exit status $rc, expected 1 (guest exit code 0)"
+    [[ -n $last ]] || fail "no guest-stats reply with a report while the guest ran"
+    [[ $last =~ ^\{\"return\":\ \{\"stats\":\ \{\"stat-swap-in\":\ 0,\ \"stat-swap-out\":\ 0,\ \"stat-major-faults\":\ 0,\ \"stat-minor-faults\":\ [0-9]+,\ \"stat-free-memory\":\ ([0-9]+),\ \"stat-total-memory\":\ ([0-9]+),\ \"stat-available-memory\":\ ([0-9]+),\ \"stat-disk-caches\":\ 0,\ \"stat-htlb-pgalloc\":\ 18446744073709551615,\ \"stat-htlb-pgfail\":\ 18446744073709551615\},\ \"last-update\":\ [1-9][0-9]*\}\}$ ]] \
+        || fail "guest-stats is not QEMU's shape with the driver's tags: $last"
+    free=${BASH_REMATCH[1]} total=${BASH_REMATCH[2]} avail=${BASH_REMATCH[3]}
+    room=$(sed -nE 's/^ok [0-9]+ - balloon: device [0-9]+ ready .*room for ([0-9]+) pages$/\1/p' "$out")
+    [[ -n $room ]] || fail "no 'room for N pages' line from the guest"
+    (( total == room * 4096 )) || fail "stat-total-memory $total is not the guest's $room pages"
+    (( avail == free )) || fail "stat-available-memory $avail is not the free memory $free"
+    grep -Eq "^# balloon: stats #[0-9]+: free=$free total=$total " "$out" \
+        || fail "stat-free-memory $free is not a figure the guest's driver sent"
+    grep -Eq '^ok [0-9]+ - balloon: the device asked for statistics [1-9][0-9]* times, each answered ' "$out" \
+        || fail "the guest's driver answered no statistics request"
+    grep -qx "memvisor: guest memory consistency check: ok" "$err" || fail "consistency check did not pass"
+    echo "guest-stats: free $free of $total bytes ($room pages)"
 elif [[ $mode == oom ]]; then
     python3 "$client" --wait 60 --events --drain "$sock" query-status >"$replies"
     crc=$?

@@ -4,6 +4,7 @@
  * by line (QMP ends every message with CRLF) and checks them as text; the protocol is text.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@ struct fake {
 	uint64_t budget_bytes;
 	uint64_t balloon_target;        /* what balloon_set was given */
 	uint64_t balloon_held;          /* what balloon_size answers */
+	struct qmp_guest_stats gs;      /* what balloon_guest_stats answers */
+	unsigned interval;              /* the polling interval; set_interval refuses above 60 */
 };
 
 static struct fake fake;
@@ -105,6 +108,27 @@ static uint64_t f_balloon_size(void *ctx)
 	return fake.balloon_held;
 }
 
+static void f_guest_stats(void *ctx, struct qmp_guest_stats *gs)
+{
+	(void)ctx;
+	*gs = fake.gs;
+}
+
+static unsigned f_get_interval(void *ctx)
+{
+	(void)ctx;
+	return fake.interval;
+}
+
+static int f_set_interval(void *ctx, uint64_t seconds)
+{
+	(void)ctx;
+	if (seconds > 60)
+		return mv_fail(EINVAL, "interval %" PRIu64 " refused by the device", seconds);
+	fake.interval = (unsigned)seconds;
+	return 0;
+}
+
 #define FAKE_OPS \
 	.stop = f_stop, .cont = f_cont, .running = f_running, .quit = f_quit, \
 	.vcpu_thread_id = f_tid, .mem_stats = f_stats, .mem_request = f_request, \
@@ -115,6 +139,8 @@ static const struct qmp_ops fake_ops = { FAKE_OPS };
 /* The same machine with a balloon. */
 static const struct qmp_ops fake_balloon_ops = {
 	FAKE_OPS, .balloon_set = f_balloon_set, .balloon_size = f_balloon_size,
+	.balloon_guest_stats = f_guest_stats, .balloon_get_interval = f_get_interval,
+	.balloon_set_interval = f_set_interval,
 };
 
 /* ---- fixture: a server with a 2-vCPU, 2-node machine -------------------------------------- */
@@ -683,6 +709,102 @@ TEST(balloon_sets_the_target_query_and_event_report_what_the_guest_keeps)
 	fx_teardown(&f);
 }
 
+#define QOM_GET(prop) "{\"execute\": \"qom-get\", \"arguments\": {\"path\": " \
+	"\"/machine/peripheral/balloon0\", \"property\": \"" prop "\"}}"
+#define QOM_SET(prop, value) "{\"execute\": \"qom-set\", \"arguments\": {\"path\": " \
+	"\"/machine/peripheral/balloon0\", \"property\": \"" prop "\", \"value\": " value "}}"
+
+TEST(qom_on_a_machine_without_a_balloon_finds_no_device)
+{
+	struct fx f;
+	BUF;
+	int fd;
+
+	fx_setup(&f);
+	fd = ready_client(&f);
+	CHECK_STREQ(CMD(fd, QOM_GET("guest-stats")),
+		    "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device "
+		    "'/machine/peripheral/balloon0' not found\"}}");
+	CHECK_STREQ(CMD(fd, QOM_SET("guest-stats-polling-interval", "2")),
+		    "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device "
+		    "'/machine/peripheral/balloon0' not found\"}}");
+	close(fd);
+	fx_teardown(&f);
+}
+
+TEST(qom_refuses_other_paths_properties_and_bad_values)
+{
+	struct fx f;
+	BUF;
+	int fd;
+
+	fx_machine(&f);
+	CHECK_EQ(qmp_init(&f.q, &f.m, &fake_balloon_ops, NULL), 0);
+	CHECK_EQ(qmp_start(&f.q), 0);
+	fd = ready_client(&f);
+	fake.interval = 5;
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"qom-get\", \"arguments\": {\"path\": \"/machine\", "
+			"\"property\": \"guest-stats\"}}"),
+		    "{\"error\": {\"class\": \"DeviceNotFound\", \"desc\": \"Device '/machine' "
+		    "not found\"}}");
+	CHECK_STREQ(CMD(fd, QOM_GET("actual")),
+		    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Property "
+		    "'virtio-balloon-device.actual' not found\"}}");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"qom-get\", \"arguments\": {\"path\": 1, "
+			   "\"property\": \"guest-stats\"}}"),
+		       "Invalid parameter type for 'path', expected: string");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"qom-set\", \"arguments\": {\"path\": "
+			   "\"/machine/peripheral/balloon0\", \"property\": \"guest-stats\"}}"),
+		       "Parameter 'value' is missing");
+	CHECK_CONTAINS(CMD(fd, QOM_SET("guest-stats", "1")),
+		       "Property 'guest-stats' is not writable");
+	CHECK_CONTAINS(CMD(fd, QOM_SET("guest-stats-polling-interval", "\"2\"")),
+		       "Invalid parameter type for 'value', expected: integer");
+	CHECK_CONTAINS(CMD(fd, QOM_SET("guest-stats-polling-interval", "1.5")),
+		       "Invalid parameter type for 'value', expected: integer");
+	CHECK_CONTAINS(CMD(fd, QOM_SET("guest-stats-polling-interval", "-1")),
+		       "timer value must be greater than zero");
+	CHECK_CONTAINS(CMD(fd, QOM_SET("guest-stats-polling-interval", "61")),
+		       "interval 61 refused by the device");
+	CHECK_EQ(fake.interval, 5);                           /* none of them changed it */
+	close(fd);
+	fx_teardown(&f);
+}
+
+/* QEMU's shapes: guest-stats {"stats": {"stat-...": n, ...}, "last-update": s}, a value never
+ * reported is -1 as an unsigned 64-bit number; the interval a bare integer. */
+TEST(qom_reads_guest_stats_and_sets_the_polling_interval)
+{
+	struct fx f;
+	BUF;
+	int fd;
+
+	fx_machine(&f);
+	CHECK_EQ(qmp_init(&f.q, &f.m, &fake_balloon_ops, NULL), 0);
+	CHECK_EQ(qmp_start(&f.q), 0);
+	fd = ready_client(&f);
+	for (unsigned i = 0; i < QMP_GUEST_STATS_NR; i++)
+		fake.gs.val[i] = UINT64_MAX;
+	fake.gs.val[4] = 1000;
+	fake.gs.val[5] = 4096;
+	fake.gs.last_update = 1700000000;
+	fake.interval = 0;
+	CHECK_STREQ(CMD(fd, QOM_GET("guest-stats")),
+		    "{\"return\": {\"stats\": {\"stat-swap-in\": 18446744073709551615, "
+		    "\"stat-swap-out\": 18446744073709551615, \"stat-major-faults\": "
+		    "18446744073709551615, \"stat-minor-faults\": 18446744073709551615, "
+		    "\"stat-free-memory\": 1000, \"stat-total-memory\": 4096, "
+		    "\"stat-available-memory\": 18446744073709551615, \"stat-disk-caches\": "
+		    "18446744073709551615, \"stat-htlb-pgalloc\": 18446744073709551615, "
+		    "\"stat-htlb-pgfail\": 18446744073709551615}, \"last-update\": 1700000000}}");
+	CHECK_STREQ(CMD(fd, QOM_GET("guest-stats-polling-interval")), "{\"return\": 0}");
+	CHECK_STREQ(CMD(fd, QOM_SET("guest-stats-polling-interval", "3")), "{\"return\": {}}");
+	CHECK_EQ(fake.interval, 3);
+	CHECK_STREQ(CMD(fd, QOM_GET("guest-stats-polling-interval")), "{\"return\": 3}");
+	close(fd);
+	fx_teardown(&f);
+}
+
 TEST(the_unix_socket_serves_several_messages_in_one_write)
 {
 	struct fx f;
@@ -731,7 +853,8 @@ TEST(qmp_client_script_prints_one_reply_per_command)
 	CHECK_EQ(qmp_listen(&f.q, &spec), 0);
 	CHECK_EQ(qmp_start(&f.q), 0);
 	snprintf(cmdline, sizeof(cmdline), "python3 %s/tools/qmp-client --events %s stop -- "
-		 "x-memvisor-page-out '{\"node\": 1}' -- --raw '{\"execute\": oops}' -- query-status",
+		 "x-memvisor-page-out '{\"node\": 1}' -- --raw '{\"execute\": oops}' -- --sleep 0.1 "
+		 "-- query-status",
 		 MV_SOURCE_DIR, spec.path);
 	p = popen(cmdline, "r");
 	CHECK_NOT_NULL(p);
@@ -750,5 +873,10 @@ TEST(qmp_client_script_prints_one_reply_per_command)
 		 MV_SOURCE_DIR, spec.path);
 	CHECK_EQ(system(cmdline), 0);
 	CHECK(fake.running);
+	snprintf(cmdline, sizeof(cmdline), "python3 %s/tools/qmp-client %s query-status -- "
+		 "--sleep -1 2>/dev/null", MV_SOURCE_DIR, spec.path);
+	status = system(cmdline);
+	CHECK(WIFEXITED(status));
+	CHECK_EQ(WEXITSTATUS(status), 2);               /* bad usage: a negative sleep */
 	fx_teardown(&f);
 }

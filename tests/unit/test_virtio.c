@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_config.h>
@@ -1006,6 +1008,50 @@ TEST(stats_buffer_is_held_until_polled)
 	CHECK_EQ(f.irqs, 1);
 	virtio_balloon_poll_stats(&f.b);                /* nothing held: nothing returned */
 	CHECK_EQ(used_idx(&f, 2), 1);
+	fx_teardown(&f);
+}
+
+TEST(stats_interval_change_refused_without_a_timer_or_above_an_hour)
+{
+	struct fx f;
+
+	fx_setup(&f);                                   /* virtio_balloon_start not called */
+	CHECK_EQ(virtio_balloon_set_interval(&f.b, 2), -EINVAL);
+	CHECK_CONTAINS(mv_error(), "no statistics queue");
+	CHECK_EQ(virtio_balloon_interval(&f.b), 1);
+	CHECK_EQ(virtio_balloon_start(&f.b), 0);
+	CHECK_EQ(virtio_balloon_set_interval(&f.b, 3601), -EINVAL);
+	CHECK_CONTAINS(mv_error(), "guest-stats-polling-interval 3601 is above 3600 s");
+	CHECK_EQ(virtio_balloon_interval(&f.b), 1);
+	fx_teardown(&f);
+}
+
+/* The timer paused (interval 0) keeps the buffer; a new interval returns it after that long,
+ * and the time of the guest's report is kept for QMP's last-update. */
+TEST(stats_timer_follows_interval_changes)
+{
+	struct fx f;
+	struct virtio_balloon_stat st = { .tag = htole16(VIRTIO_BALLOON_S_MEMFREE),
+					  .val = htole64(77) };
+	int64_t before = (int64_t)time(NULL);
+
+	fx_setup(&f);
+	drv_init_all(&f);
+	memcpy(gptr(&f, BUF_GPA, 10), &st, 10);
+	CHECK_EQ(virtio_balloon_start(&f.b), 0);
+	CHECK_EQ(virtio_balloon_set_interval(&f.b, 0), 0);
+	set_desc(&f, 2, 0, BUF_GPA, 10, 0, 0);
+	make_avail(&f, 2, 0);
+	notify(&f, 2);
+	CHECK(bstats(&f).stats_last_update >= before);
+	CHECK(bstats(&f).stats_last_update <= (int64_t)time(NULL));
+	usleep(1300 * 1000);                            /* past the old 1 s interval */
+	CHECK_EQ(used_idx(&f, 2), 0);                   /* paused: still held */
+	CHECK_EQ(virtio_balloon_set_interval(&f.b, 1), 0);
+	for (unsigned ms = 0; ms < 3000 && used_idx(&f, 2) == 0; ms += 10)
+		usleep(10 * 1000);
+	CHECK_EQ(used_idx(&f, 2), 1);
+	virtio_balloon_stop(&f.b);
 	fx_teardown(&f);
 }
 
