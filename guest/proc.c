@@ -280,6 +280,19 @@ static struct numa_policy *fault_policy(struct proc *p, const struct vma *v, gva
 	return tmp;
 }
 
+/*
+ * After p changed its own page table: flush this CPU's TLB (vmem_user_flush does, when p's table
+ * is loaded here). Enough by the TLB invariant (proc.h), which this checks: p runs here or
+ * nowhere (a new child, a process being torn down).
+ */
+static void user_flush(struct proc *p, const struct pgtable_flush *fl)
+{
+	unsigned on = __atomic_load_n(&p->on_cpu, __ATOMIC_RELAXED);
+
+	MM_BUG_ON(on != PROC_NO_CPU && on != cpu_id());
+	vmem_user_flush(&p->pt, fl);
+}
+
 /* ---- shared anonymous memory (MAP_SHARED | MAP_ANONYMOUS) ---------------------------------------
  *
  * The backing object (Linux gives such a mapping a shmem file): one frame per page once touched,
@@ -419,7 +432,7 @@ static enum proc_kill do_wp_page(struct proc *p, const struct vma *v, gva_t va)
 	if (!is_cow(v) ||
 	    __atomic_load_n(&buddy_pfn_to_frame(&pmem_buddy, old)->refcount, __ATOMIC_ACQUIRE) == 1) {
 		MM_BUG_ON(pgtable_protect(&p->pt, va, MM_PAGE_SIZE, &a, &fl) != 0);
-		vmem_user_flush(&p->pt, &fl);
+		user_flush(p, &fl);
 		return KILL_NONE;
 	}
 	if (page_alloc(fault_policy(p, v, va, &tmp), 0, PAGE_ALLOC_MAY_FAIL, &pfn))
@@ -428,7 +441,7 @@ static enum proc_kill do_wp_page(struct proc *p, const struct vma *v, gva_t va)
 	       MM_PAGE_SIZE);
 	MM_BUG_ON(pgtable_map(&p->pt, va, pfn << MM_PAGE_SHIFT, MM_PAGE_SIZE, PT_SIZE_4K, &a,
 			      PT_MAP_REPLACE, &fl) != 0);   /* a leaf in place: no table needed */
-	vmem_user_flush(&p->pt, &fl);
+	user_flush(p, &fl);
 	rss_add(p, old, -1);
 	rss_add(p, pfn, 1);
 	MM_BUG_ON(buddy_frame_put(&pmem_buddy, old) != 0);
@@ -558,7 +571,7 @@ static void zap(struct proc *p, gva_t start, uint64_t len)
 
 	MM_BUG_ON(pgtable_walk(&p->pt, start, len, 0, zap_visit, p, NULL) != 0);
 	MM_BUG_ON(pgtable_unmap(&p->pt, start, len, &fl) != 0);   /* 4 KiB leaves: no split */
-	vmem_user_flush(&p->pt, &fl);
+	user_flush(p, &fl);
 }
 
 struct reprot {
@@ -587,7 +600,7 @@ static void reprotect(struct proc *p, gva_t start, uint64_t len)
 	struct reprot r = { p, { 0 } };
 
 	MM_BUG_ON(pgtable_walk(&p->pt, start, len, 0, reprot_visit, &r, NULL) != 0);
-	vmem_user_flush(&p->pt, &r.fl);
+	user_flush(p, &r.fl);
 }
 
 /* ---- processes ------------------------------------------------------------------------------ */
@@ -1415,7 +1428,7 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 			MM_BUG_ON(pgtable_protect(&parent->pt, v->vm_start, v->vm_end - v->vm_start,
 						  &a, &fl) != 0);
 		}
-	vmem_user_flush(&parent->pt, &fl);
+	user_flush(parent, &fl);
 	child->regs = *r;
 	child->regs.rax = 0;
 	child->regs.rflags = (r->rflags & USER_RFLAGS_KEEP) | USER_RFLAGS;

@@ -16,10 +16,12 @@
  * user PTEs are not global (no PCID). So a process changing its own page table flushes only its
  * CPU (vmem_user_flush), and a table nobody runs needs no flush at all.
  *
- * Lock order: proc.c's sched_lock (interrupts off; held across switch_to, see proc.c) → mm/'s
- * locks (page allocation under it: none today) → console. A process's mm_space and page table
- * are touched only by the CPU running it (its system calls and faults) or by its creator
- * before it runs / its reaper after it ended.
+ * Lock order: proc.c's sched_lock (interrupts off; held across switch_to, see proc.c) → console
+ * (only a bail-out prints under it); nothing allocates or takes mm/'s locks under sched_lock. A
+ * process's mm_space and page table are touched only by the CPU running it (its system calls
+ * and faults; user_flush checks) or by its creator before it runs / its reaper after it ended.
+ * Children are not reparented: a process must be reaped after its children ended (proc_free
+ * BUGs on a child that may still run); the scenarios' programs wait for theirs.
  */
 #ifndef GUEST_PROC_H
 #define GUEST_PROC_H
