@@ -132,6 +132,8 @@ exc_pf_insn:
  * state: -mgeneral-regs-only), calls the handler, restores them and returns with iretq.
  * Alignment: the CPU aligns RSP to 16 bytes before pushing its 5-quadword frame (40 bytes), the
  * 9 pushes make it 112 bytes: RSP is 16-byte aligned at the call, as the ABI wants.
+ * The handler's first argument (RDI) is the interrupted CS (its low bits: the ring), 80(%rsp)
+ * after the pushes (9 registers, then the CPU's RIP).
  */
 .macro IRQ_STUB name, handler
 	.globl \name
@@ -145,6 +147,7 @@ exc_pf_insn:
 	push	%r9
 	push	%r10
 	push	%r11
+	mov	80(%rsp), %rdi
 	cld
 	call	\handler
 	pop	%r11
@@ -161,6 +164,7 @@ exc_pf_insn:
 
 	.text
 IRQ_STUB irq_ipi_entry, smp_ipi_handler
+IRQ_STUB irq_timer_entry, smp_timer_handler
 
 /* The LAPIC's spurious vector: nothing to do, and no EOI (Intel SDM vol. 3, 11.9). */
 	.globl irq_spurious_entry

@@ -19,7 +19,8 @@
  *               filled from the image (the file part of the segment, zero beyond); shared
  *               VMA → the backing object's frame for that page (allocated on first touch)
  *
- * Frames come from page_alloc with the process's NUMA policy, one reference per mapping
+ * Frames come from page_alloc with the VMA's NUMA policy (mbind) or else the process's
+ * (set_mempolicy; fault_policy), one reference per mapping
  * (buddy_frame_get/put). A PROT_NONE page stays mapped but supervisor-only (x86 has no
  * present-but-inaccessible user PTE; mm/pgtable cannot write Linux's PROTNONE encoding), so the
  * user's access faults with P=1 and the VMA check refuses it.
@@ -29,21 +30,22 @@
  * a page fault; the process's CR3 is loaded while it is in a system call and SMAP is off.
  *
  * Contexts: a process's system calls and faults run on its kernel stack with interrupts off
- * (SFMASK, interrupt gates), on the one CPU running it; the scheduler's run queue and switches
- * happen with interrupts off on that CPU too (one CPU runs processes so far: no lock yet). Freeing a frame before its TLB flush is
- * safe for that reason: nothing runs the process's user code until the system call or fault
- * returns, which happens after the flush.
+ * (SFMASK, interrupt gates), on the one CPU running it; the scheduler (below) moves processes
+ * between CPUs only at switches, under sched_lock. Freeing a frame after only a local TLB flush
+ * is safe because of the TLB invariant (proc.h): the process's mappings are cached nowhere else,
+ * and nothing runs its user code until the system call or fault returns, after the flush.
+ * Frames shared between processes (COW after fork, shared objects) are reference-counted
+ * atomically by the buddy; a shared object's page slots are filled with compare-and-swap.
  *
  * Known limits (said, not hidden): no swapgs — user code runs with the kernel's GS base and a
- * program that loads %gs would break the next kernel entry; no IST stacks; mbind (per-VMA
- * policy), timer preemption and running processes on every CPU are not here
- * yet (the scheduler is cooperative and runs on the CPU that calls sched_run).
+ * program that loads %gs would break the next kernel entry; no IST stacks.
  */
 #include <mm/buddy.h>
 
 #include "mem.h"
 #include "proc.h"
 #include "smp.h"
+#include "spinlock.h"
 
 #define PF_ERR_P        (UINT64_C(1) << 0)      /* the page was present: a protection fault */
 #define PF_ERR_W        (UINT64_C(1) << 1)      /* write access */
@@ -252,6 +254,45 @@ static void rss_add(struct proc *p, pfn_t pfn, int delta)
 	p->rss_node[frame_node(pfn)] += (uint64_t)(int64_t)delta;
 }
 
+/*
+ * The policy a fault at va in v allocates with (Linux get_vma_policy): the VMA's when mbind gave
+ * it one, else the process's (set_mempolicy, or NULL: local). A VMA policy is turned into a
+ * numa_policy in *tmp; for INTERLEAVE the node is chosen by the page's offset in the mapping,
+ * as Linux's offset_il_node, so placement does not depend on the order pages are touched: the
+ * cursor is set to the node before the (index mod weight)-th node of the mask.
+ */
+static struct numa_policy *fault_policy(struct proc *p, const struct vma *v, gva_t va,
+					struct numa_policy *tmp)
+{
+	nodemask_t nodes = v->vm_policy.nodes;
+	unsigned w, k;
+
+	if (v->vm_policy.mode == NUMA_POLICY_DEFAULT)
+		return p->policy;
+	*tmp = (struct numa_policy){ v->vm_policy.mode, 0, nodes };
+	if (v->vm_policy.mode != NUMA_POLICY_INTERLEAVE)
+		return tmp;
+	w = numa_nodemask_weight(nodes);
+	k = (unsigned)((v->vm_pgoff + ((va - v->vm_start) >> MM_PAGE_SHIFT) + w - 1) % w);
+	while (k--)
+		nodes &= nodes - 1;             /* drop the lowest node k times */
+	tmp->il_prev = (unsigned)__builtin_ctzll(nodes);
+	return tmp;
+}
+
+/*
+ * After p changed its own page table: flush this CPU's TLB (vmem_user_flush does, when p's table
+ * is loaded here). Enough by the TLB invariant (proc.h), which this checks: p runs here or
+ * nowhere (a new child, a process being torn down).
+ */
+static void user_flush(struct proc *p, const struct pgtable_flush *fl)
+{
+	unsigned on = __atomic_load_n(&p->on_cpu, __ATOMIC_RELAXED);
+
+	MM_BUG_ON(on != PROC_NO_CPU && on != cpu_id());
+	vmem_user_flush(&p->pt, fl);
+}
+
 /* ---- shared anonymous memory (MAP_SHARED | MAP_ANONYMOUS) ---------------------------------------
  *
  * The backing object (Linux gives such a mapping a shmem file): one frame per page once touched,
@@ -262,7 +303,8 @@ static void rss_add(struct proc *p, pfn_t pfn, int delta)
  * replacement) or is freed; the last detach frees it and its frames.
  */
 struct shmem {
-	uint64_t refs;                  /* processes attached */
+	uint64_t refs;                  /* processes attached (atomic: parent and child may run on
+					   two CPUs) */
 	uint64_t npages;
 	pfn_t pages[];                  /* 0: not allocated yet (pfn 0 is never a buddy frame) */
 };
@@ -274,7 +316,7 @@ static bool is_shm_vma(const struct vma *v)
 
 static void shm_put(struct shmem *o)
 {
-	if (--o->refs)
+	if (__atomic_sub_fetch(&o->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	for (uint64_t i = 0; i < o->npages; i++)
 		if (o->pages[i])
@@ -287,7 +329,7 @@ static bool shm_attach(struct proc *p, struct shmem *o)
 	for (unsigned i = 0; i < PROC_MAX_SHM; i++)
 		if (!p->shm[i]) {
 			p->shm[i] = o;
-			o->refs++;
+			__atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
 			return true;
 		}
 	return false;
@@ -317,13 +359,25 @@ static int shm_page(struct proc *p, const struct vma *v, gva_t va, pfn_t *pfn)
 	struct shmem *o = (struct shmem *)(uintptr_t)v->vm_file;
 	uint64_t idx = v->vm_pgoff + ((va - v->vm_start) >> MM_PAGE_SHIFT);
 
+	pfn_t have, mine;
+
 	MM_BUG_ON(idx >= o->npages);
-	if (!o->pages[idx]) {
-		if (page_alloc(p->policy, 0, PAGE_ALLOC_MAY_FAIL, &o->pages[idx]))
+	have = __atomic_load_n(&o->pages[idx], __ATOMIC_ACQUIRE);
+	if (!have) {
+		/* Two processes of the object may fault the page at once on two CPUs: the first
+		 * to install its zeroed frame wins, the other frees its own and uses that. */
+		struct numa_policy tmp;
+
+		if (page_alloc(fault_policy(p, v, va, &tmp), 0, PAGE_ALLOC_MAY_FAIL, &mine))
 			return -MM_ENOMEM;
-		memset(phys_to_direct(o->pages[idx] << MM_PAGE_SHIFT), 0, MM_PAGE_SIZE);
+		memset(phys_to_direct(mine << MM_PAGE_SHIFT), 0, MM_PAGE_SIZE);
+		if (__atomic_compare_exchange_n(&o->pages[idx], &have, mine, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			have = mine;
+		else
+			page_free(mine, 0);
 	}
-	*pfn = o->pages[idx];
+	*pfn = have;
 	MM_BUG_ON(buddy_frame_get(&pmem_buddy, *pfn) != 0);   /* the mapping's reference */
 	return 0;
 }
@@ -331,9 +385,10 @@ static int shm_page(struct proc *p, const struct vma *v, gva_t va, pfn_t *pfn)
 /* A new frame for the page at va of v: zeroed (anonymous) or filled from the image. */
 static int new_page(struct proc *p, const struct vma *v, gva_t va, pfn_t *pfn)
 {
+	struct numa_policy tmp;
 	uint8_t *dst;
 
-	if (page_alloc(p->policy, 0, PAGE_ALLOC_MAY_FAIL, pfn))
+	if (page_alloc(fault_policy(p, v, va, &tmp), 0, PAGE_ALLOC_MAY_FAIL, pfn))
 		return -MM_ENOMEM;
 	dst = phys_to_direct(*pfn << MM_PAGE_SHIFT);
 	if (is_image_vma(v))
@@ -369,6 +424,7 @@ static enum proc_kill do_wp_page(struct proc *p, const struct vma *v, gva_t va)
 	struct pgtable_attr a = vma_attr(v->vm_flags);
 	struct pgtable_flush fl = { 0 };
 	struct pgtable_info info;
+	struct numa_policy tmp;
 	pfn_t old, pfn;
 
 	MM_BUG_ON(pgtable_translate(&p->pt, va, &info) != 0 || info.state != PT_STATE_MAPPED);
@@ -376,16 +432,16 @@ static enum proc_kill do_wp_page(struct proc *p, const struct vma *v, gva_t va)
 	if (!is_cow(v) ||
 	    __atomic_load_n(&buddy_pfn_to_frame(&pmem_buddy, old)->refcount, __ATOMIC_ACQUIRE) == 1) {
 		MM_BUG_ON(pgtable_protect(&p->pt, va, MM_PAGE_SIZE, &a, &fl) != 0);
-		vmem_user_flush(&p->pt, &fl);
+		user_flush(p, &fl);
 		return KILL_NONE;
 	}
-	if (page_alloc(p->policy, 0, PAGE_ALLOC_MAY_FAIL, &pfn))
+	if (page_alloc(fault_policy(p, v, va, &tmp), 0, PAGE_ALLOC_MAY_FAIL, &pfn))
 		return KILL_OOM;
 	memcpy(phys_to_direct(pfn << MM_PAGE_SHIFT), phys_to_direct(old << MM_PAGE_SHIFT),
 	       MM_PAGE_SIZE);
 	MM_BUG_ON(pgtable_map(&p->pt, va, pfn << MM_PAGE_SHIFT, MM_PAGE_SIZE, PT_SIZE_4K, &a,
 			      PT_MAP_REPLACE, &fl) != 0);   /* a leaf in place: no table needed */
-	vmem_user_flush(&p->pt, &fl);
+	user_flush(p, &fl);
 	rss_add(p, old, -1);
 	rss_add(p, pfn, 1);
 	MM_BUG_ON(buddy_frame_put(&pmem_buddy, old) != 0);
@@ -515,7 +571,7 @@ static void zap(struct proc *p, gva_t start, uint64_t len)
 
 	MM_BUG_ON(pgtable_walk(&p->pt, start, len, 0, zap_visit, p, NULL) != 0);
 	MM_BUG_ON(pgtable_unmap(&p->pt, start, len, &fl) != 0);   /* 4 KiB leaves: no split */
-	vmem_user_flush(&p->pt, &fl);
+	user_flush(p, &fl);
 }
 
 struct reprot {
@@ -544,7 +600,7 @@ static void reprotect(struct proc *p, gva_t start, uint64_t len)
 	struct reprot r = { p, { 0 } };
 
 	MM_BUG_ON(pgtable_walk(&p->pt, start, len, 0, reprot_visit, &r, NULL) != 0);
-	vmem_user_flush(&p->pt, &r.fl);
+	user_flush(p, &r.fl);
 }
 
 /* ---- processes ------------------------------------------------------------------------------ */
@@ -555,9 +611,40 @@ static const char *maps_name(const struct vma *v, void *arg)
 	return is_image_vma(v) ? "/memvisor/user.elf" : is_shm_vma(v) ? "/dev/zero (deleted)" : NULL;
 }
 
+/* A VMA policy as Linux's /proc/PID/numa_maps writes it ("bind:0,1"); "" for none. */
+static const char *policy_text(const struct vma_policy *vp, char *buf, size_t size)
+{
+	static const char *const names[] = {
+		[NUMA_POLICY_DEFAULT] = "", [NUMA_POLICY_BIND] = "bind",
+		[NUMA_POLICY_PREFERRED] = "prefer", [NUMA_POLICY_INTERLEAVE] = "interleave",
+	};
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (vp->mode == NUMA_POLICY_DEFAULT || vp->mode >= ARRAY_SIZE(names))
+		return buf;
+	for (const char *c = names[vp->mode]; *c && n < size - 1; c++)
+		buf[n++] = *c;
+	for (unsigned node = 0; node < 64 && n + 4 < size; node++)
+		if (vp->nodes >> node & 1) {
+			char sep = buf[n - 1] >= '0' && buf[n - 1] <= '9' ? ',' : ':';
+
+			buf[n++] = sep;
+			if (node >= 10)
+				buf[n++] = (char)('0' + node / 10);
+			buf[n++] = (char)('0' + node % 10);
+		}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The maps lines, each with the VMA's mbind policy appended (the format has one line per VMA,
+ * in address order, so the lines and the VMA list are walked together). */
 void proc_print_maps(struct proc *p)
 {
 	char *buf = kmalloc(&kmem, MAPS_BUF);
+	struct vma *v = vma_find(&p->mm, 0);
+	char pol[48];
 	long n;
 
 	if (!buf)
@@ -569,7 +656,14 @@ void proc_print_maps(struct proc *p)
 
 		while (*nl && *nl != '\n')
 			nl++;
-		kprintf("#   %.*s\n", (int)(nl - line), line);
+		if (*nl && v) {
+			policy_text(&v->vm_policy, pol, sizeof(pol));
+			kprintf("#   %.*s%s%s\n", (int)(nl - line), line, pol[0] ? "  policy " : "",
+				pol);
+			v = vma_next(&p->mm, v);
+		} else {
+			kprintf("#   %.*s\n", (int)(nl - line), line);
+		}
 		line = *nl ? nl + 1 : nl;
 	}
 	MM_BUG_ON(kfree(&kmem, buf) != 0);
@@ -580,8 +674,7 @@ static void proc_free(struct proc *p)
 	while (!list_empty(&p->children)) {
 		struct proc *c = list_entry(p->children.next, struct proc, sibling);
 
-		MM_BUG_ON(c->state != PROC_NEW && c->state != PROC_EXITED &&
-			  c->state != PROC_KILLED);     /* never one that may still run */
+		MM_BUG_ON(c->state != PROC_NEW && !c->zombie);   /* never one that may still run */
 		proc_free(c);                   /* unlinks itself */
 	}
 	if (p->parent)
@@ -608,7 +701,8 @@ static struct proc *proc_alloc(const char *name, struct mm_space_config *cfg,
 
 	if (!p)
 		return NULL;
-	*p = (struct proc){ .pid = next_pid++, .state = PROC_NEW, .policy = policy };
+	*p = (struct proc){ .pid = __atomic_fetch_add(&next_pid, 1, __ATOMIC_RELAXED),
+			    .state = PROC_NEW, .policy = policy, .on_cpu = PROC_NO_CPU };
 	list_init(&p->children);
 	for (unsigned i = 0; name[i] && i < PROC_NAME_MAX - 1; i++)
 		p->name[i] = name[i];
@@ -642,6 +736,7 @@ struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 		kprintf("# proc: cannot create %s: out of memory for the process\n", name);
 		return NULL;
 	}
+	p->no_preempt = o && o->no_preempt;
 	for (unsigned i = 0; i < nr_segs; i++) {
 		gva_t start = MM_ALIGN_DOWN(segs[i].vaddr, MM_PAGE_SIZE);
 		uint64_t len = MM_ALIGN_UP(segs[i].vaddr + segs[i].memsz, MM_PAGE_SIZE) - start;
@@ -674,7 +769,7 @@ fail:
 
 void proc_destroy(struct proc *p)
 {
-	MM_BUG_ON(p->state != PROC_NEW && p->state != PROC_EXITED && p->state != PROC_KILLED);
+	MM_BUG_ON(p->state != PROC_NEW && !p->zombie);
 	proc_free(p);
 }
 
@@ -686,31 +781,65 @@ static void enter_mm(struct proc *p)
 	vmem_user_load(p ? &p->pt : NULL);
 }
 
-/* ---- the scheduler (cooperative, one run queue; see proc.h) ---------------------------------- */
+/* ---- the scheduler (see proc.h) ---------------------------------------------------------------
+ *
+ * One run queue for all CPUs (not per-CPU queues with stealing): the guest has a handful of CPUs
+ * and switches at most every tick per CPU, so one lock costs nothing measurable, balances load
+ * by construction and keeps wakeups simple; per-CPU queues would pay off only with many CPUs.
+ *
+ * sched_lock protects the run queue, every process's state/on_cpu/zombie, the counts below and
+ * wakeups. It is taken with interrupts off and held ACROSS switch_to: the CPU switching holds it;
+ * the context switched to releases it (a process where its sched_out_locked() returns or at its
+ * first run in proc_kthread, the scheduler loop after its switch_to returns). So no CPU can pick,
+ * wake or reap a process that is halfway through a switch on another CPU: a process that sleeps
+ * or ends is off its kernel stack before anyone else sees it sleeping or a zombie.
+ */
 
+static struct spinlock sched_lock = SPINLOCK_INIT;
 static struct list_head runq = LIST_HEAD_INIT(runq);
-static unsigned nr_sleeping;
-static uint64_t sched_ksp[SMP_MAX_CPUS];       /* each CPU's sched_run context */
+static unsigned nr_live;        /* started (proc_start) and not yet switched away for good */
+static unsigned nr_sleeping;    /* of them, asleep in wait4 */
+static unsigned nr_running;     /* of them, on a CPU */
 uint64_t sched_switches;
 
-static void runq_add(struct proc *p)
+/* Per CPU: its scheduler loop's saved context and counters (written by that CPU only). */
+static struct sched_cpu {
+	uint64_t ksp;
+	uint64_t runs, preempts;
+} sched_cpu[SMP_MAX_CPUS];
+
+void sched_cpu_stats(unsigned cpu, struct sched_cpu_stats *st)
+{
+	MM_BUG_ON(cpu >= SMP_MAX_CPUS);
+	st->runs = __atomic_load_n(&sched_cpu[cpu].runs, __ATOMIC_RELAXED);
+	st->preempts = __atomic_load_n(&sched_cpu[cpu].preempts, __ATOMIC_RELAXED);
+}
+
+/* sched_lock held. */
+static void runq_add_locked(struct proc *p)
 {
 	p->state = PROC_RUNNABLE;
 	list_add_tail(&p->runq, &runq);
 }
 
-static void wake(struct proc *p)
+/* sched_lock held. */
+static void wake_locked(struct proc *p)
 {
 	if (p->state != PROC_SLEEPING)
 		return;
 	nr_sleeping--;
-	runq_add(p);
+	runq_add_locked(p);
 }
 
-/* Switch from the running process p back to this CPU's scheduler; returns when p runs again. */
-static void sched_out(struct proc *p)
+/* Switch from the running process p back to this CPU's scheduler loop, sched_lock held (it stays
+ * held through the switch); returns when p runs again, on whichever CPU, with sched_lock held
+ * again (by the CPU that switched to it). */
+static void sched_out_locked(struct proc *p)
 {
-	switch_to(&p->ksp, sched_ksp[cpu_id()]);
+	unsigned cpu = cpu_id();
+
+	MM_BUG_ON(p->on_cpu != cpu || irqs_enabled());
+	switch_to(&p->ksp, sched_cpu[cpu].ksp);
 }
 
 void proc_kthread(struct proc *p);      /* uentry.S's proc_kthread_entry */
@@ -718,10 +847,14 @@ void proc_kthread(struct proc *p);      /* uentry.S's proc_kthread_entry */
 /* A process's kernel thread: ring 3 until the end, then wake a waiting parent and leave. */
 void proc_kthread(struct proc *p)
 {
+	spin_unlock(&sched_lock);               /* the scheduler that switched here took it */
 	user_run(&p->kctx, &p->regs);           /* returns after exit or a kill (state set) */
+	spin_lock(&sched_lock);                 /* interrupts are off: a system call or fault */
+	p->zombie = true;
+	nr_live--;
 	if (p->parent)
-		wake(p->parent);
-	sched_out(p);
+		wake_locked(p->parent);
+	sched_out_locked(p);
 	tap_bail("proc: pid %u ran again after its end", p->pid);
 }
 
@@ -730,6 +863,7 @@ void proc_start(struct proc *p)
 	/* The first switch_to pops six registers (RBX = p) and returns to proc_kthread_entry,
 	 * leaving RSP at the 16-byte aligned top. */
 	uint64_t *sp = (uint64_t *)(uintptr_t)(p->kstack + PROC_KSTACK_SIZE) - 7;
+	uint64_t irq;
 
 	MM_BUG_ON(p->state != PROC_NEW);
 	for (unsigned i = 0; i < 5; i++)
@@ -737,7 +871,35 @@ void proc_start(struct proc *p)
 	sp[5] = (uint64_t)(uintptr_t)p;
 	sp[6] = (uint64_t)(uintptr_t)proc_kthread_entry;
 	p->ksp = (uint64_t)(uintptr_t)sp;
-	runq_add(p);
+	irq = spin_lock_irqsave(&sched_lock);
+	nr_live++;
+	runq_add_locked(p);
+	spin_unlock_irqrestore(&sched_lock, irq);
+}
+
+/*
+ * The tick hook (smp_set_tick_hook): the tick interrupted the process running here in ring 3.
+ * If another process is runnable, p goes to the back of the run queue and this CPU switches to
+ * its scheduler loop; p resumes here (maybe on another CPU) and returns to ring 3 through the
+ * interrupt's IRETQ. System calls and faults run with interrupts off, so a tick arriving during
+ * one stays pending and is taken on the first user instruction after it: that is the
+ * need-resched check on the way back to user mode.
+ */
+static void sched_tick(void)
+{
+	unsigned cpu = cpu_id();
+	struct proc *p = current_of[cpu];
+
+	if (!p)
+		tap_bail("sched: a tick from ring 3 with no process on cpu %u", cpu);
+	spin_lock(&sched_lock);
+	if (!p->no_preempt && !list_empty(&runq)) {
+		p->preempts++;
+		sched_cpu[cpu].preempts++;
+		runq_add_locked(p);
+		sched_out_locked(p);
+	}
+	spin_unlock(&sched_lock);
 }
 
 void sched_run(void)
@@ -746,25 +908,43 @@ void sched_run(void)
 	uint64_t irq = irq_save();
 	struct proc *last = NULL;
 
+	smp_set_tick_hook(sched_tick);
+	spin_lock(&sched_lock);
 	for (;;) {
 		struct proc *p;
 
 		if (list_empty(&runq)) {
-			if (nr_sleeping)
+			if (nr_live == 0)
+				break;
+			if (nr_running == 0)
 				tap_bail("sched: %u processes sleep and none can run (deadlock)",
 					 nr_sleeping);
-			break;
+			/* Runnable work appears when a process elsewhere forks, yields or ends, or
+			 * a tick preempts it: look again after this CPU's next tick. */
+			spin_unlock(&sched_lock);
+			__asm__ volatile("sti; hlt; cli" : : : "memory");
+			spin_lock(&sched_lock);
+			continue;
 		}
 		p = list_entry(runq.next, struct proc, runq);
 		list_del(&p->runq);
+		MM_BUG_ON(p->on_cpu != PROC_NO_CPU);     /* the TLB invariant (proc.h) */
 		if (p != last)
 			sched_switches++;
 		last = p;
 		p->state = PROC_RUNNING;
-		enter_mm(p);
-		switch_to(&sched_ksp[cpu], p->ksp);
+		p->on_cpu = cpu;
+		p->cpus_ran |= UINT64_C(1) << (cpu % 64);
+		nr_running++;
+		sched_cpu[cpu].runs++;
+		enter_mm(p);                    /* CR3 written on every switch: the TLB invariant */
+		switch_to(&sched_cpu[cpu].ksp, p->ksp);
+		/* p switched back (yield, sleep, tick or its end) with sched_lock held. */
 		enter_mm(NULL);
+		p->on_cpu = PROC_NO_CPU;
+		nr_running--;
 	}
+	spin_unlock(&sched_lock);
 	irq_restore(irq);
 }
 
@@ -1024,40 +1204,99 @@ static int64_t sys_madvise(struct proc *p, gva_t addr, uint64_t len, uint64_t ad
 	return hole || at < end ? -UAPI_ENOMEM : 0;
 }
 
+static const unsigned mpol_modes[] = {
+	[MPOL_DEFAULT] = NUMA_POLICY_DEFAULT, [MPOL_PREFERRED] = NUMA_POLICY_PREFERRED,
+	[MPOL_BIND] = NUMA_POLICY_BIND, [MPOL_INTERLEAVE] = NUMA_POLICY_INTERLEAVE,
+};
+
+/*
+ * Linux's get_nodes(): the node mask of set_mempolicy/mbind. nodemask holds maxnode - 1 bits
+ * (Linux's off-by-one); at most the first 64 are read (MV_STATS_NODES < 64 nodes exist). No
+ * mask or maxnode <= 1: empty. 0, or -EFAULT when the process cannot read the word.
+ */
+static int64_t user_nodes(struct proc *p, gva_t nodemask, uint64_t maxnode, nodemask_t *nodes)
+{
+	uint64_t bits = maxnode > 1 ? maxnode - 1 : 0;
+
+	*nodes = 0;
+	if (!bits || !nodemask)
+		return 0;
+	if (user_range_ok(p, nodemask, sizeof(uint64_t), false))
+		return -UAPI_EFAULT;
+	*nodes = *(const uint64_t *)(uintptr_t)nodemask;
+	if (bits < 64)
+		*nodes &= (UINT64_C(1) << bits) - 1;
+	return 0;
+}
+
 /*
  * set_mempolicy(mode, nodemask, maxnode): the process's placement for pages it faults from now
- * on (pages already there stay). nodemask: maxnode - 1 bits (Linux's off-by-one), at most 64
- * read. MPOL_DEFAULT ignores it; an empty or unknown node set is -EINVAL.
+ * on (pages already there stay). MPOL_DEFAULT ignores the mask; an empty or unknown node set is
+ * -EINVAL.
  */
 static int64_t sys_set_mempolicy(struct proc *p, uint64_t mode, gva_t nodemask, uint64_t maxnode)
 {
-	static const unsigned modes[] = {
-		[MPOL_DEFAULT] = NUMA_POLICY_DEFAULT, [MPOL_PREFERRED] = NUMA_POLICY_PREFERRED,
-		[MPOL_BIND] = NUMA_POLICY_BIND, [MPOL_INTERLEAVE] = NUMA_POLICY_INTERLEAVE,
-	};
 	struct numa_policy pol;
-	uint64_t bits = maxnode > 1 ? maxnode - 1 : 0;
-	nodemask_t nodes = 0;
+	nodemask_t nodes;
 
-	if (mode >= ARRAY_SIZE(modes))
+	if (mode >= ARRAY_SIZE(mpol_modes))
 		return -UAPI_EINVAL;
 	if (mode == MPOL_DEFAULT) {
 		p->policy = NULL;
 		return 0;
 	}
-	if (bits && nodemask) {
-		if (user_range_ok(p, nodemask, sizeof(uint64_t), false))
-			return -UAPI_EFAULT;
-		nodes = *(const uint64_t *)(uintptr_t)nodemask;
-		if (bits < 64)
-			nodes &= (UINT64_C(1) << bits) - 1;
-	}
+	if (user_nodes(p, nodemask, maxnode, &nodes))
+		return -UAPI_EFAULT;
 	if (nodes == 0 || (nodes & ~pmem_buddy.mem_nodes) ||
-	    numa_policy_init(&pol, &pmem_buddy, modes[mode], nodes) != 0)
+	    numa_policy_init(&pol, &pmem_buddy, mpol_modes[mode], nodes) != 0)
 		return -UAPI_EINVAL;
 	p->own_policy = pol;
 	p->policy = &p->own_policy;
 	return 0;
+}
+
+/*
+ * mbind(start, len, mode, nodemask, maxnode, flags) (Linux do_mbind, checks in its order): the
+ * policy of every page of [start, start + len) faulted from now on; the VMAs are split at the
+ * range's ends and merge again with neighbours of equal policy (mm_set_policy). MPOL_DEFAULT
+ * removes the range's policy (the process's applies again). -EINVAL: flags (MPOL_MF_*: no page
+ * migration here), unknown mode, start not page aligned, start + len wrapping, DEFAULT with
+ * nodes, another mode with none or with a node that has no memory; PREFERRED with several nodes
+ * takes the first, as Linux. -EFAULT: the mask unreadable, or a hole in the range. len 0: 0.
+ */
+static int64_t sys_mbind(struct proc *p, gva_t start, uint64_t len, uint64_t mode,
+			 gva_t nodemask, uint64_t maxnode, uint64_t flags)
+{
+	struct vma_policy vp = { NUMA_POLICY_DEFAULT, 0, 0 };
+	struct numa_policy check;
+	nodemask_t nodes;
+	gva_t end;
+
+	if (flags || mode >= ARRAY_SIZE(mpol_modes) || (start & (MM_PAGE_SIZE - 1)))
+		return -UAPI_EINVAL;
+	if (len > UINT64_MAX - (MM_PAGE_SIZE - 1))
+		return -UAPI_EINVAL;
+	end = start + MM_ALIGN_UP(len, MM_PAGE_SIZE);
+	if (end < start)
+		return -UAPI_EINVAL;
+	if (end == start)
+		return 0;
+	if (user_nodes(p, nodemask, maxnode, &nodes))
+		return -UAPI_EFAULT;
+	if (mode == MPOL_DEFAULT) {
+		if (nodes)
+			return -UAPI_EINVAL;
+	} else {
+		if (mode == MPOL_PREFERRED)
+			nodes &= ~(nodes - 1);  /* Linux: first_node() */
+		if (nodes == 0 || (nodes & ~pmem_buddy.mem_nodes) ||
+		    numa_policy_init(&check, &pmem_buddy, mpol_modes[mode], nodes) != 0)
+			return -UAPI_EINVAL;
+		vp = (struct vma_policy){ mpol_modes[mode], 0, nodes };
+	}
+	if (start < USER_START || end > USER_TOP)
+		return -UAPI_EFAULT;            /* nothing of the process is mapped there */
+	return mm_set_policy(&p->mm, start, end - start, &vp);  /* -EFAULT, -ENOMEM as Linux */
 }
 
 static int64_t sys_check(struct proc *p, uint64_t ok, gva_t msg, uint64_t len)
@@ -1153,6 +1392,7 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 	if (!child)
 		return -UAPI_ENOMEM;
 	child->parent = parent;
+	child->no_preempt = parent->no_preempt;
 	list_add_tail(&child->sibling, &parent->children);
 	for (unsigned i = 0; i < PROC_MAX_SHM; i++)
 		if (parent->shm[i])
@@ -1171,7 +1411,7 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 			goto nomem;
 		*n = (struct vma){ .vm_start = v->vm_start, .vm_end = v->vm_end,
 				   .vm_flags = v->vm_flags, .vm_pgoff = v->vm_pgoff,
-				   .vm_file = v->vm_file };
+				   .vm_file = v->vm_file, .vm_policy = v->vm_policy };
 		MM_BUG_ON(vma_insert(&child->mm, n) != 0);   /* the parent's VMAs do not overlap */
 	}
 	/* brk is exact (the heap VMA only covers it page-aligned); mm/ has no setter: copy it, as
@@ -1188,7 +1428,7 @@ static int64_t sys_fork(struct proc *parent, const struct user_regs *r)
 			MM_BUG_ON(pgtable_protect(&parent->pt, v->vm_start, v->vm_end - v->vm_start,
 						  &a, &fl) != 0);
 		}
-	vmem_user_flush(&parent->pt, &fl);
+	user_flush(parent, &fl);
 	child->regs = *r;
 	child->regs.rax = 0;
 	child->regs.rflags = (r->rflags & USER_RFLAGS_KEEP) | USER_RFLAGS;
@@ -1213,25 +1453,31 @@ static int64_t sys_wait4(struct proc *p, int64_t pid, gva_t wstatus)
 		uint32_t status;
 		int64_t ret;
 
+		/* The scan and the sleep are one sched_lock section: a child ending meanwhile
+		 * either is seen as a zombie here or finds this process asleep and wakes it. Only
+		 * this process adds to (fork) or removes from (here) its children list. */
+		spin_lock(&sched_lock);
 		list_for_each(pos, &p->children) {
 			struct proc *k = list_entry(pos, struct proc, sibling);
 
 			if (pid != -1 && (pid <= 0 || k->pid != (uint64_t)pid))
 				continue;
 			any = true;
-			if (k->state == PROC_EXITED || k->state == PROC_KILLED) {
+			if (k->zombie) {
 				c = k;
 				break;
 			}
 		}
-		if (!any)
-			return -UAPI_ECHILD;
-		if (!c) {
+		if (!c && any) {
 			p->state = PROC_SLEEPING;       /* a child's end wakes it */
 			nr_sleeping++;
-			sched_out(p);
+			sched_out_locked(p);
+			spin_unlock(&sched_lock);
 			continue;
 		}
+		spin_unlock(&sched_lock);
+		if (!any)
+			return -UAPI_ECHILD;
 		status = c->state == PROC_EXITED ? (uint32_t)WSTATUS_EXITED(c->exit_code) :
 						   (uint32_t)signal_of(c->kill_vector);
 		if (wstatus) {
@@ -1248,8 +1494,10 @@ static int64_t sys_wait4(struct proc *p, int64_t pid, gva_t wstatus)
 /* sched_yield: to the back of the run queue. */
 static int64_t sys_sched_yield(struct proc *p)
 {
-	runq_add(p);
-	sched_out(p);
+	spin_lock(&sched_lock);                 /* interrupts are off in a system call */
+	runq_add_locked(p);
+	sched_out_locked(p);
+	spin_unlock(&sched_lock);
 	return 0;
 }
 
@@ -1277,6 +1525,9 @@ void syscall_dispatch(struct user_regs *r)
 	case SYS_sched_yield: ret = sys_sched_yield(p); break;
 	case SYS_set_mempolicy:
 		ret = sys_set_mempolicy(p, r->rdi, r->rsi, r->rdx);
+		break;
+	case SYS_mbind:
+		ret = sys_mbind(p, r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9);
 		break;
 	case SYS_exit:
 	case SYS_exit_group:

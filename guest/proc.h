@@ -4,13 +4,24 @@
  * (proc.c), and the process scenarios (proctest.c). Design: docs/guest-processes.md.
  *
  * Each process has a kernel thread on its own kernel stack: it enters ring 3 and, after exit or
- * a kill, wakes its parent and switches away for good. sched_run() switches between runnable
- * processes on the calling CPU (cooperative: sched_yield, wait4 sleeping, the end); system calls
- * and faults run on the process's kernel stack with interrupts off. fork makes a copy-on-write
- * child that is runnable at once; wait4 sleeps until a child has ended and reaps it.
+ * a kill, wakes its parent and switches away for good. sched_run() runs processes on the calling
+ * CPU; several CPUs may run it at once (smp_run_all), sharing one run queue. A process is switched
+ * out when it yields, sleeps in wait4, ends, or when the LAPIC tick interrupts it in ring 3
+ * (preemption); it may resume on any CPU. System calls and faults run on the process's kernel
+ * stack with interrupts off. fork makes a copy-on-write child that is runnable at once; wait4
+ * sleeps until a child has ended and reaps it.
  *
- * Lock order: none yet — a process's mm_space and page table are touched only by the CPU
- * running it (its system calls and faults) or by its creator before/after it runs.
+ * TLB invariant: a process's user mappings are in the TLB of at most one CPU, the one running it
+ * (p->on_cpu), because every switch writes CR3 (to the next process's table or the kernel's) and
+ * user PTEs are not global (no PCID). So a process changing its own page table flushes only its
+ * CPU (vmem_user_flush), and a table nobody runs needs no flush at all.
+ *
+ * Lock order: proc.c's sched_lock (interrupts off; held across switch_to, see proc.c) → console
+ * (only a bail-out prints under it); nothing allocates or takes mm/'s locks under sched_lock. A
+ * process's mm_space and page table are touched only by the CPU running it (its system calls
+ * and faults; user_flush checks) or by its creator before it runs / its reaper after it ended.
+ * Children are not reparented: a process must be reaped after its children ended (proc_free
+ * BUGs on a child that may still run); the scenarios' programs wait for theirs.
  */
 #ifndef GUEST_PROC_H
 #define GUEST_PROC_H
@@ -89,6 +100,14 @@ struct proc {
 	uint64_t ksp;                   /* saved kernel RSP while switched out (switch_to) */
 	struct list_head runq;          /* on the run queue while RUNNABLE */
 	uint8_t *kstack;                /* PROC_KSTACK_SIZE bytes, kmalloc'd */
+	/* Scheduler state (sched_lock): the CPU running it (PROC_NO_CPU: none), whether it has
+	 * switched away for good after its end (only then may its parent reap it), the CPUs it
+	 * ran on (bit per CPU index), and how often the tick preempted it. */
+	unsigned on_cpu;
+	bool zombie;
+	uint64_t cpus_ran;
+	uint64_t preempts;
+	bool no_preempt;                /* struct proc_opts; inherited by fork */
 	/* Counters (struct mv_proc_stats). */
 	uint64_t minflt, cowflt, rss;
 	uint64_t rss_node[MV_STATS_NODES];
@@ -106,10 +125,12 @@ struct proc {
 	struct list_head sibling;
 };
 
-/* Options of proc_create; zero = defaults (8 MiB stack limit, default NUMA policy). */
+/* Options of proc_create; zero = defaults (8 MiB stack limit, default NUMA policy, preemptible). */
 struct proc_opts {
 	uint64_t stack_limit;           /* RLIMIT_STACK in bytes */
 	struct numa_policy *policy;
+	bool no_preempt;                /* the tick never switches it out (nor its children): for
+					   scenarios whose exact counts depend on who runs first */
 };
 
 /* uarch.c: the GDT, TSSes and SYSCALL MSRs on every online CPU (once; a TAP check). */
@@ -136,14 +157,23 @@ struct proc *proc_create(enum uprog prog, const char *name, uint64_t arg,
 			 const struct proc_opts *o);
 /* Make a NEW process runnable. */
 void proc_start(struct proc *p);
+#define PROC_NO_CPU      UINT32_MAX
 /*
- * The scheduler on this CPU: run runnable processes (round robin, switching when one yields,
- * sleeps or ends) until none is runnable. Cooperative: no timer preemption yet. A sleeping
- * process left with nothing runnable is a deadlock: Bail out.
+ * The scheduler on this CPU: run processes from the shared run queue (round robin: a yielding or
+ * preempted process goes to the back) until every started process has ended. With nothing
+ * runnable but processes running elsewhere, it halts until the next tick. Processes that all
+ * sleep with none running or runnable is a deadlock: Bail out. Any number of CPUs may run it at
+ * once (smp_run_all); smp_boot and proc_init must have run (the tick wakes the halt).
  */
 void sched_run(void);
-/* Times sched_run switched to a process other than the one it ran last. */
+/* Times sched_run switched to a process other than the one it ran last (all CPUs). */
 extern uint64_t sched_switches;
+/* Per CPU: processes switched to, and tick preemptions (a process switched out by the tick). */
+struct sched_cpu_stats {
+	uint64_t runs;
+	uint64_t preempts;
+};
+void sched_cpu_stats(unsigned cpu, struct sched_cpu_stats *st);
 /* proc_start(p), then sched_run(): p and whatever it forked run until all are done. */
 void proc_run(struct proc *p);
 /* Free everything p and its unreaped children hold (frames, table pages, VMAs, stacks). */

@@ -15,18 +15,28 @@
  *           addresses, non-canonical) kills only that process; a new process then runs fine
  *   cow     fork: parent and child write, pages shared until written, copies counted; wait
  *           returns the exit status and a child's SIGSEGV
- *   interleave  6 processes runnable together on the boot CPU, switching at sched_yield, all
- *           using the same addresses for their own data (no timer preemption yet)
+ *   interleave  6 processes runnable together on the boot CPU, switching at sched_yield and
+ *           the tick, all using the same addresses for their own data
  *   shared  MAP_SHARED | MAP_ANONYMOUS across a fork: writes visible to both, private ones not
  *   churn   4000 random mmap/munmap/mprotect/madvise/touch/fork operations per process (three
  *           fixed seeds) checked against the program's model: data, rss, maps
+ *   mbind   mbind's errors; bind / interleave / bind ranges and the process policy place each
+ *           page on the node they say (the program's rss per node, the kernel's page table
+ *           walk); the maps dump shows the policies; MPOL_DEFAULT merges the VMAs back
+ *   stress  STRESS_PER_CPU processes per CPU run by the scheduler on every CPU at once
+ *           (smp_run_all), preempted by the tick: map, fill, protect, verify, fork, unmap; every
+ *           CPU ran processes, the tick preempted some, all exited 0, and each node's free
+ *           pages come back exactly
  *
- * Runs on the boot CPU after smp_boot; the other CPUs idle (they load the GDT/TSS though).
+ * All but stress run on the boot CPU after smp_boot while the other CPUs idle (they load the
+ * GDT/TSS though); cow and shared run without preemption (their counts depend on who runs
+ * first).
  */
 #include <mm/buddy.h>
 
 #include "mem.h"
 #include "proc.h"
+#include "smp.h"
 
 #define STACK_LIMIT     (UINT64_C(1) << 20)     /* the stack scenario's RLIMIT_STACK */
 #define SEGV_AT         UINT64_C(0x300000000)   /* guest/user/progs.c */
@@ -39,12 +49,13 @@
  * (+ 8 under set_mempolicy when there is a node 1). */
 #define FAULT_PROG_FAULTS 104
 
-enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN, PT_INTERLEAVE, PT_SHARED };
+enum { PT_VMA, PT_FAULT, PT_STACK, PT_SEGV, PT_COW, PT_CHURN, PT_INTERLEAVE, PT_SHARED,
+       PT_STRESS, PT_MBIND };
 
 static const char *const names[] = {
 	[PT_VMA] = "vma", [PT_FAULT] = "fault", [PT_STACK] = "stack", [PT_SEGV] = "segv",
 	[PT_COW] = "cow", [PT_CHURN] = "churn", [PT_INTERLEAVE] = "interleave",
-	[PT_SHARED] = "shared",
+	[PT_SHARED] = "shared", [PT_STRESS] = "stress", [PT_MBIND] = "mbind",
 };
 
 int proctest_lookup(const char *name, size_t len)
@@ -60,15 +71,24 @@ int proctest_lookup(const char *name, size_t len)
 	return -1;
 }
 
+static void flush_cpu_slab(void *arg)
+{
+	(void)arg;
+	slab_flush_cpu(&kmem);
+}
+
 /*
- * Free pages once per-CPU lists and empty slabs are given back: every kmalloc class and the VMA
- * cache, then the allocator's off-slab descriptor cache (large slabs just freed returned their
- * descriptors there, so it is shrunk last).
+ * Free pages once per-CPU lists and empty slabs are given back: every CPU's slab lists (objects
+ * processes freed on other CPUs sit there), every kmalloc class and the VMA cache, then the
+ * allocator's off-slab descriptor cache (large slabs just freed returned their descriptors
+ * there, so it is shrunk last).
  */
 static uint64_t settled_free(void)
 {
 	struct buddy_stats st;
 
+	if (!smp_call_all(flush_cpu_slab, NULL))
+		kprintf("# proc: not every CPU flushed its slab lists\n");
 	for (unsigned i = 0; i < KMALLOC_NR_CLASSES; i++)
 		if (kmem.kmalloc[i])
 			kmem_cache_shrink(kmem.kmalloc[i]);
@@ -151,7 +171,7 @@ static void scenario_fault(void)
 		return;
 	}
 	MM_BUG_ON(numa_policy_init(&bind1, &pmem_buddy, NUMA_POLICY_BIND, (nodemask_t)1 << 1));
-	p = run(UPROG_FAULT, "fault-node1", 0, &(struct proc_opts){ 0, &bind1 });
+	p = run(UPROG_FAULT, "fault-node1", 0, &(struct proc_opts){ .policy = &bind1 });
 	if (!p)
 		return;
 	exited_ok(p, 0);
@@ -163,7 +183,7 @@ static void scenario_fault(void)
 
 static void scenario_stack(void)
 {
-	struct proc *p = run(UPROG_STACK, "stack", 0, &(struct proc_opts){ STACK_LIMIT, NULL });
+	struct proc *p = run(UPROG_STACK, "stack", 0, &(struct proc_opts){ .stack_limit = STACK_LIMIT });
 	struct vma *v;
 
 	if (!p)
@@ -191,7 +211,7 @@ static void scenario_stack(void)
 	 *   M  M+4K                       top-252K           top
 	 *   |r|<------ guard gap 1 MiB ------>|==== stack ====|
 	 */
-	p = run(UPROG_STACK, "stack-guard", GUARD_PAGE, &(struct proc_opts){ 2 * STACK_LIMIT, NULL });
+	p = run(UPROG_STACK, "stack-guard", GUARD_PAGE, &(struct proc_opts){ .stack_limit = 2 * STACK_LIMIT });
 	if (p) {
 		tap_check(p->state == PROC_KILLED && p->kill_reason == KILL_STACK_LIMIT &&
 			  p->kill_addr == GUARD_STOP - MM_PAGE_SIZE && p->minflt == GUARD_FAULTS,
@@ -258,7 +278,8 @@ static void scenario_segv(void)
 /* The cow program forks twice; its children run inside its wait4 calls and are reaped there. */
 static void scenario_cow(void)
 {
-	struct proc *p = run(UPROG_COW, "cow", 0, NULL);
+	/* Exact copy counts need the parent to run until its wait4: no preemption. */
+	struct proc *p = run(UPROG_COW, "cow", 0, &(struct proc_opts){ .no_preempt = true });
 
 	if (!p)
 		return;
@@ -317,13 +338,146 @@ static void scenario_interleave(void)
 /* MAP_SHARED | MAP_ANONYMOUS: the program checks sharing; here its end and the object's frames. */
 static void scenario_shared(void)
 {
-	struct proc *p = run(UPROG_SHARED, "shared", 0, NULL);
+	struct proc *p = run(UPROG_SHARED, "shared", 0, &(struct proc_opts){ .no_preempt = true });
 
 	if (!p)
 		return;
 	exited_ok(p, 0);
 	tap_check(p->checks == 8, "shared: the parent made %lu checks (8)", p->checks);
 	finish(p);
+}
+
+#define MBIND_AREA      UINT64_C(0x200000000)  /* guest/user/progs.c's AREA */
+#define MBIND_PAGES     16                      /* per range */
+
+/* The node of the frame mapped at va in p, or -1. */
+static int page_node(struct proc *p, gva_t va)
+{
+	struct pgtable_info info;
+
+	if (pgtable_translate(&p->pt, va, &info) != 0 || info.state != PT_STATE_MAPPED)
+		return -1;
+	return (int)buddy_pfn_to_frame(&pmem_buddy, info.pa >> MM_PAGE_SHIFT)->node;
+}
+
+/* The program's four ranges (progs.c, prog_mbind), checked page by page after its exit. */
+static void scenario_mbind(void)
+{
+	static const char *const what[] = { "bind 1", "interleave 0-1", "bind 0",
+					    "the process's bind 1" };
+	struct proc *p;
+
+	if (!(pmem_buddy.mem_nodes >> 1 & 1)) {
+		tap_check(true, "mbind: # SKIP no node 1");
+		return;
+	}
+	p = run(UPROG_MBIND, "mbind", 0, NULL);
+	if (!p)
+		return;
+	exited_ok(p, 0);
+	for (unsigned r = 0; r < 4; r++) {
+		unsigned bad = 0;
+
+		for (unsigned i = 0; i < MBIND_PAGES; i++) {
+			unsigned idx = r * MBIND_PAGES + i;
+			int want = r == 0 || r == 3 ? 1 : r == 2 ? 0 : (int)(idx % 2);
+
+			bad += page_node(p, MBIND_AREA + (uint64_t)idx * MM_PAGE_SIZE) != want;
+		}
+		tap_check(bad == 0, "mbind: range %u (%s): every page on its node (%u misplaced)", r,
+			  what[r], bad);
+	}
+	finish(p);
+}
+
+#define STRESS_PER_CPU  3
+#define STRESS_ITERS    600
+#define STRESS_MAX      (STRESS_PER_CPU * SMP_MAX_CPUS)
+
+/* Free pages of node n once settled (settled_free() drained the per-CPU lists first). */
+static uint64_t node_free(unsigned n)
+{
+	uint64_t sum = 0;
+
+	for (unsigned z = 0; z < BUDDY_NR_ZONES; z++) {
+		struct buddy_stats st;
+
+		if (pmem_buddy.zone_of[n][z] != BUDDY_NO_ZONE &&
+		    buddy_zone_stats(&pmem_buddy, n, z, &st) == 0)
+			sum += st.free_pages + st.pcp_pages;
+	}
+	return sum;
+}
+
+static void stress_cpu(void *arg)
+{
+	(void)arg;
+	sched_run();
+}
+
+/* STRESS_PER_CPU processes per online CPU, run by every CPU's scheduler at once. */
+static void scenario_stress(void)
+{
+	static struct proc *procs[STRESS_MAX];
+	unsigned cpus = nr_cpus_online(), n = 0, moved = 0;
+	struct sched_cpu_stats st0[SMP_MAX_CPUS], st1;
+	uint64_t free0[MM_MAX_NODES], ticks0[SMP_MAX_CPUS], preempts = 0, t0;
+	bool all_ran = true, all_ok = true;
+
+	(void)settled_free();
+	for (unsigned nd = 0; nd < MM_MAX_NODES; nd++)
+		free0[nd] = node_free(nd);
+	for (unsigned i = 0; i < STRESS_PER_CPU * cpus && i < STRESS_MAX; i++) {
+		procs[n] = proc_create(UPROG_STRESS, "stress", STRESS_ITERS, NULL);
+		if (!tap_check(procs[n] != NULL, "proc: stress %u created", i))
+			continue;
+		proc_start(procs[n++]);
+	}
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
+		sched_cpu_stats(c, &st0[c]);
+		ticks0[c] = percpu_of(c)->ticks;
+	}
+	kprintf("# proc: %u processes, the scheduler runs on all %u CPUs, tick %u ms\n", n, cpus,
+		SMP_TICK_MS);
+	t0 = smp_clock_ns();
+	tap_check(smp_run_all(stress_cpu, NULL), "stress: every CPU's scheduler finished");
+	kprintf("# stress: %lu ms\n", (smp_clock_ns() - t0) / 1000000);
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
+		struct percpu *pc = percpu_of(c);
+
+		if (!pc->online)
+			continue;
+		sched_cpu_stats(c, &st1);
+		kprintf("# stress: cpu %u: %lu switches to a process, %lu preemptions, %lu ticks\n",
+			c, st1.runs - st0[c].runs, st1.preempts - st0[c].preempts,
+			pc->ticks - ticks0[c]);
+		all_ran &= st1.runs > st0[c].runs;
+		preempts += st1.preempts - st0[c].preempts;
+	}
+	tap_check(all_ran, "stress: every one of the %u CPUs ran processes", cpus);
+	tap_check(preempts > 0, "stress: the tick preempted processes %lu times", preempts);
+	for (unsigned i = 0; i < n; i++) {
+		struct proc *p = procs[i];
+
+		moved += numa_nodemask_weight(p->cpus_ran) > 1;
+		all_ok &= p->state == PROC_EXITED && p->exit_code == 0 && p->checks_failed == 0 &&
+			  list_empty(&p->children);
+		if (p->state != PROC_EXITED || p->exit_code != 0)
+			kprintf("# stress: pid %u ended %s with %d\n", p->pid,
+				p->state == PROC_EXITED ? "exited" : "killed", p->exit_code);
+		finish(p);
+	}
+	tap_check(all_ok, "stress: all %u processes exited 0 with their checks passed", n);
+	kprintf("# stress: %u of %u processes ran on more than one CPU\n", moved, n);
+	(void)settled_free();
+	for (unsigned nd = 0; nd < MM_MAX_NODES; nd++) {
+		uint64_t f = node_free(nd);
+
+		if (!(pmem_buddy.mem_nodes >> nd & 1))
+			continue;
+		tap_check(f == free0[nd], "stress: node %u: free pages back to %lu (%lu)", nd, free0[nd],
+			  f);
+	}
 }
 
 void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
@@ -347,6 +501,8 @@ void proctest_run(int sc, const struct topo *t, const struct memmap *mm)
 	case PT_CHURN: scenario_churn(); break;
 	case PT_INTERLEAVE: scenario_interleave(); break;
 	case PT_SHARED: scenario_shared(); break;
+	case PT_STRESS: scenario_stress(); break;
+	case PT_MBIND: scenario_mbind(); break;
 	}
 	free1 = settled_free();
 	tables1 = vmem_table_pages();

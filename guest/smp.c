@@ -24,9 +24,20 @@
  * and every such wait either has interrupts on or runs its own mailbox while it waits; locks
  * that are held with interrupts off (mm/'s sections, kpt_lock) are never held across a wait.
  *
- * Time: the local APIC timer runs masked in periodic mode from 0xffffffff with divide-by-1 and
- * smp_clock_ns() accumulates its count. KVM's and QEMU's APIC timers tick at 1 GHz (1 ns per
- * count), which is what the timeouts assume; elsewhere they scale with the APIC bus clock.
+ * Time and the tick. Every CPU's LAPIC timer runs periodic, unmasked, on SMP_VECTOR_TIMER every
+ * SMP_TICK_MS: the scheduler's preemption tick (smp_set_tick_hook; the handler is EOI, a count
+ * and, only when it interrupted ring 3, the hook). It takes no lock and touches nothing but this
+ * CPU's counters otherwise, so a tick landing anywhere interrupts are on is harmless; where they
+ * are off (mm/'s per-CPU sections, call handlers, the BSP's kmain, system calls) it stays pending
+ * in the LAPIC and is taken at the next STI/IRETQ/SYSRET.
+ * smp_clock_ns() is the TSC, calibrated once on the BSP against SMP_CLOCK_CALIBRATE_MS of its
+ * LAPIC timer (one-shot, masked) before the tick starts. Why not count ticks: a CPU with
+ * interrupts off (the BSP starts the APs that way, waiting with delay_ns) takes no ticks, so a
+ * tick count would stall and the timer's current count alone wraps every tick; the TSC runs
+ * regardless. Each CPU keeps its last value and never returns less (monotonic per CPU even if
+ * the vCPUs' TSCs were slightly apart). KVM's and QEMU's APIC timers tick at 1 GHz (1 ns per
+ * count at divide-by-1), which the calibration and the tick period assume; elsewhere both scale
+ * with the APIC bus clock.
  * The LAPIC page lies in boot.S's identity map (2 MiB pages, write-back: harmless in a VM,
  * where LAPIC accesses trap regardless of the memory type).
  *
@@ -65,6 +76,7 @@
 #define LAPIC_TIMER_CUR      0x390
 #define LAPIC_TIMER_DIV      0x3e0
 #define LAPIC_TIMER_DIV_1    0xb
+#define LAPIC_TIMER_NS_PER_COUNT 1     /* KVM and QEMU: 1 GHz at divide-by-1 (see the top) */
 
 /* The legacy 8259 PICs (master, slave): command and data ports, initialisation words. */
 #define PIC1_CMD             0x20
@@ -87,6 +99,7 @@
 #define SMP_CALL_TIMEOUT_MS  20000     /* every CPU must finish a call within this */
 #define SMP_RUN_TIMEOUT_MS   300000    /* ... and its share of smp_run_all() work */
 #define SMP_ICR_POLLS        1000000   /* bound on waiting for the ICR's delivery status */
+#define SMP_CLOCK_CALIBRATE_MS 10      /* the TSC measured over this much LAPIC timer */
 
 /* trampoline.S's parameter block (same order and offsets). */
 struct ap_tramp_params {
@@ -104,6 +117,8 @@ extern const char ap_trampoline[], ap_trampoline_end[], ap_trampoline_params[]; 
 void ap_start64(void);                                                            /* trampoline.S */
 void irq_ipi_entry(void);                                                          /* isr.S */
 void irq_spurious_entry(void);                                                     /* isr.S */
+void irq_timer_entry(void);                                                        /* isr.S */
+void smp_timer_handler(uint64_t cs);                                               /* isr.S */
 __attribute__((noreturn)) void ap_main(struct percpu *pc);                         /* trampoline.S */
 void smp_ipi_handler(void);                                                        /* isr.S */
 
@@ -115,6 +130,8 @@ static unsigned nr_known;                      /* percpus[] slots in use (MADT C
 static bool stopping;                          /* smp_stop_others(): park on the next IPI */
 static struct spinlock call_lock = SPINLOCK_INIT;
 static struct spinlock run_lock = SPINLOCK_INIT;
+static uint64_t tsc_base, tsc_per_ms;          /* smp_clock_ns(): set once by clock_calibrate */
+static void (*tick_hook)(void);                /* smp_set_tick_hook() */
 
 static inline uint64_t rdmsr(uint32_t msr)
 {
@@ -169,32 +186,93 @@ void percpu_init_bsp(void)
 	percpu_enter(&percpus[0]);
 }
 
-/* This CPU's LAPIC: enabled, every interrupt class accepted, the timer as a free-running clock. */
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* BSP, once, interrupts off: TSC ticks per ms, against the LAPIC timer (one-shot, masked). */
+static void clock_calibrate(void)
+{
+	const uint32_t span = SMP_CLOCK_CALIBRATE_MS * NS_PER_MS / LAPIC_TIMER_NS_PER_COUNT;
+	uint32_t c0, c;
+	uint64_t t0, t1;
+
+	lapic_write(LAPIC_TIMER_DIV, LAPIC_TIMER_DIV_1);
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+	lapic_write(LAPIC_TIMER_INIT, UINT32_MAX);
+	c0 = lapic_read(LAPIC_TIMER_CUR);
+	t0 = rdtsc();
+	do
+		c = lapic_read(LAPIC_TIMER_CUR);
+	while (c0 - c < span && c != 0);
+	t1 = rdtsc();
+	if (c0 == c || t1 <= t0)
+		tap_bail("smp: no clock: the LAPIC timer (%u -> %u) or the TSC (%lu -> %lu) stands "
+			 "still", c0, c, t0, t1);
+	tsc_per_ms = (t1 - t0) * NS_PER_MS / ((uint64_t)(c0 - c) * LAPIC_TIMER_NS_PER_COUNT);
+	if (tsc_per_ms == 0)
+		tsc_per_ms = 1;
+	tsc_base = t0;
+	kprintf("smp: clock: TSC at %lu kHz (against the LAPIC timer), tick %u ms\n", tsc_per_ms,
+		SMP_TICK_MS);
+}
+
+/* This CPU's LAPIC: enabled, every interrupt class accepted, the timer ticking (see the top). */
 static void lapic_init_this_cpu(void)
 {
 	struct percpu *me = this_cpu();
 
 	lapic_write(LAPIC_SVR, LAPIC_SVR_ENABLE | SMP_VECTOR_SPURIOUS);
 	lapic_write(LAPIC_TPR, 0);
-	lapic_write(LAPIC_TIMER_DIV, LAPIC_TIMER_DIV_1);
-	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED | LAPIC_LVT_PERIODIC);
-	lapic_write(LAPIC_TIMER_INIT, UINT32_MAX);
-	me->clock_last = lapic_read(LAPIC_TIMER_CUR);
+	if (!tsc_per_ms)
+		clock_calibrate();
 	me->clock_ns = 0;
+	lapic_write(LAPIC_TIMER_DIV, LAPIC_TIMER_DIV_1);
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_PERIODIC | SMP_VECTOR_TIMER);
+	lapic_write(LAPIC_TIMER_INIT, SMP_TICK_MS * NS_PER_MS / LAPIC_TIMER_NS_PER_COUNT);
 	me->lapic_id = lapic_read(LAPIC_ID) >> LAPIC_ID_SHIFT;
 }
 
 uint64_t smp_clock_ns(void)
 {
 	struct percpu *me = this_cpu();
-	uint32_t cur;
+	uint64_t d, ns;
 
-	if (!lapic)
+	if (!tsc_per_ms)
 		return 0;
-	cur = lapic_read(LAPIC_TIMER_CUR);
-	me->clock_ns += (uint32_t)(me->clock_last - cur);    /* counts down; wraps mod 2^32 */
-	me->clock_last = cur;
-	return me->clock_ns;
+	d = rdtsc() - tsc_base;
+	if ((int64_t)d < 0)
+		d = 0;                          /* a TSC a little behind the BSP's at boot */
+	/* d * 10^6 / tsc_per_ms without overflow (no 128-bit division in the guest). */
+	ns = d / tsc_per_ms * NS_PER_MS + d % tsc_per_ms * NS_PER_MS / tsc_per_ms;
+	if (ns < me->clock_ns)
+		ns = me->clock_ns;              /* never backwards on this CPU */
+	me->clock_ns = ns;
+	return ns;
+}
+
+void smp_set_tick_hook(void (*hook)(void))
+{
+	__atomic_store_n(&tick_hook, hook, __ATOMIC_RELEASE);
+}
+
+/* SMP_VECTOR_TIMER (isr.S's irq_timer_entry), IF off; cs: the interrupted code's CS. EOI first:
+ * the hook may switch to another process and come back much later (or on another CPU). */
+void smp_timer_handler(uint64_t cs)
+{
+	struct percpu *me = this_cpu();
+	void (*hook)(void) = __atomic_load_n(&tick_hook, __ATOMIC_ACQUIRE);
+
+	lapic_write(LAPIC_EOI, 0);
+	me->ticks++;
+	if ((cs & 3) == 3 && hook) {
+		me->user_ticks++;
+		hook();
+	}
 }
 
 static void delay_ns(uint64_t ns)
@@ -396,6 +474,7 @@ void smp_boot(const struct topo *t, const struct memmap *mm)
 		return;
 	percpu_enter(&percpus[bsp]);   /* its MADT position: slot 0 until now */
 	pic_disable();
+	idt_set_handler(SMP_VECTOR_TIMER, irq_timer_entry);   /* before any LAPIC ticks */
 	lapic_init_this_cpu();
 	percpus[bsp].online = true;
 	idt_set_handler(SMP_VECTOR_CALL, irq_ipi_entry);

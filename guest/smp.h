@@ -19,6 +19,8 @@
 #define SMP_AP_STACK_SIZE  8192
 #define SMP_VECTOR_CALL    0xf0        /* the IPI of smp_call_all() and smp_stop_others() */
 #define SMP_VECTOR_SPURIOUS 0xff       /* the LAPIC's spurious-interrupt vector */
+#define SMP_VECTOR_TIMER   0xe0        /* the LAPIC timer's tick (priority class below the IPI's) */
+#define SMP_TICK_MS        10          /* the tick period on every CPU */
 
 struct percpu {
 	struct percpu *self;        /* offset 0: this_cpu() loads it through GS */
@@ -47,9 +49,9 @@ struct percpu {
 	uint64_t calls;             /* mailbox functions run (as the caller too) */
 	uint64_t tlb_flushes;       /* tlb_shootdown() rounds run */
 	uint64_t test_hits;         /* for the smp scenario's smp_call_all rounds */
-	/* The LAPIC-timer clock (smp_clock_ns): last current-count read and ns so far. */
-	uint32_t clock_last;
-	uint64_t clock_ns;
+	uint64_t ticks;             /* LAPIC timer ticks taken */
+	uint64_t user_ticks;        /* ... of them, ticks that interrupted ring 3 (the hook ran) */
+	uint64_t clock_ns;          /* smp_clock_ns(): the last value this CPU returned */
 	uint8_t *stack_top;         /* APs: the top of their stack in smp.c's .bss */
 };
 #define PERCPU_SELF_OFF  0
@@ -84,8 +86,17 @@ void percpu_init_bsp(void);
  */
 void smp_boot(const struct topo *t, const struct memmap *mm);
 
-/* Monotonic nanoseconds of this CPU's LAPIC timer (0 before smp_boot() set it up). */
+/* Monotonic nanoseconds since boot on this CPU (the TSC calibrated against the LAPIC timer;
+ * 0 before smp_boot() set it up). */
 uint64_t smp_clock_ns(void);
+
+/*
+ * The tick (SMP_VECTOR_TIMER, every SMP_TICK_MS on every CPU): when it interrupted ring 3, the
+ * handler calls hook() after its EOI, on the interrupted process's kernel stack with interrupts
+ * off. The hook may switch to another context (preemption) and return much later, on another
+ * CPU. NULL: no hook. Ticks in ring 0 are only counted.
+ */
+void smp_set_tick_hook(void (*hook)(void));
 
 /*
  * Run fn(arg) on every online CPU: the others from their SMP_VECTOR_CALL handler (interrupt

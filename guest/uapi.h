@@ -28,6 +28,7 @@
 #define SYS_exit         60
 #define SYS_wait4        61
 #define SYS_exit_group   231
+#define SYS_mbind        237
 #define SYS_set_mempolicy 238
 
 /* memvisor-only calls (no Linux meaning; Linux would return -ENOSYS for them). */
@@ -67,7 +68,8 @@
 
 #define MADV_DONTNEED    4
 
-/* set_mempolicy modes (Linux). */
+/* set_mempolicy / mbind modes (Linux). MPOL_LOCAL, the mode flags and mbind's MPOL_MF_* flags
+ * (page migration) are not supported: -EINVAL. */
 #define MPOL_DEFAULT     0
 #define MPOL_PREFERRED   1
 #define MPOL_BIND        2
@@ -91,6 +93,10 @@ enum uprog {
 	UPROG_CHURN,            /* random operations checked against a model (RSI: the seed) */
 	UPROG_INTERLEAVE,       /* RSI iterations of map, write, yield, check, protect, unmap */
 	UPROG_SHARED,           /* MAP_SHARED | MAP_ANONYMOUS across a fork */
+	UPROG_MBIND,            /* mbind errors, then placement per range at AREA (the kernel
+				 * checks the nodes of the pages it leaves mapped) */
+	UPROG_STRESS,           /* RSI iterations of map, fill, protect, verify, fork, unmap
+				 * (several at once on every CPU, preempted by the tick) */
 	UPROG_COUNT
 };
 

@@ -12,6 +12,7 @@
  * can fail. Unused VMAs go back to the allocator at the end.
  */
 #include "vma_internal.h"
+#include "mm/numa.h"
 
 /* ---- VMA objects ------------------------------------------------------------------------- */
 
@@ -69,6 +70,7 @@ static void vma_init(struct vma *v, gva_t start, gva_t end, uint64_t flags, cons
 	v->vm_pgoff = pgoff;
 	v->vm_file = file;
 	v->vm_mm = NULL;
+	v->vm_policy = (struct vma_policy){ 0, 0, 0 };
 }
 
 /* ---- Merge and split ----------------------------------------------------------------------- */
@@ -79,6 +81,7 @@ static bool mergeable(const struct vma *prev, const struct vma *next)
 	return prev && next && prev->vm_end == next->vm_start &&
 	       prev->vm_flags == next->vm_flags && !(prev->vm_flags & VM_SPECIAL) &&
 	       prev->vm_file == next->vm_file &&
+	       vma_policy_equal(&prev->vm_policy, &next->vm_policy) &&
 	       next->vm_pgoff == prev->vm_pgoff + vma_pages(prev);
 }
 
@@ -123,6 +126,7 @@ static void split_at(struct mm_space *mm, struct vma *v, gva_t addr, struct vma 
 	MM_BUG_ON(addr <= v->vm_start || addr >= v->vm_end);
 	vma_init(upper, addr, v->vm_end, v->vm_flags, v->vm_file,
 		 v->vm_pgoff + ((addr - v->vm_start) >> MM_PAGE_SHIFT));
+	upper->vm_policy = v->vm_policy;
 	v->vm_end = addr;
 	vma_tree_link_after(mm, upper, v);
 }
@@ -719,6 +723,78 @@ int mm_mprotect(struct mm_space *mm, gva_t addr, uint64_t len, uint64_t prot)
 		vma_account(mm, v->vm_flags, -n);
 		v->vm_flags = nf;
 		vma_account(mm, nf, n);
+		v = merge_neighbours(mm, v);
+	}
+	pool_drain(mm, &pool);
+	return 0;
+}
+
+/* ---- mbind --------------------------------------------------------------------------------------- */
+
+/* [s, e) mapped without holes? Count the splits needed: only the first and last VMA can need
+ * one, and only if their policy changes. */
+static int policy_plan(const struct mm_space *mm, gva_t s, gva_t e, const struct vma_policy *pol,
+		       unsigned *splits)
+{
+	struct vma *first = vma_tree_find(mm, s), *v, *last = NULL;
+	gva_t covered = s;
+
+	if (!first || first->vm_start > s)
+		return -MM_EFAULT;
+	for (v = first; v && v->vm_start < e; v = vma_next(mm, v)) {
+		if (v->vm_start > covered)
+			return -MM_EFAULT;
+		covered = v->vm_end;
+		last = v;
+	}
+	if (covered < e)
+		return -MM_EFAULT;
+	*splits = (first->vm_start < s && !vma_policy_equal(&first->vm_policy, pol)) +
+		  (last->vm_end > e && !vma_policy_equal(&last->vm_policy, pol));
+	return 0;
+}
+
+int mm_set_policy(struct mm_space *mm, gva_t addr, uint64_t len, const struct vma_policy *pol)
+{
+	struct vma_pool pool;
+	gva_t s = addr, e = addr + len;
+	unsigned splits;
+	struct vma *v;
+	int ret;
+
+	if (!mm || !pol)
+		return MM_INVAL("mm or pol is NULL");
+	ret = check_range(mm, __func__, addr, len);
+	if (ret)
+		return ret;
+	if (pol->mode >= NUMA_NR_POLICY_MODES)
+		return MM_INVAL("pol->mode is not a numa_policy_mode");
+	if (pol->reserved)
+		return MM_INVAL("pol->reserved is not 0");
+	if ((pol->mode == NUMA_POLICY_DEFAULT) != (pol->nodes == 0))
+		return MM_INVAL("pol->nodes must be empty exactly for the default mode");
+	ret = policy_plan(mm, s, e, pol, &splits);
+	if (ret)
+		return ret;
+	if (mm->map_count + splits > mm->max_map_count)
+		return -MM_ENOMEM;
+	if (pool_fill(mm, &pool, splits))
+		return -MM_ENOMEM;
+
+	/* Linux mbind_range(): like mprotect_fixup, per VMA whose policy changes: cut to the
+	 * range, take the policy, merge with neighbours that now match. */
+	for (v = vma_tree_find(mm, s); v && v->vm_start < e; v = vma_next(mm, v)) {
+		if (vma_policy_equal(&v->vm_policy, pol))
+			continue;
+		if (v->vm_start < s) {
+			struct vma *upper = pool_take(&pool);
+
+			split_at(mm, v, s, upper);
+			v = upper;
+		}
+		if (v->vm_end > e)
+			split_at(mm, v, e, pool_take(&pool));
+		v->vm_policy = *pol;
 		v = merge_neighbours(mm, v);
 	}
 	pool_drain(mm, &pool);

@@ -770,6 +770,213 @@ static int prog_shared(void)
 	return 0;
 }
 
+/* ---- mbind ------------------------------------------------------------------------------------- */
+
+/*
+ * 64 pages at AREA in four ranges of 16, each placed differently, on a machine with nodes 0 and 1:
+ *
+ *   AREA  +16        +32        +48        +64
+ *   | bind 1 | interleave 0-1 | bind 0 | (no VMA policy: the process's bind 1) |
+ *
+ * The errors come first (Linux's values), then the policies, the touches with the per-node rss
+ * they must add, the maps (4 VMAs, printed by the kernel with the policies), and MPOL_DEFAULT on
+ * the whole range merging it back into one VMA. The pages stay mapped: the kernel checks the
+ * node of each one after the exit.
+ */
+#define MBIND_RANGE (16 * PAGE)
+
+static unsigned maps_lines_in(unsigned long lo, unsigned long hi)
+{
+	long len = u_maps(maps, sizeof(maps));
+	unsigned n = 0;
+
+	for (long i = 0; i >= 0 && i < len; ) {
+		unsigned long start = 0;
+		long j = i;
+
+		for (; j < len && maps[j] != '-'; j++)
+			start = start * 16 + (unsigned long)(maps[j] <= '9' ? maps[j] - '0' :
+							      maps[j] - 'a' + 10);
+		n += start >= lo && start < hi;
+		while (j < len && maps[j] != '\n')
+			j++;
+		i = j + 1;
+	}
+	return n;
+}
+
+/* Pages rss added per node while touching [a, a + len). */
+static void touch_rss(unsigned long a, unsigned long len, unsigned long *n0, unsigned long *n1)
+{
+	struct mv_proc_stats s0, s1;
+
+	u_stats(&s0);
+	for (unsigned long off = 0; off < len; off += PAGE)
+		*(volatile unsigned long *)(a + off) = a + off;
+	u_stats(&s1);
+	*n0 = s1.rss_node[0] - s0.rss_node[0];
+	*n1 = s1.rss_node[1] - s0.rss_node[1];
+}
+
+static int prog_mbind(void)
+{
+	long m = u_anon(AREA, 4 * MBIND_RANGE, PROT_READ | PROT_WRITE, MAP_FIXED);
+	unsigned long a = (unsigned long)m, n0, n1;
+
+	if (!u_check(m == (long)AREA, "64 pages at 0x%lx", AREA))
+		return 1;
+	u_check(u_mbind(a + 1, PAGE, MPOL_BIND, 2, 0) == -UAPI_EINVAL, "unaligned start: -EINVAL");
+	u_check(u_mbind(a, PAGE, 7, 2, 0) == -UAPI_EINVAL, "unknown mode 7: -EINVAL");
+	u_check(u_mbind(a, PAGE, MPOL_BIND, 2, 2 /* MPOL_MF_MOVE */) == -UAPI_EINVAL,
+		"MPOL_MF_MOVE (no migration): -EINVAL");
+	u_check(u_mbind(a, PAGE, MPOL_BIND, 0, 0) == -UAPI_EINVAL, "BIND without nodes: -EINVAL");
+	u_check(u_mbind(a, PAGE, MPOL_BIND, 1UL << 9, 0) == -UAPI_EINVAL,
+		"BIND to node 9 (none): -EINVAL");
+	u_check(u_mbind(a, PAGE, MPOL_DEFAULT, 1, 0) == -UAPI_EINVAL,
+		"DEFAULT with nodes: -EINVAL");
+	u_check(syscall6(SYS_mbind, (long)a, PAGE, MPOL_BIND, 0x10, 65, 0) == -UAPI_EFAULT,
+		"unreadable nodemask: -EFAULT");
+	u_check(u_mbind(a + 4 * MBIND_RANGE - PAGE, 2 * PAGE, MPOL_BIND, 2, 0) == -UAPI_EFAULT,
+		"range running into a hole: -EFAULT");
+	u_check(u_mbind(a, 0, MPOL_BIND, 2, 0) == 0, "len 0: 0, nothing done");
+	u_check(maps_lines_in(AREA, AREA + 4 * MBIND_RANGE) == 1, "the errors left one VMA");
+
+	u_check(u_set_mempolicy(MPOL_BIND, 2) == 0, "set_mempolicy(BIND, node 1) for the process");
+	u_check(u_mbind(a, MBIND_RANGE, MPOL_BIND, 2, 0) == 0 &&
+		u_mbind(a + MBIND_RANGE, MBIND_RANGE, MPOL_INTERLEAVE, 3, 0) == 0 &&
+		u_mbind(a + 2 * MBIND_RANGE, MBIND_RANGE, MPOL_BIND, 1, 0) == 0,
+		"mbind: bind 1, interleave 0-1, bind 0 on three ranges");
+	u_check(maps_lines_in(AREA, AREA + 4 * MBIND_RANGE) == 4,
+		"maps: four VMAs, one per policy (%u)", maps_lines_in(AREA, AREA + 4 * MBIND_RANGE));
+	touch_rss(a, MBIND_RANGE, &n0, &n1);
+	u_check(n0 == 0 && n1 == 16, "bind 1: 16 pages on node 1 (node 0 %lu, node 1 %lu)", n0, n1);
+	touch_rss(a + MBIND_RANGE, MBIND_RANGE, &n0, &n1);
+	u_check(n0 == 8 && n1 == 8, "interleave 0-1: 8 pages on each node (node 0 %lu, node 1 %lu)",
+		n0, n1);
+	touch_rss(a + 2 * MBIND_RANGE, MBIND_RANGE, &n0, &n1);
+	u_check(n0 == 16 && n1 == 0, "bind 0 over the process's bind 1: 16 pages on node 0 (node 0 "
+		"%lu, node 1 %lu)", n0, n1);
+	touch_rss(a + 3 * MBIND_RANGE, MBIND_RANGE, &n0, &n1);
+	u_check(n0 == 0 && n1 == 16, "no VMA policy: the process's bind 1 (node 0 %lu, node 1 %lu)",
+		n0, n1);
+	syscall6(MV_SYS_MAPS, 0, 0, 0, 0, 0, 0);        /* the kernel's dump, with the policies */
+	u_check(u_mbind(a, 4 * MBIND_RANGE, MPOL_DEFAULT, 0, 0) == 0 &&
+		maps_lines_in(AREA, AREA + 4 * MBIND_RANGE) == 1,
+		"MPOL_DEFAULT over the whole range: merged back into one VMA");
+	return 0;
+}
+
+/* ---- stress ------------------------------------------------------------------------------------ */
+
+/*
+ * Several run at once on every CPU and are preempted by the tick anywhere in ring 3, so each
+ * check below is about this process's own memory surviving switches, migrations and the other
+ * processes' work. Per iteration: map 4-11 pages anywhere, fill every page (first and last word)
+ * with a pattern of (pid, iteration, page), protect the lower half read-only, verify, drop two
+ * pages with MADV_DONTNEED (they read zero), every STRESS_FORK_EVERY-th iteration fork a child
+ * that verifies the inherited data, overwrites it (copy-on-write) and exits 0 while the parent
+ * overwrites its own writable half and checks it still reads its own data after the child's
+ * end, then unmap. A persistent heap area (brk) accumulates a per-iteration sum checked every
+ * iteration: a wrong frame or a lost write there shows up as a bad count.
+ */
+#define STRESS_FORK_EVERY 16
+#define STRESS_HEAP_PAGES 4
+#define STRESS_WORDS      (PAGE / sizeof(unsigned long))
+
+static unsigned long stress_tag(long pid, unsigned long it, unsigned long page)
+{
+	return (unsigned long)pid << 40 | it << 16 | page;
+}
+
+static void stress_fill(long m, unsigned long pages, unsigned long tag0)
+{
+	for (unsigned long i = 0; i < pages; i++) {
+		volatile unsigned long *w = (volatile unsigned long *)(m + (long)(i * PAGE));
+
+		w[0] = tag0 + i;
+		w[STRESS_WORDS - 1] = ~(tag0 + i);
+	}
+}
+
+static unsigned long stress_bad(long m, unsigned long first, unsigned long last,
+				unsigned long tag0)
+{
+	unsigned long bad = 0;
+
+	for (unsigned long i = first; i < last; i++) {
+		volatile unsigned long *w = (volatile unsigned long *)(m + (long)(i * PAGE));
+
+		bad += w[0] != tag0 + i || w[STRESS_WORDS - 1] != ~(tag0 + i);
+	}
+	return bad;
+}
+
+/* The child of a stress fork: the parent's data, then its own copy. Exit status: bad pages. */
+static int stress_child(long m, unsigned long pages, unsigned long tag0)
+{
+	long me = u_getpid();
+	unsigned long bad = stress_bad(m, 0, pages, tag0);
+
+	if (u_mprotect((unsigned long)m, pages * PAGE, PROT_READ | PROT_WRITE) != 0)
+		bad++;
+	stress_fill(m, pages, stress_tag(me, 0, 0));
+	bad += stress_bad(m, 0, pages, stress_tag(me, 0, 0));
+	return bad > 255 ? 255 : (int)bad;
+}
+
+static int prog_stress(unsigned long iters)
+{
+	long pid = u_getpid();
+	unsigned long bad = 0, forks = 0, heap_bad = 0, sum = 0;
+	unsigned long heap = u_brk(0);
+	volatile unsigned long *acc;
+
+	if (u_brk(heap + STRESS_HEAP_PAGES * PAGE) != heap + STRESS_HEAP_PAGES * PAGE) {
+		u_check(false, "pid %ld: brk grows the heap", pid);
+		return 1;
+	}
+	acc = (volatile unsigned long *)heap;
+	for (unsigned long it = 0; it < iters; it++) {
+		unsigned long pages = 4 + (it + (unsigned long)pid) % 8, half = pages / 2;
+		unsigned long tag0 = stress_tag(pid, it, 0);
+		long m = u_anon(0, pages * PAGE, PROT_READ | PROT_WRITE, 0);
+
+		if (u_err(m)) {
+			bad++;
+			continue;
+		}
+		stress_fill(m, pages, tag0);
+		bad += u_mprotect((unsigned long)m, half * PAGE, PROT_READ) != 0;
+		bad += stress_bad(m, 0, pages, tag0);
+		if (it % STRESS_FORK_EVERY == STRESS_FORK_EVERY - 1) {
+			int status = -1;
+			long child = u_fork();
+
+			if (child == 0)
+				return stress_child(m, pages, tag0);
+			forks++;
+			bad += child < 0;
+			stress_fill(m + (long)(half * PAGE), pages - half, tag0 ^ 0xff00);
+			bad += u_wait(child, &status) != child || status != WSTATUS_EXITED(0);
+			bad += stress_bad(m, 0, half, tag0);
+			bad += stress_bad(m + (long)(half * PAGE), 0, pages - half, tag0 ^ 0xff00);
+		}
+		bad += u_madvise((unsigned long)m + half * PAGE, 2 * PAGE, MADV_DONTNEED) != 0;
+		bad += *(volatile unsigned long *)(m + (long)(half * PAGE)) != 0;
+		bad += u_munmap((unsigned long)m, pages * PAGE) != 0;
+		/* The heap: one word per page gets the iteration added; all must agree. */
+		sum += it;
+		for (unsigned long i = 0; i < STRESS_HEAP_PAGES; i++) {
+			acc[i * STRESS_WORDS] += it;
+			heap_bad += acc[i * STRESS_WORDS] != sum;
+		}
+	}
+	u_check(bad == 0 && heap_bad == 0,
+		"pid %ld: %lu iterations, %lu forks, %lu bad pages, %lu bad heap sums",
+		pid, iters, forks, bad, heap_bad);
+	return bad || heap_bad ? 1 : 0;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -783,6 +990,8 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_CHURN: return prog_churn(arg);
 	case UPROG_INTERLEAVE: return prog_interleave(arg);
 	case UPROG_SHARED: return prog_shared();
+	case UPROG_STRESS: return prog_stress(arg);
+	case UPROG_MBIND: return prog_mbind();
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

@@ -72,6 +72,13 @@ static inline long u_set_mempolicy(long mode, unsigned long nodes)
 	return syscall6(SYS_set_mempolicy, mode, (long)&nodes, 65, 0, 0, 0);
 }
 
+/* mbind(addr, len, mode, &nodes, 65, flags): a 64-bit node mask. */
+static inline long u_mbind(unsigned long addr, unsigned long len, long mode, unsigned long nodes,
+			   long flags)
+{
+	return syscall6(SYS_mbind, (long)addr, (long)len, mode, (long)&nodes, 65, flags);
+}
+
 static inline long u_maps(char *buf, unsigned long size)
 {
 	return syscall6(MV_SYS_MAPS, (long)buf, (long)size, 0, 0, 0, 0);

@@ -16,6 +16,12 @@
 #                   same addresses; the scheduler switched between them
 #   churn           three seeds of 4000 random operations each agreed with the program's model
 #   cow             the child's copy counts, wait's exit status and the killed child's SIGSEGV
+#   mbind           mbind's errors, four ranges placed by bind/interleave/bind/the process
+#                   policy (the program's rss per node and the kernel's walk), the policies in
+#                   the maps dump, MPOL_DEFAULT merging the VMAs back
+#   stress          3 processes per CPU on both CPUs at once, preempted by the tick: each
+#                   reports 0 bad pages, every CPU ran processes, preemptions > 0, all exited 0,
+#                   each node's free pages came back
 set -uo pipefail
 
 usage="usage: qemu_proc.sh SCENARIO IMAGES_DIR [tcg|kvm]"
@@ -97,6 +103,24 @@ cow)
 	has '^proc: pid 3 \(cow\) killed by SIGSEGV: read at 0x300000000 in VMA none: no VMA at the address$'
 	has '^ok [0-9]+ - cow: wait: child 3 killed, status 11 \(SIGSEGV 11\)$'
 	[ "$(count '^proc: pid .* killed')" -eq 1 ] || fail "not exactly one kill"
+	;;
+mbind)
+	[ "$(count '^ok [0-9]+ - mbind: range [0-3] \(.*\): every page on its node \(0 misplaced\)$')" -eq 4 ] \
+		|| fail "not all four ranges placed right"
+	has '^ok [0-9]+ - mbind: interleave 0-1: 8 pages on each node \(node 0 8, node 1 8\)$'
+	has '^#   200000000-200010000 rw-p 00000000 00:00 0 +policy bind:1$'
+	has '^#   200010000-200020000 rw-p 00000000 00:00 0 +policy interleave:0,1$'
+	has '^ok [0-9]+ - mbind: MPOL_DEFAULT over the whole range: merged back into one VMA$'
+	;;
+stress)
+	[ "$(count '^ok [0-9]+ - stress: pid [0-9]+: [0-9]+ iterations, [0-9]+ forks, 0 bad pages, 0 bad heap sums$')" -eq 6 ] \
+		|| fail "not six processes reporting clean data"
+	has '^ok [0-9]+ - stress: every one of the 2 CPUs ran processes$'
+	has '^ok [0-9]+ - stress: the tick preempted processes [1-9][0-9]* times$'
+	has '^ok [0-9]+ - stress: all 6 processes exited 0 with their checks passed$'
+	[ "$(count '^ok [0-9]+ - stress: node [0-9]+: free pages back to ([0-9]+) \(\1\)$')" -eq 2 ] \
+		|| fail "not both nodes' free pages back"
+	[ "$(count '^proc: pid .* killed')" -eq 0 ] || fail "a process was killed"
 	;;
 *)
 	echo "unknown scenario '$sc'"

@@ -1,4 +1,4 @@
-# kvm.guest.scenario_{vma,fault,stack,segv,cow,churn,interleave,shared}: `memvisor run` booting the process-scenario images
+# kvm.guest.scenario_{vma,fault,stack,segv,cow,churn,interleave,shared,stress,mbind}: `memvisor run` booting the process-scenario images
 # (guest/proctest.c) under real KVM, 2 vCPUs and 2 nodes of 128 MiB like mm_guest.cmake: ring 3,
 # SYSCALL/SYSRET, the TSS stack switch and the guest's own page faults under EPT/NPT. Each
 # checks exit status 1 (PASS: no "not ok"), that the frames came back, and the lines proving
@@ -87,3 +87,32 @@ mv_add_kvm_test(NAME guest.scenario_shared COMMAND ${CMAKE_CURRENT_LIST_DIR}/boo
     ${MV_PROC_END}
     -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-shared.elf ${MV_PROC_MACHINE}
        --cmdline scenario=shared)
+
+# stress: 3 processes per vCPU run by the scheduler on both vCPUs at once, preempted by the LAPIC
+# tick; every vCPU ran processes, the tick preempted some, every process exited 0 with clean
+# data, and each node's free pages came back exactly.
+mv_add_kvm_test(NAME guest.scenario_stress COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    --expect-re "^smp: clock: TSC at [0-9]+ kHz \\(against the LAPIC timer\\), tick 10 ms$"
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - stress: pid 6: [0-9]+ iterations, [0-9]+ forks, 0 bad pages, 0 bad heap sums$"
+    --expect-re "^ok [0-9]+ - stress: every one of the 2 CPUs ran processes$"
+    --expect-re "^ok [0-9]+ - stress: the tick preempted processes [1-9][0-9]* times$"
+    --expect-re "^ok [0-9]+ - stress: all 6 processes exited 0 with their checks passed$"
+    --expect-re "^ok [0-9]+ - stress: node 0: free pages back to ([0-9]+) \\(\\1\\)$"
+    --expect-re "^ok [0-9]+ - stress: node 1: free pages back to ([0-9]+) \\(\\1\\)$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-stress.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=stress)
+
+# mbind: per-range policies place every page on the node they name (the program's rss per node
+# and the kernel's page-table walk); the maps dump shows the policies.
+mv_add_kvm_test(NAME guest.scenario_mbind COMMAND ${CMAKE_CURRENT_LIST_DIR}/boot_check.sh --status 1
+    ${MV_PROC_COMMON}
+    --expect-re "^ok [0-9]+ - mbind: interleave 0-1: 8 pages on each node \\(node 0 8, node 1 8\\)$"
+    --expect-re "^#   200000000-200010000 rw-p 00000000 00:00 0 +policy bind:1$"
+    --expect-re "^#   200010000-200020000 rw-p 00000000 00:00 0 +policy interleave:0,1$"
+    --expect-re "^ok [0-9]+ - mbind: range 1 \\(interleave 0-1\\): every page on its node \\(0 misplaced\\)$"
+    --expect-re "^ok [0-9]+ - mbind: range 3 \\(the process's bind 1\\): every page on its node \\(0 misplaced\\)$"
+    ${MV_PROC_END}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-mbind.elf ${MV_PROC_MACHINE}
+       --cmdline scenario=mbind)

@@ -1379,3 +1379,191 @@ TEST(split_and_merge_primitives)
 	CHECK_EQ(t.live, 1);
 	teardown(&mm, &t);
 }
+
+/* ---- mm_set_policy (mbind) ----------------------------------------------------------------- */
+
+#define POL(m, n) ((struct vma_policy){ (m), 0, (n) })
+#define POL_NONE  POL(0, 0)
+#define POL_BIND1 POL(1, 2)             /* NUMA_POLICY_BIND, node 1 */
+#define POL_IL01  POL(3, 3)             /* NUMA_POLICY_INTERLEAVE, nodes 0-1 */
+
+static bool pol_is(struct mm_space *mm, int c, struct vma_policy want)
+{
+	struct vma *v = at(mm, c);
+
+	return v && vma_policy_equal(&v->vm_policy, &want);
+}
+
+TEST(set_policy_rejects_bad_arguments)
+{
+	struct mm_space mm;
+	struct talloc t;
+	struct vma_policy p = POL_BIND1;
+
+	setup(&mm, &t);
+	CHECK_EQ(map(&mm, 0, 4, F_RW), 0);
+	CHECK_EQ(mm_set_policy(NULL, AT(0), PG(1), &p), -MM_EINVAL);
+	CHECK_REPORTED("mm or pol is NULL");
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(1), NULL), -MM_EINVAL);
+	CHECK_REPORTED("mm or pol is NULL");
+	CHECK_EQ(mm_set_policy(&mm, AT(0) + 1, PG(1), &p), -MM_EINVAL);
+	CHECK_REPORTED("addr is not page aligned");
+	CHECK_EQ(mm_set_policy(&mm, AT(0), 0, &p), -MM_EINVAL);
+	CHECK_REPORTED("len is zero");
+	CHECK_EQ(mm_set_policy(&mm, mm.task_size - PG(1), PG(2), &p), -MM_EINVAL);
+	CHECK_REPORTED("beyond task_size");
+	p = POL(4, 1);
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(1), &p), -MM_EINVAL);
+	CHECK_REPORTED("pol->mode is not a numa_policy_mode");
+	p = POL(0, 1);
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(1), &p), -MM_EINVAL);
+	CHECK_REPORTED("pol->nodes must be empty exactly for the default mode");
+	p = POL(2, 0);
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(1), &p), -MM_EINVAL);
+	CHECK_REPORTED("pol->nodes must be empty exactly for the default mode");
+	p = (struct vma_policy){ 1, 7, 1 };
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(1), &p), -MM_EINVAL);
+	CHECK_REPORTED("pol->reserved is not 0");
+	CHECK_LAYOUT(&mm, "AAAA");
+	CHECK(pol_is(&mm, 0, POL_NONE));
+	teardown(&mm, &t);
+}
+
+/*
+ *  0123456
+ *  AAA.BBB   a policy over 1..5 spans the hole at 3: -EFAULT (Linux's mbind), nothing changed;
+ *            so does a range running off the end or lying in the hole only.
+ */
+TEST(set_policy_over_a_hole_fails_and_changes_nothing)
+{
+	struct mm_space mm;
+	struct talloc t;
+	struct snap s;
+	struct vma_policy p = POL_BIND1;
+
+	setup(&mm, &t);
+	CHECK_EQ(map(&mm, 0, 3, F_RW), 0);
+	CHECK_EQ(map(&mm, 4, 7, F_RW), 0);
+	take(&mm, &s);
+	CHECK_EQ(mm_set_policy(&mm, AT(1), PG(4), &p), -MM_EFAULT);
+	CHECK_UNCHANGED(&mm, &s);
+	CHECK_EQ(mm_set_policy(&mm, AT(4), PG(4), &p), -MM_EFAULT);
+	CHECK_EQ(mm_set_policy(&mm, AT(3), PG(1), &p), -MM_EFAULT);
+	CHECK_UNCHANGED(&mm, &s);
+	CHECK(pol_is(&mm, 1, POL_NONE) && pol_is(&mm, 5, POL_NONE));
+	teardown(&mm, &t);
+}
+
+/*
+ *  0123456789
+ *  AAAAAAAAAA   bind(1) over 3..6 splits three ways: AAABBBCCCC, only B has the policy
+ *               (C keeps its pgoff); setting the same policy again changes nothing;
+ *               default over 3..6 merges all back: AAAAAAAAAA
+ */
+TEST(set_policy_middle_splits_three_ways_and_remerges)
+{
+	struct mm_space mm;
+	struct talloc t;
+	struct vma_policy bind = POL_BIND1, none = POL_NONE;
+
+	setup(&mm, &t);
+	CHECK_EQ(map(&mm, 0, 10, F_RW), 0);
+	CHECK_EQ(mm_set_policy(&mm, AT(3), PG(3), &bind), 0);
+	CHECK_LAYOUT(&mm, "AAABBBCCCC");
+	CHECK(pol_is(&mm, 0, POL_NONE) && pol_is(&mm, 4, POL_BIND1) && pol_is(&mm, 7, POL_NONE));
+	CHECK_EQ_U(at(&mm, 7)->vm_pgoff, AT(6) >> MM_PAGE_SHIFT);
+	CHECK_EQ(mm.map_count, 3);
+	CHECK_EQ(mm_set_policy(&mm, AT(3), PG(3), &bind), 0);
+	CHECK_LAYOUT(&mm, "AAABBBCCCC");
+	CHECK_EQ(mm_set_policy(&mm, AT(3), PG(3), &none), 0);
+	CHECK_LAYOUT(&mm, "AAAAAAAAAA");
+	CHECK_EQ(t.live, 1);
+	teardown(&mm, &t);
+}
+
+/*
+ *  0123456789
+ *  AAABBBBCCC   rw r rw, no policies
+ *  interleave(0-1) over 2..8: A and C cut, B whole, the three interleaved parts keep their
+ *  own flags (no merge): AABCCCCDEE
+ *  mprotect(0..10, rw): equal flags and policy merge, an unequal policy never does:
+ *  AABBBBBBCC (rw none | rw interleave | rw none)
+ */
+TEST(set_policy_across_vmas_and_merge_needs_equal_policy)
+{
+	struct mm_space mm;
+	struct talloc t;
+	struct vma_policy il = POL_IL01;
+
+	setup(&mm, &t);
+	CHECK_EQ(map(&mm, 0, 3, F_RW), 0);
+	CHECK_EQ(map(&mm, 3, 7, F_R), 0);
+	CHECK_EQ(map(&mm, 7, 10, F_RW), 0);
+	CHECK_EQ(mm_set_policy(&mm, AT(2), PG(6), &il), 0);
+	CHECK_LAYOUT(&mm, "AABCCCCDEE");
+	CHECK(pol_is(&mm, 1, POL_NONE) && pol_is(&mm, 2, POL_IL01) && pol_is(&mm, 5, POL_IL01) &&
+	      pol_is(&mm, 7, POL_IL01) && pol_is(&mm, 8, POL_NONE));
+	CHECK_EQ(mm_mprotect(&mm, AT(0), PG(10), VM_READ | VM_WRITE), 0);
+	CHECK_LAYOUT(&mm, "AABBBBBBCC");
+	CHECK(!vma_can_merge(at(&mm, 1), at(&mm, 2)));
+	CHECK(pol_is(&mm, 4, POL_IL01));
+	teardown(&mm, &t);
+}
+
+/*
+ *  0123456
+ *  AAA....   bind(1) on A; a new mapping right after it (3..6) has no policy and stays
+ *  AAABBB.   separate; mprotect splitting A keeps the policy on both halves; munmap of the
+ *            middle too
+ */
+TEST(set_policy_survives_splits_and_blocks_mmap_merge)
+{
+	struct mm_space mm;
+	struct talloc t;
+	struct vma_policy bind = POL_BIND1;
+
+	setup(&mm, &t);
+	CHECK_EQ(map(&mm, 0, 3, F_RW), 0);
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(3), &bind), 0);
+	CHECK_EQ(map(&mm, 3, 6, F_RW), 0);
+	CHECK_LAYOUT(&mm, "AAABBB.");
+	CHECK(pol_is(&mm, 3, POL_NONE));
+	CHECK_EQ(mm_mprotect(&mm, AT(1), PG(1), VM_READ), 0);
+	CHECK_LAYOUT(&mm, "ABCDDD.");
+	CHECK(pol_is(&mm, 0, POL_BIND1) && pol_is(&mm, 1, POL_BIND1) && pol_is(&mm, 2, POL_BIND1));
+	CHECK_EQ(mm_munmap(&mm, AT(1), PG(1)), 0);
+	CHECK(pol_is(&mm, 0, POL_BIND1) && pol_is(&mm, 2, POL_BIND1));
+	teardown(&mm, &t);
+}
+
+/* Splits past max_map_count or a failing allocator: -ENOMEM, nothing changed. */
+TEST(set_policy_limits_and_allocation_failure)
+{
+	struct mm_space mm;
+	struct mm_space_config cfg;
+	struct talloc t = { 0, 0, 0 };
+	struct vma_policy bind = POL_BIND1;
+	struct snap s;
+
+	config(&cfg, &t);
+	cfg.max_map_count = 2;
+	CHECK_EQ(mm_space_init(&mm, &cfg), 0);
+	CHECK_EQ(map(&mm, 0, 4, F_RW), 0);
+	take(&mm, &s);
+	CHECK_EQ(mm_set_policy(&mm, AT(1), PG(1), &bind), -MM_ENOMEM);     /* 3 VMAs */
+	CHECK_UNCHANGED(&mm, &s);
+	CHECK(pol_is(&mm, 1, POL_NONE));
+	CHECK_EQ(mm_set_policy(&mm, AT(0), PG(1), &bind), 0);               /* 2 VMAs */
+	CHECK_LAYOUT(&mm, "ABBB");
+	teardown(&mm, &t);
+
+	setup(&mm, &t);
+	CHECK_EQ(map(&mm, 0, 4, F_RW), 0);
+	take(&mm, &s);
+	t.fail_at = t.calls + 2;                /* the second of the two VMAs the split needs */
+	CHECK_EQ(mm_set_policy(&mm, AT(1), PG(2), &bind), -MM_ENOMEM);
+	CHECK_UNCHANGED(&mm, &s);
+	CHECK(pol_is(&mm, 1, POL_NONE));
+	t.fail_at = 0;
+	teardown(&mm, &t);
+}

@@ -2,8 +2,8 @@
  * vma_model.h — a deliberately naive reference model of an mm_space for the randomized unit test
  * (test_vma_model.c) and the fuzzer (tests/fuzz/fuzz_vma.c): a sorted array of VMA records,
  * every operation a linear scan or an array copy. It restates Linux's rules (munmap trims,
- * MAP_FIXED replaces then merges with the neighbours, mprotect cuts changed VMAs to the range
- * and merges them, stack growth, gap search for the highest/lowest gap that holds
+ * MAP_FIXED replaces then merges with the neighbours, mprotect and mm_set_policy cut changed
+ * VMAs to the range and merge them (equal policies only), stack growth, gap search for the highest/lowest gap that holds
  * length + align_mask inside the limits) without sharing any code with mm/vma*.c.
  *
  * Limits (rlimits, max_map_count) are not modelled: the tests configure them out of reach.
@@ -22,6 +22,7 @@
 struct vmodel_rec {
 	uint64_t start, end, flags, pgoff;
 	const void *file;
+	struct vma_policy pol;          /* zero: none (every new record) */
 };
 
 struct vmodel {
@@ -51,7 +52,8 @@ static inline uint64_t vmodel_pages(const struct vmodel_rec *r)
 static inline bool vmodel_mergeable(const struct vmodel_rec *a, const struct vmodel_rec *b)
 {
 	return a->end == b->start && a->flags == b->flags && !(a->flags & VM_SPECIAL) &&
-	       a->file == b->file && b->pgoff == a->pgoff + vmodel_pages(a);
+	       a->file == b->file && b->pgoff == a->pgoff + vmodel_pages(a) &&
+	       a->pol.mode == b->pol.mode && a->pol.nodes == b->pol.nodes;
 }
 
 static inline uint64_t vmodel_start_gap(const struct vmodel *m, const struct vmodel_rec *r)
@@ -139,7 +141,8 @@ static inline void vmodel_unmap(struct vmodel *m, uint64_t s, uint64_t e)
 static inline void vmodel_map_fixed(struct vmodel *m, uint64_t s, uint64_t e, uint64_t flags,
 				    const void *file, uint64_t pgoff)
 {
-	struct vmodel_rec rec = { s, e, flags, file ? pgoff : s >> MM_PAGE_SHIFT, file };
+	struct vmodel_rec rec = { s, e, flags, file ? pgoff : s >> MM_PAGE_SHIFT, file,
+				  { 0, 0, 0 } };
 	int i;
 
 	if (flags & VM_SPECIAL)
@@ -240,6 +243,47 @@ static inline int vmodel_get_unmapped_area(const struct vmodel *m, uint64_t hint
 	info.low_limit = m->mmap_base;
 	info.high_limit = m->task_size;
 	return vmodel_unmapped_area(m, &info, addr);
+}
+
+/* mm_set_policy() on a valid range and policy. Returns 0 or -MM_EFAULT (hole). */
+static inline int vmodel_set_policy(struct vmodel *m, uint64_t s, uint64_t e,
+				    const struct vma_policy *pol)
+{
+	uint64_t covered = s;
+	int i = vmodel_find(m, s);
+
+	if (i == m->n || m->r[i].start > s)
+		return -MM_EFAULT;
+	for (int j = i; j < m->n && m->r[j].start < e; j++) {
+		if (m->r[j].start > covered)
+			return -MM_EFAULT;
+		covered = m->r[j].end;
+	}
+	if (covered < e)
+		return -MM_EFAULT;
+	for (; i < m->n && m->r[i].start < e; i++) {
+		if (m->r[i].pol.mode == pol->mode && m->r[i].pol.nodes == pol->nodes)
+			continue;
+		if (m->r[i].start < s) {
+			struct vmodel_rec hi = m->r[i];
+
+			hi.pgoff += (s - hi.start) >> MM_PAGE_SHIFT;
+			hi.start = s;
+			m->r[i].end = s;
+			vmodel_insert_at(m, ++i, hi);
+		}
+		if (m->r[i].end > e) {
+			struct vmodel_rec hi = m->r[i];
+
+			hi.pgoff += (e - hi.start) >> MM_PAGE_SHIFT;
+			hi.start = e;
+			m->r[i].end = e;
+			vmodel_insert_at(m, i + 1, hi);
+		}
+		m->r[i].pol = *pol;
+		i = vmodel_merge(m, i);
+	}
+	return 0;
 }
 
 /* mm_mprotect() on a valid range. Returns 0, -MM_ENOMEM (hole) or -MM_EACCES. */
@@ -347,7 +391,8 @@ static inline int vmodel_brk(struct vmodel *m, uint64_t brk)
 	if (i < m->n && newbrk + MM_PAGE_SIZE > vmodel_start_gap(m, &m->r[i]))
 		return -MM_ENOMEM;
 	{
-		struct vmodel_rec rec = { oldbrk, newbrk, VM_BRK_FLAGS, oldbrk >> MM_PAGE_SHIFT, NULL };
+		struct vmodel_rec rec = { oldbrk, newbrk, VM_BRK_FLAGS, oldbrk >> MM_PAGE_SHIFT,
+					  NULL, { 0, 0, 0 } };
 
 		if (oldbrk > m->start_brk && i > 0 && vmodel_mergeable(&m->r[i - 1], &rec))
 			m->r[i - 1].end = newbrk;
@@ -400,6 +445,8 @@ static inline const char *vmodel_compare(const struct vmodel *m, const struct mm
 			return "VMA pgoff differs";
 		if (v->vm_file != m->r[i].file)
 			return "VMA backing differs";
+		if (!vma_policy_equal(&v->vm_policy, &m->r[i].pol))
+			return "VMA policy differs";
 	}
 	*where = i;
 	if (v)
@@ -580,7 +627,7 @@ static inline const char *vharness_compare(struct vharness *h)
 enum {
 	VOP_MMAP, VOP_MMAP_HINT, VOP_MMAP_FIXED, VOP_MMAP_NOREPLACE, VOP_MUNMAP, VOP_MPROTECT,
 	VOP_MPROTECT2, VOP_STACK, VOP_BRK, VOP_GAP, VOP_GUA, VOP_SPLIT, VOP_MERGE, VOP_ERASE,
-	VOP_INSERT, VOP_BAD, VOP_COUNT
+	VOP_INSERT, VOP_BAD, VOP_POLICY, VOP_COUNT
 };
 
 static inline int vh_mmap_model(struct vharness *h, uint64_t addr, uint64_t len, uint32_t mf,
@@ -680,6 +727,33 @@ static inline const char *vharness_step(struct vharness *h, const uint64_t r[4])
 		if (ret == -MM_ENOMEM && h->alloc_failed != failed_before)
 			break;
 		mret = vmodel_mprotect(m, addr, addr + len, prot);
+		model_done = true;
+		break;
+	}
+	case VOP_POLICY: {
+		/* Few distinct policies, so equal neighbours (and merges) are common. */
+		static const struct vma_policy pols[] = {
+			{ 0, 0, 0 }, { 1, 0, 1 }, { 1, 0, 2 }, { 3, 0, 3 },
+		};
+		const struct vma_policy *pol = &pols[r[3] % MM_ARRAY_SIZE(pols)];
+
+		/* Half the time inside an existing VMA, so that the call succeeds. */
+		if ((r[3] & 0x10) && m->n) {
+			const struct vmodel_rec *x = &m->r[(r[3] >> 8) % (uint64_t)m->n];
+			uint64_t pages = vmodel_pages(x);
+			uint64_t lo = (r[1] % pages), hi = lo + 1 + (r[2] % (pages - lo + 2));
+
+			addr = x->start + (lo << MM_PAGE_SHIFT);
+			len = (hi - lo) << MM_PAGE_SHIFT;
+		}
+		if (addr + len > mm->task_size)
+			len = mm->task_size - addr;
+		if (!len)
+			len = MM_PAGE_SIZE, addr -= MM_PAGE_SIZE;
+		ret = mm_set_policy(mm, addr, len, pol);
+		if (ret == -MM_ENOMEM && h->alloc_failed != failed_before)
+			break;
+		mret = vmodel_set_policy(m, addr, addr + len, pol);
 		model_done = true;
 		break;
 	}
@@ -829,7 +903,7 @@ static inline const char *vharness_step(struct vharness *h, const uint64_t r[4])
 			mret = -MM_EEXIST;
 		} else {
 			struct vmodel_rec rec = { addr, addr + len, v->vm_flags, v->vm_pgoff,
-						  v->vm_file };
+						  v->vm_file, v->vm_policy };
 
 			vmodel_insert_at(m, i, rec);
 		}

@@ -4,7 +4,8 @@
  * Owns: struct vma (one mapped range [vm_start, vm_end) with Linux VM_* flags and a backing
  * identity), struct mm_space (Linux's mm_struct for this project: the VMA tree, the usage
  * counters, mmap layout, brk bounds and resource limits) and the operations on them: lookup,
- * gap search (get_unmapped_area), mmap / munmap / mprotect with Linux's split and merge rules,
+ * gap search (get_unmapped_area), mmap / munmap / mprotect / a NUMA policy per range (mbind)
+ * with Linux's split and merge rules,
  * stack growth with a guard gap, brk, a consistency checker and a /proc/PID/maps formatter.
  *
  * Locking: there is no lock inside. The caller serialises every call on one mm_space (the guest
@@ -95,6 +96,20 @@ struct mm_space;
 #define VMA_GAP_GROWSDOWN  UINT64_C(1)
 #define VMA_GAP_GROWSUP    UINT64_C(2)
 
+/*
+ * A VMA's NUMA memory policy (Linux's vma->vm_policy, set by mbind), held by value so splits copy
+ * it and merges compare it (Linux's mpol_equal). mode is an enum numa_policy_mode (mm/numa.h):
+ * NUMA_POLICY_DEFAULT (= 0, what a new VMA has) means "none: the process's policy applies", and
+ * then nodes is 0; the other modes need a non-empty nodes. mm/ does not know the machine's
+ * nodes: the caller checks them against its allocator (numa_policy_init) before mm_set_policy.
+ */
+struct vma_policy {
+	uint32_t mode;
+	uint32_t reserved;          /* 0 */
+	nodemask_t nodes;
+};
+_Static_assert(sizeof(struct vma_policy) == 16, "struct vma_policy is two words");
+
 struct vma {
 	struct vma *vm_child[2];    /* tree: [0] lower addresses, [1] higher */
 	gva_t vm_start;             /* first byte, page aligned */
@@ -107,6 +122,7 @@ struct vma {
 	uint64_t vm_pgoff;          /* offset in the backing, in pages; anonymous: vm_start >> 12 */
 	const void *vm_file;        /* backing identity, opaque to mm/; NULL = anonymous */
 	struct mm_space *vm_mm;     /* owner while linked, NULL otherwise */
+	struct vma_policy vm_policy;    /* mbind's; all zero: none (new VMAs) */
 };
 _Static_assert(offsetof(struct vma, vm_list) == 64, "the tree's fields fill the first 64 bytes");
 
@@ -279,6 +295,23 @@ int mm_munmap(struct mm_space *mm, gva_t addr, uint64_t len) mm_must_check;
 int mm_mprotect(struct mm_space *mm, gva_t addr, uint64_t len, uint64_t prot) mm_must_check;
 
 /*
+ * mbind's address-space part (Linux mbind_range()): every VMA in [addr, addr + len) gets policy
+ * *pol; VMAs straddling either end are split there first, and each changed VMA merges with
+ * neighbours that are mergeable and have an equal policy. addr page aligned, len a non-zero page
+ * multiple. -MM_EINVAL bad arguments or policy (mode unknown, DEFAULT with nodes, another mode
+ * without), -MM_EFAULT when part of the range is unmapped (Linux's mbind error), -MM_ENOMEM
+ * when the splits would pass max_map_count or the allocator fails; nothing changed on error.
+ */
+int mm_set_policy(struct mm_space *mm, gva_t addr, uint64_t len, const struct vma_policy *pol)
+	mm_must_check;
+
+/* Equal policies (Linux mpol_equal(); "none" equals only "none"). */
+static inline bool vma_policy_equal(const struct vma_policy *a, const struct vma_policy *b)
+{
+	return a->mode == b->mode && a->nodes == b->nodes;
+}
+
+/*
  * Grow the stack to cover addr (Linux expand_stack()): the VMA found above addr must be
  * VM_GROWSDOWN (or the one below VM_GROWSUP); the stack_guard_gap to the next accessible
  * non-stack VMA, RLIMIT_STACK, the AS limit and the memlock limit must hold. *vma = the VMA
@@ -317,7 +350,7 @@ int vma_split(struct mm_space *mm, struct vma *vma, gva_t addr, struct vma **upp
 
 /*
  * Linux's mergeability: prev ends where next starts, same flags, same backing, next's pgoff ==
- * prev's pgoff + vma_pages(prev), and neither has a VM_SPECIAL flag.
+ * prev's pgoff + vma_pages(prev), equal policies, and neither has a VM_SPECIAL flag.
  */
 bool vma_can_merge(const struct vma *prev, const struct vma *next);
 
