@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "acpi.h"
+#include "faultinj.h"
 #include "gmem.h"
 #include "guest_mem.h"
 #include "loader.h"
@@ -37,6 +38,7 @@ struct run_options {
 	struct virtio_balloon_opts balloon;   /* --balloon */
 	bool qmp_given;               /* --qmp */
 	struct qmp_spec qmp;
+	struct faultinj *fi;          /* --fault-inject, --fault-seed (NULL: no injection) */
 };
 
 /*
