@@ -394,6 +394,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	}
 	memreq_stop(&o->requests);
 	run_qmp_stop(&rq, status);              /* no command touches the VM after this */
+	gmem_set_fatal_handler(&g, NULL, NULL); /* nor the engine: the VM is going away */
 	if (balloon_ok)
 		virtio_balloon_stop(&balloon);      /* the stats timer touches the VM */
 	vm_destroy(&vm);

@@ -1278,6 +1278,30 @@ TEST(page_out_request_with_failing_swap_write_fails_the_request_only)
 	fx_teardown(&f);
 }
 
+/* Lowering a budget while every swap write fails: refused naming the write, budget unchanged. */
+TEST(lowering_a_budget_with_failing_swap_writes_keeps_the_budget)
+{
+	struct fx f;
+	uint64_t sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .swap_size = 16 * MIB }));
+	pat_run(&f, 0, f.m.ram_end, 1, true, 6, sum, &bad);
+	fx_arm(&f, FI_SWAP_WRITE_EIO, FAULT_ATTR_TIMES_UNLIMITED, 0);
+	mv_error_clear();
+	CHECK_EQ(gmem_set_budget(&f.g, 0, MIB), -EIO);
+	CHECK_CONTAINS(mv_error(), "node 0: cannot evict down to 1024 KiB: swap ");
+	CHECK_CONTAINS(mv_error(), "Input/output error (injected); the budget stays 4096 KiB");
+	CHECK_EQ_U(stats(&f).node[0].frames_total, 1024);
+	CHECK_GT(stats(&f).swap_write_failures, 0);
+	CHECK_EQ(__atomic_load_n(&f.fatal_calls, __ATOMIC_ACQUIRE), 0);
+	fx_arm(&f, FI_SWAP_WRITE_EIO, 0, 0);
+	CHECK_EQ_U(pat_verify(&f, 0, f.m.ram_end, 6), 0);
+	CHECK_OK(gmem_set_budget(&f.g, 0, MIB));             /* writes work again: it goes */
+	CHECK_EQ_U(pat_verify(&f, 0, f.m.ram_end, 6), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
 /*
  * "always": site s fails every call (after `space` bytes). A toucher writes node 0 (4 MiB) over a
  * 1 MiB budget with swap (with swap_in: writes it first without injection, arms, reads back).
