@@ -138,6 +138,11 @@ static void wake_range(struct gmem *g, gpa_t c)
 	bool injected;
 	int err;
 
+	if (__atomic_load_n(&g->fatal, __ATOMIC_ACQUIRE)) {
+		/* service has stopped: a wake only releases waiters to be refused */
+		ioctl(g->uffd, UFFDIO_WAKE, &r);
+		return;
+	}
 	while ((err = wake_once(g, &r, c, &injected)) == EAGAIN && ++tries < GMEM_UFFD_TRIES) {
 		stat_inc(g, &g->st.uffd_retries);
 		usleep(GMEM_UFFD_RETRY_US);
