@@ -50,9 +50,9 @@ foreach(entry IN LISTS MV_FAULTINJ_SITES)
     endif()
     set(base ${MV_FAULTINJ_OUT}/faultinj-${site}-${mode})
     mv_add_kvm_test(NAME faultinj.${site}.${mode} LABELS faultinj TIMEOUT 120
-        COMMAND ${MV_FAULTINJ_CHECK} --site ${site} ${extra}
+        COMMAND ${MV_FAULTINJ_CHECK} --site ${site} ${extra} --remove ${base}.swap
         -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/memtest.elf --cmdline memtest --cpus 1
-           --numa size=4M,budget=2M --swap ${base}.swap,size=8M --stats ${base}.json
+           --numa size=4M,budget=2M --swap ${base}.swap,size=8M
            --fault-seed 8 --fault-inject ${site},${knobs})
   endforeach()
 endforeach()

@@ -2,8 +2,10 @@
 # faultinj_check.sh — one case of the faultinj suite: run the memtest guest under memvisor with a
 # host fault-injection site armed, and hold the outcome to docs/fault-injection.md.
 #
-#   faultinj_check.sh --site SITE [--must-inject] [--expect-ok] [--stop-re REGEX]
+#   faultinj_check.sh --site SITE [--must-inject] [--expect-ok] [--stop-re REGEX] [--remove F]...
 #                     -- memvisor run memtest.elf ... --fault-inject SITE,...
+#
+# --remove F: delete F (the case's swap file) when done.
 #
 # Pass when either
 #   the workload finished: exit status 1 (guest exit 0), an "ok ... memtest node I: P pages
@@ -18,13 +20,14 @@
 # pass without the fault having happened.
 set -uo pipefail
 
-site= must= expect_ok= stop_re=
+site= must= expect_ok= stop_re= remove=()
 while [[ $# -gt 0 ]]; do
     case $1 in
     --site) site=$2; shift 2 ;;
     --must-inject) must=1; shift ;;
     --expect-ok) expect_ok=1; shift ;;
     --stop-re) stop_re=$2; shift 2 ;;
+    --remove) remove+=("$2"); shift 2 ;;
     --) shift; break ;;
     *) echo "faultinj_check.sh: unknown option '$1'" >&2; exit 2 ;;
     esac
@@ -32,7 +35,7 @@ done
 [[ -n $site && $# -gt 0 ]] || { echo "faultinj_check.sh: need --site and a command" >&2; exit 2; }
 
 out=$(mktemp) err=$(mktemp)
-trap 'rm -f "$out" "$err"' EXIT
+trap 'rm -f "$out" "$err" "${remove[@]}"' EXIT
 "$@" >"$out" 2>"$err"
 rc=$?
 sed -i 's/\r$//' "$out"          # the guest's serial lines end in CR LF
