@@ -22,6 +22,15 @@
  * range keeps its userfaultfd registration (UFFD_FEATURE_EVENT_REMAP), so the next touch is a
  * userfaultfd fault again. A plain mmap() there would leave an unregistered window in which a
  * vCPU would get a fresh zero page instead of its data.
+ *
+ * Failures (docs/fault-injection.md; the fault-injection sites of faultinj.h sit at the same
+ * calls): a swap write that fails leaves its cluster resident and reclaim moves on to another
+ * (GMEM_WRITE_FAIL_ROUNDS rounds of nothing but failures: out of memory, service stops); a swap
+ * read is tried GMEM_SWAP_READ_TRIES times, then service stops (the cluster stays BUSY, so no
+ * vCPU ever sees a wrong or zero page); a frame allocation refused below the budget is retried
+ * like a full pool, GMEM_ALLOC_FAIL_LIMIT times in a row stops service; an mmap of pool frames
+ * is tried GMEM_MAP_TRIES times, an EAGAIN from UFFDIO_WAKE GMEM_UFFD_TRIES times, then service
+ * stops; any other userfaultfd ioctl error stops it at once.
  */
 #define _GNU_SOURCE
 #include "gmem.h"
@@ -38,11 +47,14 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "faultinj.h"
 #include "gmem_internal.h"
 #include "ram.h"
+#include "ratelimit.h"
 #include "swap.h"
 #include "seccomp_filter.h"
 
@@ -90,13 +102,62 @@ static void s2_set_swap_locked(struct gmem *g, gpa_t c, uint64_t slot)
 		mm_env_bug(__FILE__, __LINE__, "stage-2 set_state failed (out of memory for tables)");
 }
 
-/* Wake the faults waiting on the n clusters from c (one region: one registered range). */
+static void gmem_fail_locked(struct gmem *g, int err);
+static void gmem_notify_fatal(struct gmem *g);
+
+/* Add one to a statistic from a path that does not hold the lock (a retry: rare). */
+static void stat_inc(struct gmem *g, uint64_t *counter)
+{
+	pthread_mutex_lock(&g->lock);
+	(*counter)++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* One UFFDIO_WAKE of r, through the uffd-fail and uffd-eagain sites: 0 or a positive errno. */
+static int wake_once(struct gmem *g, struct uffdio_range *r, gpa_t c, bool *injected)
+{
+	*injected = true;
+	if (faultinj_should_fail(g->fi, FI_UFFD_FAIL, r->len, "UFFDIO_WAKE at gpa", c))
+		return EINVAL;
+	if (faultinj_should_fail(g->fi, FI_UFFD_EAGAIN, r->len, "UFFDIO_WAKE at gpa", c))
+		return EAGAIN;
+	*injected = false;
+	return ioctl(g->uffd, UFFDIO_WAKE, r) ? errno : 0;
+}
+
+/*
+ * Wake the threads waiting on the n clusters from c (one region: one registered range; no lock
+ * held). EAGAIN is tried again, up to
+ * GMEM_UFFD_TRIES times; any other error (or EAGAIN for good) stops service: the threads waiting
+ * on c would otherwise wait for ever. A last real UFFDIO_WAKE then lets them fault again, find
+ * the failure and be refused (gmem_refuse_after_fatal) instead of waiting.
+ */
 static void wake_clusters(struct gmem *g, gpa_t c, unsigned n)
 {
 	struct uffdio_range r = { .start = (uint64_t)(uintptr_t)cluster_hva(g, c),
 				  .len = (uint64_t)n * g->cluster_size };
+	unsigned tries = 0;
+	bool injected;
+	int err;
 
-	ioctl(g->uffd, UFFDIO_WAKE, &r);   /* cannot fail for a registered, aligned range */
+	if (__atomic_load_n(&g->fatal, __ATOMIC_ACQUIRE)) {
+		/* service has stopped: a wake only releases waiters to be refused */
+		ioctl(g->uffd, UFFDIO_WAKE, &r);
+		return;
+	}
+	while ((err = wake_once(g, &r, c, &injected)) == EAGAIN && ++tries < GMEM_UFFD_TRIES) {
+		stat_inc(g, &g->st.uffd_retries);
+		usleep(GMEM_UFFD_RETRY_US);
+	}
+	if (!err)
+		return;
+	pthread_mutex_lock(&g->lock);
+	mv_fail(err, "UFFDIO_WAKE of gpa 0x%" PRIx64 " failed: %s%s%s", c, strerror(err),
+		err == EAGAIN ? ", every try" : "", injected ? " (injected)" : "");
+	gmem_fail_locked(g, err);
+	pthread_mutex_unlock(&g->lock);
+	gmem_notify_fatal(g);
+	ioctl(g->uffd, UFFDIO_WAKE, &r);
 }
 
 static void wake_range(struct gmem *g, gpa_t c)
@@ -133,17 +194,38 @@ static void gmem_notify_fatal(struct gmem *g)
 
 /* ---- host mappings -------------------------------------------------------------------------- */
 
-/* Make the block at pfn the host memory behind cluster c. */
+/*
+ * Make the block at pfn the host memory behind cluster c. A failed mmap (ENOMEM: the host is
+ * short of memory or of mappings, vm.max_map_count) is tried GMEM_MAP_TRIES times in all,
+ * GMEM_MAP_RETRY_US apart; then the caller stops service. (A MAP_FIXED mmap that fails may
+ * have unmapped the range: a vCPU touching it meanwhile gets EFAULT from KVM, never data.)
+ */
 static int host_map(struct gmem *g, gpa_t c, pfn_t pfn)
 {
 	const struct gmem_pool *p = &g->pool[pfn_pool(g, pfn)];
 	void *want = cluster_hva(g, c);
-	void *got = mmap(want, g->cluster_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			 p->memfd, (off_t)pfn_offset(g, pfn));
+	unsigned tries = 0;
+	bool injected;
+	int err;
 
-	if (got == MAP_FAILED)
-		return mv_fail(errno, "mapping pool frames at gpa 0x%" PRIx64 ": %s (host mappings: "
-			       "see vm.max_map_count)", c, strerror(errno));
+	for (;;) {
+		void *got = MAP_FAILED;
+
+		injected = faultinj_should_fail(g->fi, FI_MMAP, g->cluster_size,
+						"mmap of pool frames at gpa", c);
+		if (!injected)
+			got = mmap(want, g->cluster_size, PROT_READ | PROT_WRITE,
+				   MAP_SHARED | MAP_FIXED, p->memfd, (off_t)pfn_offset(g, pfn));
+		if (got != MAP_FAILED)
+			break;
+		err = injected ? ENOMEM : errno;
+		if (++tries == GMEM_MAP_TRIES)
+			return mv_fail(err, "mapping pool frames at gpa 0x%" PRIx64 ": %s, %u tries%s "
+				       "(host mappings: see vm.max_map_count)", c, strerror(err),
+				       tries, injected ? " (injected)" : "");
+		stat_inc(g, &g->st.map_retries);
+		usleep(GMEM_MAP_RETRY_US);
+	}
 	/* Map every page now, in one call, instead of one host fault per page. Only an
 	 * optimisation (a kernel without MADV_POPULATE_WRITE faults them in as before), so the
 	 * result is ignored. */
@@ -169,9 +251,15 @@ static int host_unmap(struct gmem *g, gpa_t c, uint64_t len)
 							  .len = GMEM_RESERVE_SIZE },
 					       .mode = UFFDIO_REGISTER_MODE_MISSING };
 
-		if (r == MAP_FAILED || ioctl(g->uffd, UFFDIO_REGISTER, &reg) < 0) {
-			err = mv_fail(errno, "cannot make spare registered memory for unmapping: %s",
-				      strerror(errno));
+		bool injected = r != MAP_FAILED &&
+				faultinj_should_fail(g->fi, FI_UFFD_FAIL, GMEM_RESERVE_SIZE,
+						     "UFFDIO_REGISTER of the reserve for gpa", c);
+
+		if (injected)
+			errno = EINVAL;
+		if (r == MAP_FAILED || injected || ioctl(g->uffd, UFFDIO_REGISTER, &reg) < 0) {
+			err = mv_fail(errno, "cannot make spare registered memory for unmapping: %s%s",
+				      strerror(errno), injected ? " (injected)" : "");
 			if (r != MAP_FAILED)
 				munmap(r, GMEM_RESERVE_SIZE);
 			goto out;
@@ -286,18 +374,38 @@ static int frames_release(struct gmem *g, pfn_t pfn)
 
 /* ---- frames ------------------------------------------------------------------------------- */
 
-/* A block for a cluster of guest node `node`, following its policy. */
-static int frames_alloc_locked(struct gmem *g, unsigned node, pfn_t *pfn)
+/*
+ * A refused allocation while node's pool is below its budget (the frame-alloc site, or the
+ * allocator failing with frames free) counts towards GMEM_ALLOC_FAIL_LIMIT; the reclaimer stops
+ * service there instead of waking the fault for ever.
+ */
+static int alloc_refused_locked(struct gmem *g, unsigned node, bool injected)
+{
+	if (g->pool[node].used < g->pool[node].limit) {
+		g->st.alloc_failures++;
+		g->alloc_fail_streak++;
+		g->alloc_fail_injected = injected;
+	}
+	return -ENOMEM;
+}
+
+/* A block for cluster c of guest node `node`, following its policy. */
+static int frames_alloc_locked(struct gmem *g, unsigned node, gpa_t c, pfn_t *pfn)
 {
 	unsigned flags = BUDDY_ALLOC_NO_WMARK;
 	unsigned pool;
 	int err;
 
+	if (faultinj_should_fail(g->fi, FI_FRAME_ALLOC, g->cluster_size,
+				 "frame allocation at gpa", c))
+		return alloc_refused_locked(g, node, true);
 	if (g->m->nodes[node].policy == MACHINE_POLICY_STRICT)
 		flags |= BUDDY_ALLOC_THISNODE;
 	err = buddy_alloc(&g->frames, node, g->cluster_order, flags, pfn);
 	if (err)
-		return -ENOMEM;
+		return g->pool[node].used + g->cluster_pages <= g->pool[node].limit &&
+		       g->m->nodes[node].policy == MACHINE_POLICY_STRICT
+			? alloc_refused_locked(g, node, false) : -ENOMEM;
 	pool = pfn_pool(g, *pfn);
 	if (g->pool[pool].used + g->cluster_pages > g->pool[pool].limit) {
 		/* free frames, but above the pool's budget (gmem_set_budget lowered it) */
@@ -308,6 +416,7 @@ static int frames_alloc_locked(struct gmem *g, unsigned node, pfn_t *pfn)
 	g->pool[pool].used += g->cluster_pages;
 	if (pool != node)
 		g->st.node[pool].remote_allocs++;
+	g->alloc_fail_streak = 0;
 	return 0;
 }
 
@@ -383,9 +492,30 @@ static void balloon_count_locked(struct gmem *g, unsigned node, enum pt_state st
 /* ---- backing a cluster (faults and page-in) ------------------------------------------------- */
 
 /*
+ * Read cluster c's contents from swap slot `slot` into buf: GMEM_SWAP_READ_TRIES tries, then
+ * an error naming the gpa (the guest never gets a page that was not read whole). No lock held.
+ */
+static int swap_in_read(struct gmem *g, gpa_t c, uint64_t slot, uint8_t *buf)
+{
+	char why[512];
+	unsigned tries = 0;
+	int err;
+
+	while ((err = swap_read(g->swap, slot, buf, g->cluster_pages)) &&
+	       ++tries < GMEM_SWAP_READ_TRIES)
+		stat_inc(g, &g->st.swap_read_retries);
+	if (!err)
+		return 0;
+	snprintf(why, sizeof(why), "%s", mv_error());      /* mv_fail rewrites it */
+	return mv_fail(-err, "reading gpa 0x%" PRIx64 " back from swap failed %u times: %s", c,
+		       GMEM_SWAP_READ_TRIES, why);
+}
+
+/*
  * Back cluster c (state none or swap, BUSY held by the caller, lock held) with the block at pfn:
  * read it from swap if needed, map it, record it. Drops and retakes the lock. On an I/O or
- * mapping error service fails (the cluster stays BUSY: nothing stale is ever mapped).
+ * mapping error (after their retries) service fails; the cluster stays BUSY, so nothing stale
+ * is ever mapped and its contents stay in their swap slot.
  */
 static int cluster_back_locked(struct gmem *g, gpa_t c, pfn_t pfn, const struct cstate *cs,
 			       bool fault)
@@ -398,7 +528,7 @@ static int cluster_back_locked(struct gmem *g, gpa_t c, pfn_t pfn, const struct 
 	if (cs->state == PT_STATE_SWAP) {
 		uint8_t *buf = io_buffer();
 
-		err = buf ? swap_read(g->swap, cs->slot, buf, g->cluster_pages)
+		err = buf ? swap_in_read(g, c, cs->slot, buf)
 			  : mv_fail(ENOMEM, "no memory for a swap-in buffer");
 		if (!err)
 			err = frames_io(g, pfn, buf, true);
@@ -462,17 +592,19 @@ static void gmem_fault(struct gmem *g, uint64_t hva)
 	gpa_t gpa, c;
 	pfn_t pfn;
 	uint8_t *f;
-	bool notify = false, wake = true;
+	bool notify = false, wake = true, refuse;
 
 	if (!hva_to_gpa(g, hva, &gpa))
 		return;                 /* the reserve is never touched; nothing else is registered */
 	c = gpa & ~(gpa_t)(g->cluster_size - 1);
+	if (faultinj_should_fail(g->fi, FI_SLOW_FAULT, g->cluster_size, "fault service at gpa",
+				 gpa))
+		usleep((useconds_t)faultinj_delay_us(g->fi));
 	f = &g->cflags[cluster_index(g, c)];
 	pthread_mutex_lock(&g->lock);
 	g->st.uffd_faults++;
 	if (g->fatal) {
-		bool refuse = g->refuse_after_fatal;
-
+		refuse = g->refuse_after_fatal;
 		pthread_mutex_unlock(&g->lock);
 		gmem_notify_fatal(g);   /* the owner knows before any vCPU sees EFAULT */
 		if (refuse)
@@ -490,18 +622,23 @@ static void gmem_fault(struct gmem *g, uint64_t hva)
 			*f |= GMEM_C_BUSY;
 			notify = cluster_remap_locked(g, c, cs.pfn) != 0;
 		}
-	} else if (frames_alloc_locked(g, cluster_node(g, c), &pfn)) {
+	} else if (frames_alloc_locked(g, cluster_node(g, c), c, &pfn)) {
 		wait_for_frame_locked(g, c, cluster_node(g, c));
 		wake = false;
 	} else {
 		*f |= GMEM_C_BUSY;
 		notify = cluster_back_locked(g, c, pfn, &cs, true) != 0;
 	}
+	refuse = g->refuse_after_fatal;
 	pthread_mutex_unlock(&g->lock);
-	if (notify)
+	if (notify) {
 		gmem_notify_fatal(g);
-	else if (wake)
+		/* the faulting thread must not wait for a cluster that will never be served */
+		if (refuse)
+			fault_refuse(g, c);
+	} else if (wake) {
 		wake_range(g, c);
+	}
 }
 
 static void *gmem_reader(void *arg)
@@ -541,8 +678,39 @@ static void *gmem_reader(void *arg)
 /* ---- eviction and sampling ------------------------------------------------------------------ */
 
 /*
+ * A swap-out's write failed (no lock held; mv_error() is swap's message): count it, say so
+ * (rate-limited), tell the owner (the MEMVISOR_SWAP_FAILURE event). The cluster stays resident:
+ * its frames still hold the data, as Linux keeps a page whose swap write failed dirty in memory.
+ */
+static void swap_write_failed(struct gmem *g, gpa_t c)
+{
+	static const uint64_t window_ns = UINT64_C(1000000000);
+	void (*fn)(void *, const char *);
+	struct timespec ts;
+	char msg[512];
+	bool opened, print;
+	void *arg;
+
+	snprintf(msg, sizeof(msg), "%s", mv_error());
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	pthread_mutex_lock(&g->lock);
+	g->st.swap_write_failures++;
+	print = ratelimit_take(&g->swap_fail_rl, (uint64_t)ts.tv_sec * 1000000000u +
+			       (uint64_t)ts.tv_nsec, window_ns, 5, &opened);
+	fn = g->on_swap_failure;
+	arg = g->on_swap_failure_arg;
+	pthread_mutex_unlock(&g->lock);
+	if (print)
+		fprintf(stderr, "memvisor: guest memory: swap-out of gpa 0x%" PRIx64 " failed, it "
+			"stays in memory: %s\n", c, msg);
+	if (fn)
+		fn(arg, msg);
+}
+
+/*
  * Evict mapped cluster c (lock held, not BUSY): unmap it if the guest has it mapped, write it to
- * swap, free its frames. Returns 0, -ENOSPC (no swap, or full), or the error that stopped
+ * swap, free its frames. Returns 0, -ENOSPC (no swap, or full), -EAGAIN (the swap write failed:
+ * the cluster stays resident, unmapped with A clear; service goes on), or the error that stopped
  * service. The lock is dropped and retaken.
  */
 static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs)
@@ -550,6 +718,7 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 	unsigned node = cluster_node(g, c);
 	uint64_t slot;
 	int err, rel_err = 0;
+	bool write_failed = false;
 
 	if (!g->swap)
 		return -ENOSPC;
@@ -562,19 +731,24 @@ static int cluster_evict_locked(struct gmem *g, gpa_t c, const struct cstate *cs
 		uint8_t *buf;
 
 		err = frames_load(g, cs->pfn, &buf);
-		if (!err)
+		if (!err) {
 			err = swap_write(g->swap, slot, buf, g->cluster_pages);
+			write_failed = err != 0;
+		}
 	}
+	if (write_failed)
+		swap_write_failed(g, c);
 	if (!err)
 		rel_err = frames_release(g, cs->pfn);
 	pthread_mutex_lock(&g->lock);
 	if (err) {
-		swap_free(g->swap, slot);
+		swap_free(g->swap, slot);       /* a failed write's slot holds nothing of use */
 		if (cs->accessed)       /* unmapped but still backed: record A clear */
 			s2_map_locked(g, c, cs->pfn, false);
-		gmem_fail_locked(g, err);  /* swap failure policy: stop (docs/cli.md) */
+		if (!write_failed)
+			gmem_fail_locked(g, err);
 		cluster_unbusy_locked(g, c);
-		return err;
+		return write_failed ? -EAGAIN : err;
 	}
 	s2_set_swap_locked(g, c, slot);
 	frames_free_locked(g, cs->pfn);
@@ -613,15 +787,17 @@ static int cluster_sample_locked(struct gmem *g, gpa_t c, pfn_t pfn)
  * its last sample is written to swap. After a whole turn without a victim — every cluster was
  * touched again before the hand came back, i.e. more hot clusters than blocks — the hand evicts
  * whatever it meets next, accessed or not (CLOCK degrading to FIFO): the guest thrashes, but its
- * memory is still served. Lock held (dropped while working on a cluster). Returns blocks freed
- * (0: every block was busy, try again), -ENOSPC (no swap, or it is full), or -errno when
- * service failed.
+ * memory is still served. A cluster whose swap write fails stays; the hand moves on. Lock held
+ * (dropped while working on a cluster). Returns blocks freed (0: every block was busy, try
+ * again), -ENOSPC (no swap, or it is full), -EAGAIN (nothing freed, and swap writes failed:
+ * mv_error() is the last one), or -errno when service failed.
  */
 static long reclaim_pool_locked(struct gmem *g, unsigned pool, unsigned want)
 {
 	struct gmem_pool *p = &g->pool[pool];
 	uint64_t nblocks = p->nr_frames >> g->cluster_order;
 	long freed = 0;
+	bool write_failed = false;
 
 	for (uint64_t step = 0; step < 2 * nblocks && (unsigned long)freed < want; step++) {
 		pfn_t pfn = p->base + (p->hand << g->cluster_order);
@@ -646,10 +822,11 @@ static long reclaim_pool_locked(struct gmem *g, unsigned pool, unsigned want)
 			return -g->fatal;
 		if (err == -ENOSPC)
 			return freed ? freed : -ENOSPC;
+		write_failed |= err == -EAGAIN;
 		if (!err && evict)
 			freed++;
 	}
-	return freed;
+	return !freed && write_failed ? -EAGAIN : freed;
 }
 
 static void *gmem_reclaimer(void *arg)
@@ -674,6 +851,14 @@ static void *gmem_reclaimer(void *arg)
 
 			if (!(want & (UINT32_C(1) << n)))
 				continue;
+			if (g->alloc_fail_streak >= GMEM_ALLOC_FAIL_LIMIT) {
+				mv_fail(ENOMEM, "node %u: frame allocation failed %u times in a row "
+					"with frames free in the budget%s", n, g->alloc_fail_streak,
+					g->alloc_fail_injected ? " (injected)" : "");
+				gmem_fail_locked(g, ENOMEM);
+				notify = true;
+				break;
+			}
 			/* Blocks freed by the last batch may not be taken yet: the faults that
 			 * asked again meanwhile only need waking, there is nothing to evict. */
 			if (g->pool[n].used < g->pool[n].limit) {
@@ -681,9 +866,22 @@ static void *gmem_reclaimer(void *arg)
 				continue;
 			}
 			freed = reclaim_pool_locked(g, n, GMEM_RECLAIM_BLOCKS);
+			if (freed != -EAGAIN)
+				g->write_fail_rounds = 0;
 			if (freed > 0) {
 				progress = true;
-			} else if (freed == 0) {
+			} else if (freed == -EAGAIN &&
+				   ++g->write_fail_rounds >= GMEM_WRITE_FAIL_ROUNDS) {
+				char why[512];
+
+				snprintf(why, sizeof(why), "%s", mv_error());
+				mv_fail(ENOMEM, "node %u: host memory budget (%" PRIu64 " KiB) is used "
+					"up and no cluster could be written to host swap (%u rounds; "
+					"last: %s)", n, g->pool[n].limit * MM_PAGE_SIZE >> 10,
+					g->write_fail_rounds, why);
+				gmem_fail_locked(g, ENOMEM);
+				notify = true;
+			} else if (freed == 0 || freed == -EAGAIN) {
 				/* Every block busy for a moment (being filled, written, moved): let
 				 * the waiters retry shortly rather than spin on the lock. */
 				pthread_mutex_unlock(&g->lock);
@@ -768,9 +966,9 @@ static int cluster_page_in_locked(struct gmem *g, gpa_t c, struct cstate cs, boo
 	int err;
 
 	*changed = false;
-	if (frames_alloc_locked(g, node, &pfn)) {
+	if (frames_alloc_locked(g, node, c, &pfn)) {
 		if (reclaim_pool_locked(g, node, 1) <= 0 || g->fatal ||
-		    frames_alloc_locked(g, node, &pfn))
+		    frames_alloc_locked(g, node, c, &pfn))
 			return g->fatal ? -EIO : -ENOMEM;
 		/* the lock was dropped: the cluster may have been faulted in meanwhile */
 		cluster_state_locked(g, c, &cs);
@@ -903,18 +1101,21 @@ static void run_end(struct gmem *g, const struct run_cluster *run, unsigned n, i
 
 /*
  * Write the run's clusters out, in order; returns how many are in swap (on an error in *err the
- * rest are still backed by their frames).
+ * rest are still backed by their frames; *write_failed: the error was a swap write's).
  */
 static unsigned page_out_run_io(struct gmem *g, const struct run_cluster *run, unsigned n,
-				int *err)
+				int *err, bool *write_failed)
 {
 	uint8_t *buf;
 
 	*err = 0;
+	*write_failed = false;
 	for (unsigned i = 0; i < n; i++) {
 		*err = frames_load(g, run[i].cs.pfn, &buf);
-		if (!*err)
+		if (!*err) {
 			*err = swap_write(g->swap, run[i].slot, buf, g->cluster_pages);
+			*write_failed = *err != 0;
+		}
 		if (*err)
 			return i;
 		*err = frames_release(g, run[i].cs.pfn);
@@ -974,6 +1175,7 @@ static int page_out_run(struct gmem *g, gpa_t c, gpa_t end, gpa_t *next, uint64_
 {
 	struct run_cluster run[GMEM_PAGE_OUT_RUN];
 	struct page_out_ctx ctx = { 0, pages };
+	bool write_failed = false;
 	unsigned n;
 	int err;
 
@@ -981,8 +1183,11 @@ static int page_out_run(struct gmem *g, gpa_t c, gpa_t end, gpa_t *next, uint64_
 	if (!n)
 		return err;
 	err = host_unmap(g, c, n * g->cluster_size);
-	ctx.done = err ? 0 : page_out_run_io(g, run, n, &err);
-	run_end(g, run, n, err, &page_out_ops, &ctx);
+	ctx.done = err ? 0 : page_out_run_io(g, run, n, &err, &write_failed);
+	if (write_failed)
+		swap_write_failed(g, run[ctx.done].c);  /* mv_error() is still swap's message */
+	/* a failed swap write fails this request only: the clusters stay in memory (not fatal) */
+	run_end(g, run, n, write_failed ? 0 : err, &page_out_ops, &ctx);
 	return err;
 }
 
@@ -1297,6 +1502,7 @@ int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes)
 	unsigned tries = 0;
 	long freed;
 	int err = 0;
+	bool write_err = false;
 
 	if (node >= g->m->nr_nodes)
 		return mv_fail(ERANGE, "node %u does not exist (the machine has %u)", node,
@@ -1322,6 +1528,9 @@ int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes)
 			pthread_mutex_lock(&g->lock);
 		} else if (freed == 0) {
 			err = -EBUSY;
+		} else if (freed == -EAGAIN) {
+			err = -EIO;             /* swap writes failed: mv_error() says which */
+			write_err = true;
 		} else if (freed < 0) {
 			err = (int)freed;
 		}
@@ -1333,6 +1542,14 @@ int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes)
 		return mv_fail(ENOSPC, "node %u: cannot evict down to %" PRIu64 " KiB (%s); the budget "
 			       "stays %" PRIu64 " KiB", node, bytes >> 10, g->swap ? "host swap is "
 			       "full" : "no host swap", old << MM_PAGE_SHIFT >> 10);
+	if (write_err) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", mv_error());
+		return mv_fail(EIO, "node %u: cannot evict down to %" PRIu64 " KiB: %s; the budget "
+			       "stays %" PRIu64 " KiB", node, bytes >> 10, why,
+			       old << MM_PAGE_SHIFT >> 10);
+	}
 	if (err)
 		return mv_fail(-err, "node %u: cannot evict down to %" PRIu64 " KiB: %s; the budget "
 			       "stays %" PRIu64 " KiB", node, bytes >> 10, strerror(-err),
@@ -1535,7 +1752,7 @@ static int gmem_prefault(struct gmem *g)
 			pthread_mutex_lock(&g->lock);
 			cluster_state_locked(g, c, &cs);
 			if (cs.state == PT_STATE_NONE && !(g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) &&
-			    !frames_alloc_locked(g, r->node, &pfn)) {
+			    !frames_alloc_locked(g, r->node, c, &pfn)) {
 				g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
 				err = cluster_back_locked(g, c, pfn, &cs, false);
 			}
@@ -1559,6 +1776,7 @@ int gmem_create(struct gmem *g, const struct machine_config *m, struct guest_mem
 	g->m = m;
 	g->gm = gm;
 	g->swap = cfg->swap;
+	g->fi = cfg->fi;
 	g->uffd = g->stop_efd = -1;
 	for (unsigned n = 0; n < MM_MAX_NODES; n++)
 		g->pool[n].memfd = -1;
@@ -1665,6 +1883,15 @@ void gmem_set_fatal_handler(struct gmem *g, void (*fn)(void *arg), void *arg)
 	pthread_mutex_lock(&g->lock);
 	g->on_fatal = fn;
 	g->on_fatal_arg = arg;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void gmem_set_swap_failure_handler(struct gmem *g, void (*fn)(void *arg, const char *msg),
+				   void *arg)
+{
+	pthread_mutex_lock(&g->lock);
+	g->on_swap_failure = fn;
+	g->on_swap_failure_arg = arg;
 	pthread_mutex_unlock(&g->lock);
 }
 

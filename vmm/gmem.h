@@ -58,7 +58,9 @@
 
 #include "guest_mem.h"
 #include "machine.h"
+#include "ratelimit.h"
 struct swap_dev;                         /* swap.h */
+struct faultinj;                         /* faultinj.h */
 
 #define GMEM_MAX_CLUSTER_PAGES  512        /* 2 MiB */
 #define GMEM_DEFAULT_CLUSTER    16         /* 64 KiB, Linux's default fault_around_bytes */
@@ -74,7 +76,19 @@ struct gmem_config {
 	unsigned fault_threads;         /* 0 = 1 */
 	bool prefault;                  /* back every cluster that fits the budgets at start */
 	struct swap_dev *swap;          /* NULL: no swap (a full pool is then fatal) */
+	struct faultinj *fi;            /* host fault-injection sites (faultinj.h); NULL: none */
 };
+
+/* Bounded retries of the failures a VMM may see go away (docs/fault-injection.md). */
+#define GMEM_SWAP_READ_TRIES    3       /* swap-in read attempts before service stops */
+#define GMEM_MAP_TRIES          3       /* mmap of pool frames over a cluster */
+#define GMEM_MAP_RETRY_US       1000
+#define GMEM_UFFD_TRIES         100     /* UFFDIO_WAKE answered EAGAIN */
+#define GMEM_UFFD_RETRY_US      100
+#define GMEM_ALLOC_FAIL_LIMIT   64      /* frame allocations refused in a row with the pool
+					   below its budget: service stops */
+#define GMEM_WRITE_FAIL_ROUNDS  8       /* reclaim rounds in a row in which every eviction's
+					   swap write failed: service stops (out of memory) */
 
 struct gmem_node_stats {
 	uint64_t frames_total, frames_free, frames_used;
@@ -100,7 +114,9 @@ struct gmem_node_stats {
 	X(pages_ballooned) X(pages_discarded) X(faults_balloon)
 #define GMEM_STAT_FIELDS(X) \
 	X(uffd_faults) X(uffd_events) X(faults_waited) X(samples) X(reclaim_scans) X(requests) \
-	X(requests_rejected) X(host_mappings) X(swap_slots_total) X(swap_slots_used)
+	X(requests_rejected) X(host_mappings) X(swap_slots_total) X(swap_slots_used) \
+	X(swap_write_failures) X(swap_read_retries) X(alloc_failures) X(map_retries) \
+	X(uffd_retries)
 
 struct gmem_stats {
 	unsigned nr_nodes;
@@ -113,6 +129,11 @@ struct gmem_stats {
 	uint64_t requests, requests_rejected;
 	uint64_t host_mappings;         /* lines in /proc/self/maps when the stats were taken */
 	uint64_t swap_slots_total, swap_slots_used;
+	uint64_t swap_write_failures;   /* swap-outs whose write failed (the cluster stayed) */
+	uint64_t swap_read_retries;     /* swap-in reads tried again after an error */
+	uint64_t alloc_failures;        /* frame allocations refused below the pool's budget */
+	uint64_t map_retries;           /* host_map mmaps tried again after an error */
+	uint64_t uffd_retries;          /* UFFDIO_WAKE tried again after EAGAIN */
 };
 
 struct gmem_pool {
@@ -134,6 +155,7 @@ struct gmem {
 	unsigned cluster_pages, cluster_order;
 	uint64_t cluster_size;
 	struct swap_dev *swap;
+	struct faultinj *fi;
 
 	pthread_mutex_t lock;
 	pthread_cond_t reclaim_cond;    /* reclaim thread: work or stop */
@@ -155,6 +177,10 @@ struct gmem {
 	int fatal;                      /* 0, or the errno of the failure that stopped service */
 	bool fatal_notified;
 	bool refuse_after_fatal;        /* gmem_refuse_after_fatal() */
+	unsigned alloc_fail_streak;     /* frame allocations refused in a row below the budget */
+	bool alloc_fail_injected;       /* the last of them was injected */
+	unsigned write_fail_rounds;     /* reclaim rounds in a row that only met write failures */
+	struct ratelimit swap_fail_rl;  /* the swap-out failure lines */
 
 	int uffd;
 	int stop_efd;
@@ -169,6 +195,9 @@ struct gmem {
 
 	void (*on_fatal)(void *arg);    /* called once when service stops for good */
 	void *on_fatal_arg;
+	/* called (no lock held) when a swap-out's write failed and the cluster stayed resident */
+	void (*on_swap_failure)(void *arg, const char *msg);
+	void *on_swap_failure_arg;
 };
 
 /*
@@ -186,6 +215,10 @@ void gmem_destroy(struct gmem *g);
 
 /* Called (from an engine thread, once) when guest memory can no longer be served. */
 void gmem_set_fatal_handler(struct gmem *g, void (*fn)(void *arg), void *arg);
+/* Called (from the evicting thread, no lock held) each time a swap-out's write fails: the
+ * cluster stays in memory and service goes on; msg names the swap error. */
+void gmem_set_swap_failure_handler(struct gmem *g, void (*fn)(void *arg, const char *msg),
+				   void *arg);
 
 /*
  * Requests on [gpa, gpa + len) (page-aligned, wholly guest RAM; every cluster the range
@@ -194,6 +227,8 @@ void gmem_set_fatal_handler(struct gmem *g, void (*fn)(void *arg), void *arg);
  *   page_in   read swapped clusters back now                       (-ENOMEM: no frame)
  *   migrate   move mapped clusters to node `to`'s pool              (-ENOMEM: no frame there)
  * -EINVAL / -ERANGE for a bad range (counted as rejected requests), -EIO for swap I/O errors.
+ * A page-out whose swap write fails (-EIO, -ENOSPC) leaves that cluster and the rest of its run
+ * resident (nothing lost) and fails the request; service goes on.
  */
 int gmem_page_out(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages);
 int gmem_page_in(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages);

@@ -292,6 +292,10 @@ void gmem_print_stats(struct gmem *g, FILE *out)
 		"\n", st.uffd_faults, st.faults_waited, st.uffd_events, st.samples, st.reclaim_scans,
 		st.requests, st.requests_rejected, st.host_mappings, st.swap_slots_used,
 		st.swap_slots_total);
+	fprintf(out, "  failures survived: swap writes %" PRIu64 ", swap-read retries %" PRIu64
+		", allocations refused %" PRIu64 ", mmap retries %" PRIu64 ", UFFDIO_WAKE retries %"
+		PRIu64 "\n", st.swap_write_failures, st.swap_read_retries, st.alloc_failures,
+		st.map_retries, st.uffd_retries);
 }
 
 int gmem_write_stats_json(struct gmem *g, const char *path)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "faultinj.h"
 #include "machine.h"
 #include "run.h"
 #include "selfcheck.h"
@@ -62,6 +63,10 @@ static void usage(FILE *f)
 	      "                             every 100 ms; a progress line every 10 s)\n"
 	      "      --seccomp true|false|log  system-call filters on the vCPU and device\n"
 	      "                             threads (default true; log: allow, kernel logs)\n"
+	      "      --fault-inject SITE[,probability=P][,interval=N][,times=T][,space=S]\n"
+	      "                     [,verbose=V][,delay-us=D]  make a host site fail (repeatable;\n"
+	      "                             docs/fault-injection.md; 'help' lists the sites)\n"
+	      "      --fault-seed N         seed of the injection decisions (default 1)\n"
 	      "    exit status: 0 all vCPUs halted; (c<<1)|1 the guest wrote c to port 0xf4;\n"
 	      "    2 bad usage or image; 4 guest shutdown (triple fault); 6 unexpected exit;\n"
 	      "    8 the VM could not be built (no /dev/kvm, missing capability, host memory);\n"
@@ -107,8 +112,12 @@ static int cmd_run(int argc, char **argv)
 {
 	struct machine_config m;
 	struct run_options o = { .seccomp = SECCOMP_MODE_ON };
+	struct faultinj fi;
+	int status;
 
 	machine_init(&m);
+	faultinj_init(&fi, FAULTINJ_DEFAULT_SEED);
+	o.fi = &fi;                     /* always: QMP may arm a site later */
 	for (int i = 0; i < argc; i++) {
 		const char *opt = argv[i];
 
@@ -175,6 +184,28 @@ static int cmd_run(int argc, char **argv)
 				die_usage("--seccomp needs true, false or log");
 			if (seccomp_parse(argv[++i], &o.seccomp))
 				die_usage("%s", mv_error());
+		} else if (strcmp(opt, "--fault-inject") == 0) {
+			struct faultinj_spec spec;
+
+			if (!argv[i + 1])
+				die_usage("--fault-inject needs SITE[,KEY=VALUE...] (or help)");
+			if (strcmp(argv[++i], "help") == 0) {
+				faultinj_print_help(stdout);
+				exit(0);
+			}
+			if (faultinj_parse(argv[i], &spec) || faultinj_apply(&fi, &spec))
+				die_usage("%s", mv_error());
+		} else if (strcmp(opt, "--fault-seed") == 0) {
+			char *end;
+			unsigned long long seed;
+
+			if (!argv[i + 1])
+				die_usage("--fault-seed needs a number");
+			errno = 0;
+			seed = strtoull(argv[++i], &end, 0);
+			if (errno || end == argv[i] || *end || argv[i][0] == '-')
+				die_usage("--fault-seed: '%s' is not a number", argv[i]);
+			faultinj_reseed(&fi, seed);
 		} else if (opt[0] == '-' && opt[1]) {
 			die_usage("run: unknown option '%s'", opt);
 		} else if (o.image) {
@@ -198,7 +229,9 @@ static int cmd_run(int argc, char **argv)
 			die_usage("--balloon target=%llu bytes is more than guest RAM (%llu bytes)",
 				  (unsigned long long)o.balloon.target, (unsigned long long)ram);
 	}
-	return run_machine(&m, &o);
+	status = run_machine(&m, &o);
+	faultinj_destroy(&fi);
+	return status;
 }
 
 int main(int argc, char **argv)

@@ -189,7 +189,7 @@ static void reply_error(struct json_writer *w, const char *cls, const char *desc
 
 /* ---- argument checking -------------------------------------------------------------------- */
 
-enum qmp_arg_type { QA_UINT, QA_STR, QA_BOOL, QA_ARRAY, QA_ANY };
+enum qmp_arg_type { QA_UINT, QA_INT, QA_STR, QA_BOOL, QA_ARRAY, QA_ANY };
 
 struct qmp_arg {
 	const char *name;
@@ -197,13 +197,13 @@ struct qmp_arg {
 	bool required;
 };
 
-#define QMP_MAX_ARGS 4
+#define QMP_MAX_ARGS 8
 
 /* QEMU's wording (qobject-input-visitor.c) for each failure. */
 static int check_args(const struct qmp_arg *spec, const struct json *args)
 {
 	static const char *const expected[] = {
-		[QA_UINT] = "integer", [QA_STR] = "string", [QA_BOOL] = "boolean",
+		[QA_UINT] = "integer", [QA_INT] = "integer", [QA_STR] = "string", [QA_BOOL] = "boolean",
 		[QA_ARRAY] = "array", [QA_ANY] = "any",
 	};
 	size_t nargs = args ? args->u.obj.n : 0;
@@ -231,6 +231,9 @@ static int check_args(const struct qmp_arg *spec, const struct json *args)
 			ok = v->type == JSON_NUMBER && v->u.num.is_int;
 			if (ok && v->u.num.i < 0)
 				return mv_fail(EINVAL, "Parameter '%s' expects uint64", spec[a].name);
+			break;
+		case QA_INT:
+			ok = v->type == JSON_NUMBER && v->u.num.is_int;
 			break;
 		case QA_STR:
 			ok = v->type == JSON_STRING;
@@ -635,6 +638,100 @@ static int cmd_qom_set(struct qmp *q, const struct json *args, struct json_write
 	return 0;
 }
 
+/* ---- fault injection ---------------------------------------------------------------------- */
+
+static int no_faultinj(void)
+{
+	return mv_fail(EINVAL, "fault injection is not available in this VM");
+}
+
+/*
+ * x-memvisor-fault-inject {"site": S, "probability"?, "interval"?, "times"?, "space"?,
+ * "verbose"?, "delay-us"?}: arm site S exactly as --fault-inject S,... would (unset knobs take
+ * the same defaults: probability 100, interval 1, times 1, space 0, verbose 1).
+ */
+static int cmd_fault_inject(struct qmp *q, const struct json *args, struct json_writer *w)
+{
+	const struct json *site = json_get(args, "site"), *times = json_get(args, "times");
+	struct faultinj_spec spec = { .k = { .probability = 100, .interval = 1, .times = 1,
+					     .verbose = 1 } };
+	uint64_t v;
+	int s, err;
+
+	if (!q->fi)
+		return no_faultinj();
+	s = faultinj_site_by_name(site->u.str.s, site->u.str.len);
+	if (s < 0 || strlen(site->u.str.s) != site->u.str.len)
+		return mv_fail(EINVAL, "Parameter 'site': no fault-injection site '%.64s'",
+			       site->u.str.s);
+	spec.site = (enum faultinj_site)s;
+	if (arg_u64(args, "probability", &v)) {
+		if (v > FAULT_ATTR_PROBABILITY_MAX)
+			return mv_fail(EINVAL, "Parameter 'probability': %" PRIu64 " is not in 0..100",
+				       v);
+		spec.k.probability = (uint32_t)v;
+	}
+	if (arg_u64(args, "interval", &v)) {
+		if (v > UINT32_MAX)
+			return mv_fail(EINVAL, "Parameter 'interval': %" PRIu64 " is too large", v);
+		spec.k.interval = (uint32_t)v;
+	}
+	if (times) {
+		if (times->u.num.i < FAULT_ATTR_TIMES_UNLIMITED)
+			return mv_fail(EINVAL, "Parameter 'times': %" PRId64 " is not -1 or >= 0",
+				       times->u.num.i);
+		spec.k.times = times->u.num.i;
+	}
+	if (arg_u64(args, "space", &v))
+		spec.k.space = (int64_t)v;       /* check_args: a non-negative int64 */
+	if (arg_u64(args, "verbose", &v)) {
+		if (v > 2)
+			return mv_fail(EINVAL, "Parameter 'verbose': %" PRIu64 " is not 0, 1 or 2", v);
+		spec.k.verbose = (uint32_t)v;
+	}
+	if (arg_u64(args, "delay-us", &v)) {
+		spec.delay_given = true;
+		spec.delay_us = v;
+	}
+	err = faultinj_check(&spec, "x-memvisor-fault-inject");
+	if (!err)
+		err = faultinj_apply(q->fi, &spec);
+	if (err)
+		return err;
+	json_obj_begin(w);
+	json_obj_end(w);
+	return 0;
+}
+
+/* x-memvisor-query-faults: every site, its knobs and counters. */
+static int cmd_query_faults(struct qmp *q, const struct json *args, struct json_writer *w)
+{
+	if (!q->fi)
+		return no_faultinj();
+	json_arr_begin(w);
+	for (unsigned s = 0; s < FI_NR_SITES; s++) {
+		struct fault_knobs k;
+		uint64_t calls, failures;
+
+		fault_attr_get(&q->fi->site[s], &k);
+		faultinj_counts(q->fi, s, &calls, &failures);
+		json_obj_begin(w);
+		json_kv_str(w, "site", faultinj_site_name(s));
+		json_kv_uint(w, "probability", k.probability);
+		json_kv_uint(w, "interval", k.interval);
+		json_kv_int(w, "times", k.times);
+		json_kv_int(w, "space", k.space);
+		json_kv_uint(w, "verbose", k.verbose);
+		if (s == FI_SLOW_FAULT)
+			json_kv_uint(w, "delay-us", faultinj_delay_us(q->fi));
+		json_kv_uint(w, "calls", calls);
+		json_kv_uint(w, "failures", failures);
+		json_obj_end(w);
+	}
+	json_arr_end(w);
+	return 0;
+}
+
 #define REQ(n, t) { n, t, true }
 #define OPT(n, t) { n, t, false }
 
@@ -664,6 +761,11 @@ static const struct qmp_cmd qmp_cmds[] = {
 	{ "x-memvisor-migrate", cmd_migrate,
 	  { OPT("node", QA_UINT), OPT("gpa", QA_UINT), OPT("len", QA_UINT), REQ("to", QA_UINT) } },
 	{ "x-memvisor-set-budget", cmd_set_budget, { REQ("node", QA_UINT), REQ("size", QA_UINT) } },
+	{ "x-memvisor-fault-inject", cmd_fault_inject,
+	  { REQ("site", QA_STR), OPT("probability", QA_UINT), OPT("interval", QA_UINT),
+	    OPT("times", QA_INT), OPT("space", QA_UINT), OPT("verbose", QA_UINT),
+	    OPT("delay-us", QA_UINT) } },
+	{ "x-memvisor-query-faults", cmd_query_faults, { { 0 } } },
 };
 
 #define QMP_NR_CMDS (sizeof(qmp_cmds) / sizeof(qmp_cmds[0]))

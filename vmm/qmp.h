@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "faultinj.h"
 #include "gmem.h"
 #include "json.h"
 #include "machine.h"
@@ -88,6 +89,8 @@ struct qmp {
 	const struct machine_config *m;
 	const struct qmp_ops *ops;
 	void *ctx;
+	struct faultinj *fi;            /* the fault-injection commands' sites; NULL: they answer
+					   GenericError (set by the owner after qmp_init) */
 	int listen_fd;                  /* -1 when none (tests attach clients directly) */
 	char path[QMP_PATH_MAX];        /* unlinked by qmp_destroy */
 	int wake_fd;                    /* eventfd: stop, or a new attached client */

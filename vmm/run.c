@@ -310,6 +310,7 @@ static int run_end(const struct machine_config *m, const struct run_options *o,
 	if (o->stats_path && gmem_write_stats_json_extra(g, o->stats_path,
 							 balloon ? run_balloon_json : NULL, balloon))
 		fprintf(stderr, "memvisor: %s\n", mv_error());
+	faultinj_print_stats(o->fi, stderr);
 	if (o->memory_report)
 		ram_report(m, mem, stdout);
 	return status;
@@ -341,8 +342,10 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 			goto out;
 		}
 		swap_open_ok = true;
+		sw.fi = o->fi;
 		mcfg.swap = &sw;
 	}
+	mcfg.fi = o->fi;
 	if (gmem_create(&g, m, &mem, &mcfg)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		goto out;
@@ -389,7 +392,8 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	}
 	gmem_set_fatal_handler(&g, run_vm_mem_failed, &vm);
 	gmem_refuse_after_fatal(&g);            /* from here only vCPUs touch guest RAM */
-	if (o->qmp_given && run_qmp_start(&rq, m, &o->qmp, &vm, &g, balloon_ok ? &balloon : NULL)) {
+	if (o->qmp_given && run_qmp_start(&rq, m, &o->qmp, &vm, &g, balloon_ok ? &balloon : NULL,
+					  o->fi)) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		status = RUN_STATUS_NO_VM;
 	} else if (memreq_start(&o->requests, &g) ||
@@ -405,6 +409,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	if (trace_close(&tr))                   /* the last sample: the state at the end */
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 	run_qmp_stop(&rq, status);              /* no command touches the VM after this */
+	gmem_set_fatal_handler(&g, NULL, NULL); /* nor the engine: the VM is going away */
 	if (balloon_ok)
 		virtio_balloon_stop(&balloon);      /* the stats timer touches the VM */
 	vm_destroy(&vm);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 
 #include "acpi.h"
+#include "faultinj.h"
 #include "gmem.h"
 #include "guest_mem.h"
 #include "loader.h"
@@ -42,6 +43,7 @@ struct run_options {
 	enum seccomp_mode seccomp;    /* --seccomp (main sets ON by default) */
 	bool trace_given;             /* --trace */
 	struct trace_spec trace;
+	struct faultinj *fi;          /* --fault-inject, --fault-seed (NULL: no injection) */
 };
 
 /*

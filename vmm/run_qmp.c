@@ -120,8 +120,10 @@ static const struct qmp_ops run_qmp_balloon_ops = {
 	.balloon_set_interval = rq_balloon_set_interval,
 };
 
+static void run_qmp_swap_failed(void *arg, const char *msg);
+
 int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const struct qmp_spec *spec,
-		  struct vm *vm, struct gmem *g, struct virtio_balloon *b)
+		  struct vm *vm, struct gmem *g, struct virtio_balloon *b, struct faultinj *fi)
 {
 	int err;
 
@@ -132,6 +134,7 @@ int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const stru
 	err = qmp_init(&rq->q, m, b ? &run_qmp_balloon_ops : &run_qmp_ops, rq);
 	if (err)
 		return err;
+	rq->q.fi = fi;
 	err = qmp_listen(&rq->q, spec);
 	if (!err)
 		err = qmp_start(&rq->q);
@@ -141,6 +144,7 @@ int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const stru
 	}
 	rq->started = true;
 	gmem_set_fatal_handler(g, run_qmp_mem_failed, rq);    /* vm_stop plus the event */
+	gmem_set_swap_failure_handler(g, run_qmp_swap_failed, rq);
 	if (b) {
 		b->actual_changed = rq_balloon_changed;
 		b->actual_arg = rq;
@@ -152,11 +156,26 @@ int run_qmp_start(struct run_qmp *rq, const struct machine_config *m, const stru
 	return 0;
 }
 
+struct mem_event {
+	const char *desc;
+	bool fatal;
+};
+
 static void mem_failed_data(struct json_writer *w, void *arg)
 {
-	const struct run_qmp *rq = arg;
+	const struct mem_event *e = arg;
 
-	json_kv_str(w, "desc", rq->fatal_msg);
+	json_kv_str(w, "desc", e->desc);
+	json_kv_bool(w, "fatal", e->fatal);
+}
+
+/* A swap-out's write failed, the cluster stayed in memory (any engine thread, no lock held). */
+static void run_qmp_swap_failed(void *arg, const char *msg)
+{
+	struct run_qmp *rq = arg;
+	struct mem_event e = { .desc = msg, .fatal = false };
+
+	qmp_event(&rq->q, "MEMVISOR_SWAP_FAILURE", mem_failed_data, &e);
 }
 
 /* On the engine thread that failed: mv_error() is its reason (gmem.h). */
@@ -165,9 +184,11 @@ void run_qmp_mem_failed(void *arg)
 	struct run_qmp *rq = arg;
 	int err = __atomic_load_n(&rq->g->fatal, __ATOMIC_ACQUIRE);
 
+	struct mem_event e = { .desc = rq->fatal_msg, .fatal = true };
+
 	snprintf(rq->fatal_msg, sizeof(rq->fatal_msg), "%s", mv_error());
 	qmp_event(&rq->q, err == ENOMEM || err == ENOSPC ? "MEMVISOR_OOM" : "MEMVISOR_SWAP_FAILURE",
-		  mem_failed_data, rq);
+		  mem_failed_data, &e);
 	vm_stop(rq->vm, GMEM_STATUS_FATAL);
 }
 
@@ -186,6 +207,7 @@ void run_qmp_stop(struct run_qmp *rq, int status)
 		return;
 	/* no more events from the engine into a server that is going away */
 	gmem_set_fatal_handler(rq->g, NULL, NULL);
+	gmem_set_swap_failure_handler(rq->g, NULL, NULL);
 	if (rq->balloon)                /* the vCPUs have left: no config write can race this */
 		rq->balloon->actual_changed = NULL;
 	if (!__atomic_load_n(&rq->quit, __ATOMIC_ACQUIRE))

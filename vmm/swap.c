@@ -4,13 +4,15 @@
  * pages in and out of it.
  *
  * Owns: the file descriptor, the cluster bitmap (one bit per cluster), the used count, the
- * next-fit cursor, the I/O counters and the fault-injection state of one struct swap_dev.
+ * next-fit cursor and the I/O counters of one struct swap_dev (its fault-injection sites live in
+ * the struct faultinj it points to, faultinj.h).
  *
  * Lock order: sw->lock is a leaf (nothing is taken under it). It protects bitmap, used and cursor.
  * I/O is done without it: the caller owns a cluster between swap_alloc and swap_free, so I/O on
- * different clusters needs no exclusion. The counters and the injection state are updated with
- * __atomic builtins. The I/O paths take the lock only for a moment, to check that the cluster is
- * allocated (a cheap guard against a VMM bug, next to a syscall moving 4 KiB..2 MiB).
+ * different clusters needs no exclusion. The counters are updated with __atomic builtins; the
+ * injection decisions are lock-free. The I/O paths take the lock only for a moment, to check
+ * that the cluster is allocated (a cheap guard against a VMM bug, next to a syscall moving
+ * 4 KiB..2 MiB).
  *
  * Bugs (never input from a guest or the user): freeing, or doing I/O on, a cluster that is not
  * allocated, or slots out of range. These call mm_env_bug() with a message naming the file and
@@ -23,6 +25,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +34,7 @@
 #include <mm/env.h>
 
 #include "error.h"
+#include "faultinj.h"
 #include "machine.h"
 
 #define BITS_PER_WORD 64u
@@ -383,32 +387,6 @@ static void check_io(struct swap_dev *sw, const char *op, uint64_t slot, unsigne
 			 (unsigned long long)slot);
 }
 
-/* Injection gate: 0 to go ahead, or the errno to fail with. */
-static int inject_gate(struct swap_inject_state *in)
-{
-	int err = __atomic_load_n(&in->err, __ATOMIC_ACQUIRE);
-	uint64_t after;
-
-	if (!err)
-		return 0;
-	after = __atomic_load_n(&in->after, __ATOMIC_RELAXED);
-	while (after > 0)
-		if (__atomic_compare_exchange_n(&in->after, &after, after - 1, false,
-						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-			return 0;
-	return err;
-}
-
-void swap_inject(struct swap_dev *sw, bool write, uint64_t after, int err)
-{
-	struct swap_inject_state *in = write ? &sw->inject_write : &sw->inject_read;
-
-	/* Off while the count changes, so no call sees the new count with the old error. */
-	__atomic_store_n(&in->err, 0, __ATOMIC_RELEASE);
-	__atomic_store_n(&in->after, after, __ATOMIC_RELAXED);
-	__atomic_store_n(&in->err, err, __ATOMIC_RELEASE);
-}
-
 static void count(uint64_t *counter, uint64_t n)
 {
 	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
@@ -416,16 +394,24 @@ static void count(uint64_t *counter, uint64_t n)
 
 /*
  * One pwrite (write) or pread of len bytes at off, continued after EINTR and short transfers.
- * 0 or a positive errno; EIO when the file gives no progress (end of file).
+ * 0 or a positive errno; EIO when the file gives no progress (end of file). short_at < len is
+ * the swap-write-short site: the first pwrite is cut to short_at bytes (a real, partial write)
+ * and the continuation then fails with ENOSPC, as on a file system that filled up mid-write.
  */
-static int transfer(int fd, bool write, void *buf, size_t len, off_t off)
+static int transfer(int fd, bool write, void *buf, size_t len, off_t off, size_t short_at)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = write ? pwrite(fd, (char *)buf + done, len - done, off + (off_t)done)
-				  : pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+		size_t chunk = len - done;
+		ssize_t n;
 
+		if (done >= short_at)
+			return ENOSPC;
+		if (chunk > short_at - done)
+			chunk = short_at - done;
+		n = write ? pwrite(fd, (char *)buf + done, chunk, off + (off_t)done)
+			  : pread(fd, (char *)buf + done, chunk, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -437,19 +423,37 @@ static int transfer(int fd, bool write, void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* The injection sites of one call: 0 to do the I/O, else the errno to fail with at once. */
+static int inject(struct swap_dev *sw, bool write, uint64_t slot, size_t len, size_t *short_at)
+{
+	uint64_t where = slot * SWAP_PAGE_SIZE;         /* the offset in the file */
+
+	*short_at = SIZE_MAX;
+	if (!write)
+		return faultinj_should_fail(sw->fi, FI_SWAP_READ_EIO, len, "swap read at offset",
+					    where) ? EIO : 0;
+	if (faultinj_should_fail(sw->fi, FI_SWAP_WRITE_EIO, len, "swap write at offset", where))
+		return EIO;
+	if (faultinj_should_fail(sw->fi, FI_SWAP_WRITE_ENOSPC, len, "swap write at offset", where))
+		return ENOSPC;
+	if (faultinj_should_fail(sw->fi, FI_SWAP_WRITE_SHORT, len, "short swap write at offset",
+				 where))
+		*short_at = len / 2;
+	return 0;
+}
+
 static int swap_io(struct swap_dev *sw, bool write, uint64_t slot, void *buf, unsigned npages)
 {
 	const char *op = write ? "write" : "read";
-	size_t len = (size_t)npages * SWAP_PAGE_SIZE;
-	bool injected = false;
+	size_t len = (size_t)npages * SWAP_PAGE_SIZE, short_at;
+	bool injected;
 	int err;
 
 	check_io(sw, write ? "swap_write" : "swap_read", slot, npages);
-	err = inject_gate(write ? &sw->inject_write : &sw->inject_read);
-	if (err)
-		injected = true;
-	else
-		err = transfer(sw->fd, write, buf, len, (off_t)(slot * SWAP_PAGE_SIZE));
+	err = inject(sw, write, slot, len, &short_at);
+	injected = err || short_at < len;
+	if (!err)
+		err = transfer(sw->fd, write, buf, len, (off_t)(slot * SWAP_PAGE_SIZE), short_at);
 	if (err) {
 		count(write ? &sw->write_errors : &sw->read_errors, 1);
 		if (err == EIO && !injected)            /* transfer() saw no progress */
@@ -457,6 +461,10 @@ static int swap_io(struct swap_dev *sw, bool write, uint64_t slot, void *buf, un
 				       op, npages, (unsigned long long)slot, strerror(EIO),
 				       write ? "the file takes no more bytes"
 					     : "end of file: was the file truncated?");
+		if (short_at < len)
+			return mv_fail(err, "swap %s: %s of %u pages at slot %llu: %s after %zu of "
+				       "%zu bytes (injected)", sw->path, op, npages,
+				       (unsigned long long)slot, strerror(err), short_at, len);
 		return mv_fail(err, "swap %s: %s of %u pages at slot %llu: %s%s", sw->path, op,
 			       npages, (unsigned long long)slot, strerror(err),
 			       injected ? " (injected)" : "");

@@ -29,6 +29,8 @@
 
 #include <mm/types.h>
 
+struct faultinj;                        /* faultinj.h */
+
 #define SWAP_PAGE_SIZE          MM_PAGE_SIZE     /* one slot */
 #define SWAP_MAX_CLUSTER_PAGES  512u             /* 2 MiB: a huge page */
 
@@ -51,12 +53,6 @@ struct swap_stats {
 	uint64_t write_errors, read_errors;             /* failed calls (injected ones included) */
 };
 
-/* Fault injection for one direction (swap_inject). */
-struct swap_inject_state {
-	int err;                /* 0: off; else the positive errno to fail with */
-	uint64_t after;         /* calls still to let through before failing */
-};
-
 struct swap_dev {
 	int fd;                         /* -1 when not open */
 	char path[PATH_MAX];
@@ -71,7 +67,10 @@ struct swap_dev {
 
 	/* atomics (__atomic builtins), updated without the lock */
 	uint64_t writes, reads, bytes_written, bytes_read, write_errors, read_errors;
-	struct swap_inject_state inject_write, inject_read;
+
+	/* Fault injection (faultinj.h): NULL = none. Set by the owner after swap_open; sites
+	 * swap-write-eio, swap-write-enospc, swap-write-short, swap-read-eio. */
+	struct faultinj *fi;
 };
 
 /*
@@ -104,7 +103,9 @@ void swap_free(struct swap_dev *sw, uint64_t slot);
  * Write / read npages (1..cluster_pages) pages at slot, which must lie within one allocated
  * cluster (else BUG). One pwrite/pread of the whole length, retried on EINTR and on short
  * transfers. -errno (-EIO for a read that meets end of file, or a write that makes no progress)
- * with mv_error() naming the file, the slot and the error. Safe to call concurrently on
+ * with mv_error() naming the file, the slot and the error ("(injected)" when a fault-injection
+ * site made it fail). After a failed write the slots' contents are undefined (a short write may
+ * have written part); the caller must not read them back. Safe to call concurrently on
  * different clusters.
  */
 int swap_write(struct swap_dev *sw, uint64_t slot, const void *buf, unsigned npages)
@@ -119,13 +120,5 @@ void swap_get_stats(struct swap_dev *sw, struct swap_stats *st);
  * last cluster, the cursor is in range. 0 or -EUCLEAN with mv_error() saying what is wrong.
  */
 int swap_check(struct swap_dev *sw);
-
-/*
- * Test hook (fault injection): after `after` more calls in that direction (write or read) are let
- * through, every following one fails with -err without doing I/O (counted as an error, mv_error()
- * names the file and the slot) until swap_inject(sw, write, 0, 0) turns it off. err is a positive
- * errno; 0 turns injection off.
- */
-void swap_inject(struct swap_dev *sw, bool write, uint64_t after, int err);
 
 #endif /* MV_SWAP_H */

@@ -126,6 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct machine_config m;
 	static struct qmp q;
+	static struct faultinj fi;      /* the fault-injection commands arm sites nobody asks */
 	static bool init;
 	struct qmp_client c = { .fd = -1 };
 	const char *text = (const char *)data;
@@ -138,6 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		machine_init(&m);
 		FZ_ASSERT(machine_finish(&m) == 0);
 		FZ_ASSERT(qmp_init(&q, &m, &fz_ops, NULL) == 0);
+		faultinj_init(&fi, 1);
+		q.fi = &fi;
 		init = true;
 	}
 	mv_error_clear();

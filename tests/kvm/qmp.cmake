@@ -3,6 +3,7 @@
 set(MV_QMP_CHECK ${CMAKE_CURRENT_LIST_DIR}/qmp_check.sh)
 
 # stop, status, per-node stats, page-out/page-in of a node while paused, bad input, set-budget,
+# a fault-injection site armed over the socket (its failure count moves),
 # cpus, cont; then the guest verifies all its memory and memvisor's consistency check holds.
 mv_add_kvm_test(NAME qmp.drive_a_running_guest COMMAND ${MV_QMP_CHECK} drive
     $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client

@@ -3,7 +3,9 @@
 # tools/qmp-client and check every reply, then that the guest still finished correctly.
 #
 #   qmp_check.sh drive MEMVISOR IMAGE CLIENT DIR    stop, status, stats, page-out/in, bad input,
-#                                                   set-budget, cpus, cont; the guest must pass
+#                                                   set-budget, cpus, fault injection (a swap
+#                                                   write fails a page-out, the count moves),
+#                                                   cont; the guest must pass
 #   qmp_check.sh quit MEMVISOR IMAGE CLIENT DIR     quit a running guest: reply, SHUTDOWN, status 0
 #   qmp_check.sh oom MEMVISOR IMAGE CLIENT DIR      a budget the memtest outgrows without swap:
 #                                                   MEMVISOR_OOM, SHUTDOWN host-error, status 10
@@ -68,11 +70,15 @@ if [[ $mode == drive ]]; then
         x-memvisor-page-out '{"node": "one"}' -- \
         x-memvisor-page-in '{"node": 1}' -- \
         x-memvisor-set-budget '{"node": 0, "size": 8388608}' -- \
-        query-cpus-fast -- query-memory-size-summary -- cont -- query-status >"$replies"
+        query-cpus-fast -- query-memory-size-summary -- \
+        x-memvisor-fault-inject '{"site": "swap-write-eio", "times": 1}' -- \
+        x-memvisor-page-out '{"node": 1}' -- x-memvisor-query-faults -- \
+        x-memvisor-fault-inject '{"site": "swap-write-eio", "probability": 101}' -- \
+        cont -- query-status >"$replies"
     crc=$?
     wait "$pid"; rc=$?
     sed -i 's/\r$//' "$out"
-    [[ $crc == 1 ]] || fail "qmp-client exit status $crc, expected 1 (three commands were bad)"
+    [[ $crc == 1 ]] || fail "qmp-client exit status $crc, expected 1 (five commands failed)"
     expect 1 '^\{"return": \{\}\}$'
     expect 2 '^\{"return": \{"running": false, "status": "paused"\}\}$'
     expect 3 '"nodes": \[\{"node": 0, "size": 16777216, "frames_total": 4096, '
@@ -86,8 +92,17 @@ if [[ $mode == drive ]]; then
     expect 10 '^\{"return": \{\}\}$'
     expect 11 '^\{"return": \[\{"cpu-index": 0, .*"thread-id": [1-9][0-9]*, "props": \{"node-id": 0, .*\{"cpu-index": 1, '
     expect 12 '^\{"return": \{"base-memory": 33554432, "plugged-memory": 0\}\}$'
+    # fault injection over the socket: arm swap-write-eio once, the next page-out's first write
+    # fails (the request fails, its clusters stay in memory, the guest goes on), the site's
+    # failure count moves to 1, a bad knob is refused naming it
     expect 13 '^\{"return": \{\}\}$'
-    expect 14 '^\{"return": \{"running": true, "status": "running"\}\}$'
+    expect 14 '^\{"error": \{"class": "GenericError", "desc": ".*write of 16 pages at slot [0-9]+: Input/output error \(injected\)"\}\}$'
+    expect 15 '\{"site": "swap-write-eio", "probability": 100, "interval": 1, "times": 0, "space": 0, "verbose": 1, "calls": [1-9][0-9]*, "failures": 1\}'
+    expect 16 '^\{"error": \{"class": "GenericError", "desc": "Parameter .probability.: 101 is not in 0..100"\}\}$'
+    grep -q '^{"event": "MEMVISOR_SWAP_FAILURE", "data": {"desc": ".*Input/output error (injected)", "fatal": false}, ' "$replies" \
+        || fail "no MEMVISOR_SWAP_FAILURE (fatal: false) event for the injected write failure"
+    expect 17 '^\{"return": \{\}\}$'
+    expect 18 '^\{"return": \{"running": true, "status": "running"\}\}$'
     grep -q '^{"event": "STOP", "timestamp": {"seconds": [0-9]*, "microseconds": [0-9]*}}$' "$replies" || fail "no STOP event"
     grep -q '^{"event": "RESUME", ' "$replies" || fail "no RESUME event"
     grep -q '^{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}' "$replies" \
@@ -167,7 +182,7 @@ elif [[ $mode == oom ]]; then
     wait "$pid"; rc=$?
     [[ $crc == 0 ]] || fail "qmp-client exit status $crc, expected 0"
     expect 1 '^\{"return": \{"running": true, "status": "running"\}\}$'
-    grep -q '^{"event": "MEMVISOR_OOM", "data": {"desc": "node 0: host memory budget (4096 KiB) is used up and nothing can be evicted (no host swap: give --swap)"}, "timestamp": ' "$replies" \
+    grep -q '^{"event": "MEMVISOR_OOM", "data": {"desc": "node 0: host memory budget (4096 KiB) is used up and nothing can be evicted (no host swap: give --swap)", "fatal": true}, "timestamp": ' "$replies" \
         || fail "no MEMVISOR_OOM event naming the budget"
     grep -q '^{"event": "SHUTDOWN", "data": {"guest": false, "reason": "host-error"}' "$replies" \
         || fail "no SHUTDOWN host-error event"

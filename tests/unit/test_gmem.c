@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "faultinj.h"
 #include "gmem.h"
 #include "mvtest.h"
 #include "ram.h"
@@ -71,6 +72,7 @@ struct fx {
 	struct guest_mem gm;
 	struct swap_dev sw;
 	struct gmem g;
+	struct faultinj fi;             /* every site off until a test arms one (fx_arm) */
 	bool have_ram, have_swap, have_engine;
 	unsigned cp;                    /* pages per cluster */
 	uint64_t csize;                 /* bytes per cluster */
@@ -118,6 +120,8 @@ static int fx_setup(struct fx *f, const struct fx_cfg *c)
 
 	memset(f, 0, sizeof(*f));
 	alarm(FX_WATCHDOG_S);
+	faultinj_init(&f->fi, 1);
+	gc.fi = &f->fi;
 	if (!atexit_done)
 		atexit(fx_atexit);
 	atexit_done = true;
@@ -147,6 +151,7 @@ static int fx_setup(struct fx *f, const struct fx_cfg *c)
 		CHECK_OK(swap_open(&f->sw, f->swap_path, c->swap_size,
 				   c->swap_cluster ? c->swap_cluster : f->cp));
 		f->have_swap = true;
+		f->sw.fi = &f->fi;
 		gc.swap = &f->sw;
 	}
 	err = gmem_create(&f->g, &f->m, &f->gm, &gc);
@@ -169,6 +174,7 @@ static void fx_teardown(struct fx *f)
 	if (f->have_ram)
 		ram_destroy(&f->gm);
 	fx_remove_files(f);
+	faultinj_destroy(&f->fi);
 	f->have_engine = f->have_swap = f->have_ram = false;
 	fx_live = NULL;
 	alarm(0);
@@ -1105,57 +1111,300 @@ static bool backing_read(struct fx *f, gpa_t gpa, uint8_t *page)
 	return ok;
 }
 
+/* ---- fault injection (faultinj.h, docs/fault-injection.md) ------------------------------------ */
+
+/* Arm site s: probability 100, `times` failures (-1: every call), after `space` bytes pass. */
+static void fx_arm(struct fx *f, enum faultinj_site s, int64_t times, int64_t space)
+{
+	struct faultinj_spec spec = { .site = s, .k = { .probability = 100, .interval = 1,
+							.times = times, .space = space,
+							.verbose = 1 } };
+
+	if (s == FI_SLOW_FAULT) {
+		spec.delay_given = true;
+		spec.delay_us = 200;
+	}
+	CHECK_OK(faultinj_apply(&f->fi, &spec));
+}
+
+static uint64_t fx_failures(struct fx *f, enum faultinj_site s)
+{
+	uint64_t calls, failures;
+
+	faultinj_counts(&f->fi, s, &calls, &failures);
+	return failures;
+}
+
 /*
- * GMEM BUG found here (fixed in gmem.c, gmem_fail_locked): gmem_fail_locked() stored the
- * -errno of swap_write() as g->fatal, so reclaim_pool_locked() returned -g->fatal > 0, the
- * reclaimer took that for progress and never called the fatal handler: this test waited for it
- * until the watchdog fired.
+ * Every page of node 0 (written whole per page_state) still holds its pattern in the frame or
+ * swap slot that backs it; busy clusters (a failed swap-in keeps its cluster BUSY) are skipped
+ * and counted in *unreadable.
  */
-TEST(swap_write_failure_stops_service_and_loses_nothing)
+static uint64_t fx_lost_pages(struct fx *f, const uint8_t *state, uint64_t salt,
+			      uint64_t *unreadable)
+{
+	uint64_t buf[WORDS_PER_PAGE], lost = 0;
+
+	*unreadable = 0;
+	for (uint64_t i = 0; i < node_size(f, 0) / PAGE; i++) {
+		gpa_t pg = node_gpa(f, 0) + i * PAGE;
+
+		if (!backing_read(f, pg, (uint8_t *)buf)) {
+			(*unreadable)++;
+			continue;
+		}
+		for (unsigned w = 0; w < WORDS_PER_PAGE; w++) {
+			uint64_t want = state[i] == 1 ? pattern(pg + 8 * w, salt) : 0;
+
+			if (state[i] != 2 && buf[w] != want) {
+				if (!lost)
+					fprintf(stderr, "gpa 0x%" PRIx64 ": 0x%" PRIx64 " in its backing, "
+						"want 0x%" PRIx64 "\n", pg + 8 * w, buf[w], want);
+				lost++;
+				break;
+			}
+		}
+	}
+	return lost;
+}
+
+/*
+ * "once": site s fails its first call (after `space` bytes). Both nodes are written and read
+ * back at half budget, so faults, evictions and swap-ins all happen: every byte must come back,
+ * the failure must really have been injected, and the engine must still be consistent.
+ */
+static void once_recovers(enum faultinj_site s, int64_t space, bool arm_after_write)
+{
+	struct fx f;
+	uint64_t written[2], back[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .budget = { 2 * MIB, 2 * MIB },
+						 .swap_size = 16 * MIB }));
+	if (!arm_after_write)
+		fx_arm(&f, s, 1, space);
+	pat_run(&f, 0, f.m.ram_end, 2, true, 21, written, &bad);
+	CHECK_EQ_U(bad, 0);
+	if (arm_after_write)
+		fx_arm(&f, s, 1, space);
+	pat_run(&f, 0, f.m.ram_end, 2, false, 21, back, &bad);
+	CHECK_EQ_U(bad, 0);
+	CHECK_EQ_U(back[0], written[0]);
+	CHECK_EQ_U(back[1], written[1]);
+	CHECK_EQ_U(fx_failures(&f, s), 1);
+	CHECK_EQ(__atomic_load_n(&f.fatal_calls, __ATOMIC_ACQUIRE), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+TEST(once_frame_alloc_failure_is_retried)
+{
+	struct fx f;
+
+	once_recovers(FI_FRAME_ALLOC, 0, false);
+	/* and counted where the operator sees it */
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	fx_arm(&f, FI_FRAME_ALLOC, 1, 0);
+	CHECK_EQ_U(*gword(&f, 0), 0);
+	CHECK_EQ_U(stats(&f).alloc_failures, 1);
+	fx_teardown(&f);
+}
+
+TEST(once_swap_write_eio_keeps_the_cluster_and_evicts_another)
+{
+	once_recovers(FI_SWAP_WRITE_EIO, 0, false);
+}
+
+TEST(once_swap_write_enospc_keeps_the_cluster_and_evicts_another)
+{
+	once_recovers(FI_SWAP_WRITE_ENOSPC, 0, false);
+}
+
+TEST(once_short_swap_write_keeps_the_cluster_and_evicts_another)
+{
+	once_recovers(FI_SWAP_WRITE_SHORT, 0, false);
+}
+
+TEST(once_swap_read_eio_is_retried_and_reads_the_right_data)
+{
+	struct fx f;
+
+	once_recovers(FI_SWAP_READ_EIO, 0, true);
+	/* the retry is counted */
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .budget = { MIB, 0 }, .swap_size = 16 * MIB }));
+	*gword(&f, 0) = 77;
+	CHECK_OK(gmem_page_out(&f.g, 0, f.csize, &(uint64_t){ 0 }));
+	fx_arm(&f, FI_SWAP_READ_EIO, 1, 0);
+	CHECK_EQ_U(*gword(&f, 0), 77);
+	CHECK_EQ_U(stats(&f).swap_read_retries, 1);
+	fx_teardown(&f);
+}
+
+TEST(once_uffd_eagain_is_retried)
+{
+	once_recovers(FI_UFFD_EAGAIN, 0, false);
+}
+
+TEST(once_mmap_failure_is_retried)
+{
+	once_recovers(FI_MMAP, 0, false);
+}
+
+TEST(once_slow_fault_only_delays)
+{
+	once_recovers(FI_SLOW_FAULT, 0, false);
+}
+
+/* A page-out request whose swap write fails: the request fails, nothing moves, service goes on. */
+TEST(page_out_request_with_failing_swap_write_fails_the_request_only)
+{
+	struct fx f;
+	uint64_t pages = 0;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .swap_size = 16 * MIB }));
+	for (gpa_t a = 0; a < 4 * f.csize; a += 8)
+		*gword(&f, a) = pattern(a, 5);
+	fx_arm(&f, FI_SWAP_WRITE_EIO, 1, 2 * (int64_t)f.csize + 1);   /* the 3rd write fails */
+	mv_error_clear();
+	CHECK_EQ(gmem_page_out(&f.g, 0, 4 * f.csize, &pages), -EIO);
+	CHECK_CONTAINS(mv_error(), "Input/output error (injected)");
+	CHECK_EQ_U(pages, 2 * f.cp);
+	CHECK_EQ_U(stats(&f).swap_write_failures, 1);
+	CHECK_EQ_U(stats(&f).node[0].pages_swapped, 2 * f.cp);
+	CHECK_EQ(__atomic_load_n(&f.fatal_calls, __ATOMIC_ACQUIRE), 0);
+	CHECK_EQ_U(pat_verify(&f, 0, 4 * f.csize, 5), 0);
+	CHECK_OK(gmem_page_out(&f.g, 0, 4 * f.csize, &pages));     /* spent: it goes out now */
+	CHECK_EQ_U(pat_verify(&f, 0, 4 * f.csize, 5), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+/* Lowering a budget while every swap write fails: refused naming the write, budget unchanged. */
+TEST(lowering_a_budget_with_failing_swap_writes_keeps_the_budget)
+{
+	struct fx f;
+	uint64_t sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .swap_size = 16 * MIB }));
+	pat_run(&f, 0, f.m.ram_end, 1, true, 6, sum, &bad);
+	fx_arm(&f, FI_SWAP_WRITE_EIO, FAULT_ATTR_TIMES_UNLIMITED, 0);
+	mv_error_clear();
+	CHECK_EQ(gmem_set_budget(&f.g, 0, MIB), -EIO);
+	CHECK_CONTAINS(mv_error(), "node 0: cannot evict down to 1024 KiB: swap ");
+	CHECK_CONTAINS(mv_error(), "Input/output error (injected); the budget stays 4096 KiB");
+	CHECK_EQ_U(stats(&f).node[0].frames_total, 1024);
+	CHECK_GT(stats(&f).swap_write_failures, 0);
+	CHECK_EQ(__atomic_load_n(&f.fatal_calls, __ATOMIC_ACQUIRE), 0);
+	fx_arm(&f, FI_SWAP_WRITE_EIO, 0, 0);
+	CHECK_EQ_U(pat_verify(&f, 0, f.m.ram_end, 6), 0);
+	CHECK_OK(gmem_set_budget(&f.g, 0, MIB));             /* writes work again: it goes */
+	CHECK_EQ_U(pat_verify(&f, 0, f.m.ram_end, 6), 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+/*
+ * "always": site s fails every call (after `space` bytes). A toucher writes node 0 (4 MiB) over a
+ * 1 MiB budget with swap (with swap_in: writes it first without injection, arms, reads back).
+ * Service must stop — the fatal handler runs once with a message containing `want` and
+ * "(injected)" — no read may return a wrong value, and every page written whole is intact in
+ * its frame or swap slot. Not a hang: the watchdog fails the test if it never stops.
+ */
+static void always_stops(enum faultinj_site s, int64_t space, bool swap_in, const char *want)
 {
 	struct fx f;
 	uint8_t state[1024] = { 0 };
-	struct toucher t = { .f = &f, .page_state = state, .salt = 10 };
-	uint64_t pages, lost = 0, unreadable = 0, written = 0;
-	uint64_t buf[WORDS_PER_PAGE];
+	struct toucher t = { .f = &f, .page_state = state, .salt = 11 };
+	uint64_t lost, unreadable;
 
 	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .budget = { MIB, 0 }, .swap_size = 16 * MIB }));
-	swap_inject(&f.sw, true, 4, EIO);       /* 4 clusters go out, then every write fails */
 	segv_catch();
-	toucher_run(&t, toucher_write_fn);
+	if (swap_in) {
+		toucher_run(&t, toucher_write_fn);
+		CHECK_EQ_U(t.refused, 0);
+	}
+	fx_arm(&f, s, FAULT_ATTR_TIMES_UNLIMITED, space);
+	toucher_run(&t, swap_in ? toucher_read_fn : toucher_write_fn);
 	wait_fatal(&f);
 	segv_default();
-	printf("refused %" PRIu64 " pages; fatal: %s\n", t.refused, f.fatal_msg);
+	printf("%s: refused %" PRIu64 ", failures %" PRIu64 "; fatal: %s\n", faultinj_site_name(s),
+	       t.refused, fx_failures(&f, s), f.fatal_msg);
 	CHECK_GT(t.refused, 0);
+	CHECK_EQ_U(t.wrong_reads, 0);
+	CHECK_GT(fx_failures(&f, s), 0);
 	CHECK_EQ(__atomic_load_n(&f.fatal_calls, __ATOMIC_ACQUIRE), 1);
-	CHECK_CONTAINS(f.fatal_msg, f.swap_path);
-	CHECK_CONTAINS(f.fatal_msg, "write of 16 pages");
-	CHECK_CONTAINS(f.fatal_msg, "Input/output error");
-	CHECK_EQ_U(stats(&f).node[0].swap_outs, 4);
-	/* the bytes of every page written whole are still in its frame or its swap slot */
-	for (uint64_t i = 0; i < 1024; i++) {
-		gpa_t pg = i * PAGE;
-
-		if (!backing_read(&f, pg, (uint8_t *)buf)) {
-			unreadable++;
-			continue;
-		}
-		written += state[i] == 1;
-		for (unsigned w = 0; w < WORDS_PER_PAGE; w++) {
-			uint64_t want = state[i] == 1 ? pattern(pg + 8 * w, t.salt) : 0;
-
-			if (state[i] != 2 && buf[w] != want && !lost++)
-				fprintf(stderr, "gpa 0x%" PRIx64 ": 0x%" PRIx64 " in its backing, want "
-					"0x%" PRIx64 "\n", pg + 8 * w, buf[w], want);
-		}
-	}
-	printf("pages written whole %" PRIu64 ", all intact in frames or swap\n", written);
-	CHECK_EQ_U(unreadable, 0);
+	CHECK_CONTAINS(f.fatal_msg, want);
+	CHECK_CONTAINS(f.fatal_msg, "(injected)");
+	fx_arm(&f, s, 0, 0);                    /* off: backing_read reads swap itself */
+	lost = fx_lost_pages(&f, state, t.salt, &unreadable);
 	CHECK_EQ_U(lost, 0);
-	CHECK_GE(written, MIB / PAGE);
-	CHECK_EQ(gmem_page_out(&f.g, 0, PAGE, &pages), -EIO);
+	CHECK_LE(unreadable, f.cp);             /* at most the cluster whose swap-in failed */
 	CHECK_OK(gmem_check(&f.g));
-	swap_inject(&f.sw, true, 0, 0);
+	fx_teardown(&f);
+}
+
+/*
+ * GMEM BUG found by the old form of this test (fixed in gmem.c, gmem_fail_locked):
+ * gmem_fail_locked() stored the -errno of swap_write() as g->fatal, so reclaim_pool_locked()
+ * returned -g->fatal > 0, the reclaimer took that for progress and never called the fatal
+ * handler: the test waited for it until the watchdog fired. Now a failed write keeps its cluster
+ * and only rounds of nothing but failures stop service (GMEM_WRITE_FAIL_ROUNDS).
+ */
+TEST(always_swap_write_eio_ends_in_a_clean_out_of_memory_stop)
+{
+	always_stops(FI_SWAP_WRITE_EIO, 4 * 16 * (int64_t)PAGE + 1,
+		     false, "no cluster could be written to host swap");
+}
+
+TEST(always_swap_write_enospc_ends_in_a_clean_out_of_memory_stop)
+{
+	always_stops(FI_SWAP_WRITE_ENOSPC, 0, false, "No space left on device");
+}
+
+TEST(always_short_swap_write_ends_in_a_clean_out_of_memory_stop)
+{
+	always_stops(FI_SWAP_WRITE_SHORT, 0, false, "after 32768 of 65536 bytes");
+}
+
+TEST(always_swap_read_eio_stops_naming_the_gpa)
+{
+	always_stops(FI_SWAP_READ_EIO, 0, true, "back from swap failed 3 times");
+}
+
+TEST(always_frame_alloc_failure_stops_instead_of_spinning)
+{
+	always_stops(FI_FRAME_ALLOC, 0, false, "frame allocation failed 64 times in a row");
+}
+
+TEST(always_mmap_failure_stops_after_its_retries)
+{
+	always_stops(FI_MMAP, 0, false, "mapping pool frames at gpa 0x0: Cannot allocate memory, "
+		     "3 tries");
+}
+
+TEST(always_uffd_eagain_stops_after_its_retries)
+{
+	always_stops(FI_UFFD_EAGAIN, 0, false, "Resource temporarily unavailable, every try");
+}
+
+TEST(always_uffd_failure_stops_at_once)
+{
+	always_stops(FI_UFFD_FAIL, 0, false, "Invalid argument");
+}
+
+/* slow-fault has no failure to stop on: "always" is a slower run with every byte intact. */
+TEST(always_slow_fault_serves_every_fault_late)
+{
+	struct fx f;
+	uint64_t sum[2], bad;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ .budget = { MIB, MIB }, .swap_size = 16 * MIB }));
+	fx_arm(&f, FI_SLOW_FAULT, FAULT_ATTR_TIMES_UNLIMITED, 0);
+	pat_run(&f, 0, f.m.ram_end, 2, true, 13, sum, &bad);
+	CHECK_EQ_U(bad, 0);
+	pat_run(&f, 0, f.m.ram_end, 2, false, 13, sum, &bad);
+	CHECK_EQ_U(bad, 0);
+	CHECK_GT(fx_failures(&f, FI_SLOW_FAULT), 2 * MIB / f.csize);
+	CHECK_OK(gmem_check(&f.g));
 	fx_teardown(&f);
 }
 

@@ -596,7 +596,7 @@ TEST(memory_statistics_carry_the_stats_json_names)
 	CHECK_CONTAINS(buf, "{\"node\": 1, \"size\": 8388608, \"frames_total\": 0, \"frames_free\": "
 		       "0, \"frames_used\": 0, \"clusters_mapped\": 0, \"pages_swapped\": 77, ");
 	CHECK_CONTAINS(buf, "\"uffd_faults\": 12345, ");
-	CHECK_CONTAINS(buf, "\"swap_slots_used\": 0}}");
+	CHECK_CONTAINS(buf, "\"uffd_retries\": 0}}");        /* the last of GMEM_STAT_FIELDS */
 	close(fd);
 	fx_teardown(&f);
 }
@@ -652,6 +652,115 @@ TEST(set_budget_passes_node_and_bytes_and_reports_refusals)
 			   "\"size\": 4096}}"), "Parameter 'node': node 5 does not exist");
 	close(fd);
 	fx_teardown(&f);
+}
+
+/* Without a fault-injection registry (q.fi NULL) both commands say so. */
+TEST(fault_commands_without_sites_are_refused)
+{
+	struct fx f;
+	BUF;
+	int fd;
+
+	fx_setup(&f);
+	fd = ready_client(&f);
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"x-memvisor-query-faults\"}"),
+		    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"fault injection is not "
+		    "available in this VM\"}}");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": "
+			   "{\"site\": \"mmap\"}}"), "fault injection is not available");
+	close(fd);
+	fx_teardown(&f);
+}
+
+TEST(fault_inject_rejects_bad_sites_and_knobs_naming_them)
+{
+	struct fx f;
+	struct faultinj fi;
+	struct fault_knobs k;
+	BUF;
+	int fd;
+
+	fx_setup(&f);
+	faultinj_init(&fi, 1);
+	f.q.fi = &fi;
+	fd = ready_client(&f);
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			"\"disk\"}}"), "{\"error\": {\"class\": \"GenericError\", \"desc\": "
+		    "\"Parameter 'site': no fault-injection site 'disk'\"}}");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\"}"),
+		       "Parameter 'site' is missing");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"mmap\", \"probability\": 101}}"),
+		       "Parameter 'probability': 101 is not in 0..100");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"mmap\", \"times\": -2}}"), "Parameter 'times': -2 is not -1 or >= 0");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"mmap\", \"verbose\": 3}}"), "Parameter 'verbose': 3 is not 0, 1 or 2");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"mmap\", \"space\": -1}}"), "Parameter 'space' expects uint64");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"mmap\", \"delay-us\": 5}}"),
+		       "delay-us applies only to site slow-fault, not mmap");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"slow-fault\", \"delay-us\": 0}}"), "delay-us=0 is not in 1..1000000");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "\"mmap\", \"when\": 1}}"), "Parameter 'when' is unexpected");
+	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			   "1}}"), "Invalid parameter type for 'site', expected: string");
+	/* nothing was armed by any of them */
+	fault_attr_get(&fi.site[FI_MMAP], &k);
+	CHECK_EQ_U(k.probability, 0);
+	close(fd);
+	fx_teardown(&f);
+	faultinj_destroy(&fi);
+}
+
+TEST(fault_inject_arms_a_site_and_query_faults_reports_every_site)
+{
+	struct fx f;
+	struct faultinj fi;
+	struct fault_knobs k;
+	BUF;
+	int fd;
+
+	fx_setup(&f);
+	faultinj_init(&fi, 1);
+	f.q.fi = &fi;
+	fd = ready_client(&f);
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			"\"swap-read-eio\", \"probability\": 50, \"interval\": 2, \"times\": -1, "
+			"\"space\": 8192, \"verbose\": 0}, \"id\": 3}"), "{\"return\": {}, \"id\": 3}");
+	fault_attr_get(&fi.site[FI_SWAP_READ_EIO], &k);
+	CHECK_EQ_U(k.probability, 50);
+	CHECK_EQ_U(k.interval, 2);
+	CHECK_EQ(k.times, -1);
+	CHECK_EQ(k.space, 8192);
+	CHECK_EQ_U(k.verbose, 0);
+	/* unset knobs take --fault-inject's defaults: fail the next call, once */
+	CHECK_STREQ(CMD(fd, "{\"execute\": \"x-memvisor-fault-inject\", \"arguments\": {\"site\": "
+			"\"slow-fault\", \"delay-us\": 250}}"), "{\"return\": {}}");
+	CHECK(faultinj_should_fail(&fi, FI_SLOW_FAULT, 1, "test at", 0));
+	CHECK(!faultinj_should_fail(&fi, FI_SLOW_FAULT, 1, "test at", 0));
+	CHECK_EQ_U(faultinj_delay_us(&fi), 250);
+	CMD(fd, "{\"execute\": \"x-memvisor-query-faults\"}");
+	CHECK_CONTAINS(buf, "{\"return\": [{\"site\": \"frame-alloc\", \"probability\": 0, "
+		       "\"interval\": 1, \"times\": 1, \"space\": 0, \"verbose\": 1, \"calls\": 0, "
+		       "\"failures\": 0}, ");
+	CHECK_CONTAINS(buf, "{\"site\": \"swap-read-eio\", \"probability\": 50, \"interval\": 2, "
+		       "\"times\": -1, \"space\": 8192, \"verbose\": 0, \"calls\": 0, "
+		       "\"failures\": 0}");
+	CHECK_CONTAINS(buf, "{\"site\": \"slow-fault\", \"probability\": 100, \"interval\": 1, "
+		       "\"times\": 0, \"space\": 0, \"verbose\": 1, \"delay-us\": 250, \"calls\": 2, "
+		       "\"failures\": 1}]}");
+	for (unsigned s = 0; s < FI_NR_SITES; s++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "\"site\": \"%s\"", faultinj_site_name(s));
+		CHECK_CONTAINS(buf, name);
+	}
+	close(fd);
+	fx_teardown(&f);
+	faultinj_destroy(&fi);
 }
 
 TEST(balloon_commands_without_a_balloon_are_device_not_active)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "faultinj.h"
 #include "mvtest.h"
 #include "swap.h"
 
@@ -650,37 +651,101 @@ TEST(write_read_round_trip)
 	swap_close(&sw);
 }
 
+/* Arm site s of fi: probability 100, `times` failures, after `space` bytes have passed. */
+static void arm(struct faultinj *fi, enum faultinj_site s, int64_t times, int64_t space)
+{
+	struct faultinj_spec spec = { .site = s, .k = { .probability = 100, .interval = 1,
+							.times = times, .space = space,
+							.verbose = 0 } };
+
+	CHECK_EQ(faultinj_apply(fi, &spec), 0);
+}
+
+static void disarm(struct faultinj *fi, enum faultinj_site s)
+{
+	arm(fi, s, 0, 0);
+}
+
 TEST(injected_write_errors)
 {
 	static uint8_t buf[2 * PG];
 	struct swap_dev sw;
 	struct swap_stats st;
-	uint64_t a;
+	struct faultinj fi;
+	uint64_t a, calls, failures;
 	const char *p = open_dev(&sw, "injw", 4, 2);
 
+	faultinj_init(&fi, 7);
+	sw.fi = &fi;
 	CHECK_EQ(swap_alloc(&sw, &a), 0);
-	swap_inject(&sw, true, 2, EIO);
+	/* space: 2 + 1 pages pass first (Linux: while space > size), then every write fails */
+	arm(&fi, FI_SWAP_WRITE_EIO, FAULT_ATTR_TIMES_UNLIMITED, 3 * PG + 1);
 	CHECK_EQ(swap_write(&sw, a, buf, 2), 0);
 	CHECK_EQ(swap_write(&sw, a, buf, 1), 0);
 	mv_error_clear();
 	CHECK_EQ(swap_write(&sw, a + 1, buf, 1), -EIO);
 	CHECK_CONTAINS(mv_error(), p);
 	CHECK_CONTAINS(mv_error(), "write of 1 pages at slot 1: Input/output error (injected)");
-	CHECK_EQ(swap_write(&sw, a, buf, 2), -EIO);             /* until cleared */
+	CHECK_EQ(swap_write(&sw, a, buf, 2), -EIO);             /* until disarmed */
 	CHECK_EQ(swap_read(&sw, a, buf, 2), 0);                  /* reads unaffected */
-	swap_inject(&sw, true, 0, ENOSPC);                       /* fail at once, another errno */
+	disarm(&fi, FI_SWAP_WRITE_EIO);
+	arm(&fi, FI_SWAP_WRITE_ENOSPC, 1, 0);                    /* fail once, another errno */
 	CHECK_EQ(swap_write(&sw, a, buf, 2), -ENOSPC);
 	CHECK_CONTAINS(mv_error(), "No space left on device (injected)");
-	swap_inject(&sw, true, 0, 0);
-	CHECK_EQ(swap_write(&sw, a, buf, 2), 0);
+	CHECK_EQ(swap_write(&sw, a, buf, 2), 0);                 /* times=1: spent */
 	swap_get_stats(&sw, &st);
 	CHECK_EQ_U(st.writes, 3);
 	CHECK_EQ_U(st.write_errors, 3);
 	CHECK_EQ_U(st.bytes_written, 5 * PG);
 	CHECK_EQ_U(st.reads, 1);
 	CHECK_EQ_U(st.read_errors, 0);
+	faultinj_counts(&fi, FI_SWAP_WRITE_EIO, &calls, &failures);
+	CHECK_EQ_U(failures, 2);
+	faultinj_counts(&fi, FI_SWAP_WRITE_ENOSPC, &calls, &failures);
+	CHECK_EQ_U(failures, 1);
 	swap_free(&sw, a);
 	swap_close(&sw);
+	faultinj_destroy(&fi);
+}
+
+/*
+ * swap-write-short: the first pwrite really writes half the cluster, the continuation fails.
+ * The slot's first half holds the new bytes, the second the old ones: a torn cluster, which is
+ * why swap.h says a failed write's slots must not be read back (gmem frees them).
+ */
+TEST(injected_short_write_writes_half_then_fails)
+{
+	static uint8_t buf[2 * PG], back[2 * PG];
+	struct swap_dev sw;
+	struct swap_stats st;
+	struct faultinj fi;
+	uint64_t a;
+
+	open_dev(&sw, "injs", 4, 2);
+	faultinj_init(&fi, 7);
+	sw.fi = &fi;
+	CHECK_EQ(swap_alloc(&sw, &a), 0);
+	fill_page(buf, a, 1);
+	fill_page(buf + PG, a + 1, 1);
+	CHECK_EQ(swap_write(&sw, a, buf, 2), 0);                 /* generation 1 on disk */
+	fill_page(buf, a, 2);
+	fill_page(buf + PG, a + 1, 2);
+	arm(&fi, FI_SWAP_WRITE_SHORT, 1, 0);
+	mv_error_clear();
+	CHECK_EQ(swap_write(&sw, a, buf, 2), -ENOSPC);
+	CHECK_CONTAINS(mv_error(), "No space left on device after 4096 of 8192 bytes (injected)");
+	CHECK_EQ(swap_read(&sw, a, back, 2), 0);
+	CHECK(page_ok(back, a, 2));                              /* the half that was written */
+	CHECK(page_ok(back + PG, a + 1, 1));                     /* the old half */
+	CHECK_EQ(swap_write(&sw, a, buf, 2), 0);                 /* spent: writes whole again */
+	CHECK_EQ(swap_read(&sw, a, back, 2), 0);
+	CHECK(page_ok(back + PG, a + 1, 2));
+	swap_get_stats(&sw, &st);
+	CHECK_EQ_U(st.write_errors, 1);
+	CHECK_EQ_U(st.writes, 2);
+	swap_free(&sw, a);
+	swap_close(&sw);
+	faultinj_destroy(&fi);
 }
 
 TEST(injected_read_errors)
@@ -688,22 +753,25 @@ TEST(injected_read_errors)
 	static uint8_t buf[PG];
 	struct swap_dev sw;
 	struct swap_stats st;
+	struct faultinj fi;
 	uint64_t a;
 	const char *p = open_dev(&sw, "injr", 4, 1);
 
+	faultinj_init(&fi, 7);
+	sw.fi = &fi;
 	CHECK_EQ(swap_alloc(&sw, &a), 0);
 	fill_page(buf, a, 3);
 	CHECK_EQ(swap_write(&sw, a, buf, 1), 0);
-	swap_inject(&sw, false, 1, ENOMEM);
+	arm(&fi, FI_SWAP_READ_EIO, FAULT_ATTR_TIMES_UNLIMITED, PG + 1);  /* one read passes */
 	CHECK_EQ(swap_read(&sw, a, buf, 1), 0);
 	memset(buf, 0, sizeof(buf));
 	mv_error_clear();
-	CHECK_EQ(swap_read(&sw, a, buf, 1), -ENOMEM);
+	CHECK_EQ(swap_read(&sw, a, buf, 1), -EIO);
 	CHECK_CONTAINS(mv_error(), p);
-	CHECK_CONTAINS(mv_error(), "read of 1 pages at slot 0: Cannot allocate memory (injected)");
+	CHECK_CONTAINS(mv_error(), "read of 1 pages at slot 0: Input/output error (injected)");
 	CHECK(!page_ok(buf, a, 3));                              /* no I/O was done */
 	CHECK_EQ(swap_write(&sw, a, buf, 1), 0);                 /* writes unaffected */
-	swap_inject(&sw, false, 0, 0);
+	disarm(&fi, FI_SWAP_READ_EIO);
 	fill_page(buf, a, 4);
 	CHECK_EQ(swap_write(&sw, a, buf, 1), 0);
 	memset(buf, 0, sizeof(buf));
@@ -715,6 +783,7 @@ TEST(injected_read_errors)
 	CHECK_EQ_U(st.write_errors, 0);
 	swap_free(&sw, a);
 	swap_close(&sw);
+	faultinj_destroy(&fi);
 }
 
 /* A real error: someone truncates the file under the device; a read at the lost end is -EIO. */
