@@ -531,13 +531,27 @@ static void *cache_alloc_slow(struct kmem_cache *s, unsigned node, unsigned cpu,
 	return obj;
 }
 
-/* The fast path: pop from this CPU's list. */
+/* failslab: does the allocator's fault-injection hook fail this allocation? */
+static inline bool should_failslab(const struct slab_allocator *a, const char *cache, size_t size)
+{
+	bool (*fn)(void *, const char *, size_t) = __atomic_load_n(&a->fail_hook, __ATOMIC_ACQUIRE);
+
+	return mm_unlikely(fn != NULL) && fn(a->fail_hook_arg, cache, size);
+}
+
+/* The fast path: pop from this CPU's list (after the failslab hook, when one is set). */
 static inline void *cache_alloc(struct kmem_cache *s, unsigned node)
 {
 	unsigned long flags;
-	unsigned cpu = mm_env_cpu_enter(&flags);
-	struct slab_cpu *c = &s->cpu[cpu];
-	void *obj = c->head;
+	unsigned cpu;
+	struct slab_cpu *c;
+	void *obj;
+
+	if (should_failslab(s->alloc, s->name, s->object_size))
+		return NULL;
+	cpu = mm_env_cpu_enter(&flags);
+	c = &s->cpu[cpu];
+	obj = c->head;
 
 	if (mm_likely(obj && (node == SLAB_NODE_ANY || node == c->node))) {
 		uint32_t room = c->room;
@@ -840,6 +854,8 @@ static void *kmalloc_large(struct slab_allocator *a, size_t size, unsigned node)
 		mm_env_report("kmalloc", "size too large (beyond the provider's max_order)");
 		return NULL;
 	}
+	if (should_failslab(a, "kmalloc-large", size))
+		return NULL;
 	while ((MM_PAGE_SIZE << order) < size)
 		order++;
 	if (node == SLAB_NODE_ANY) {
@@ -1366,6 +1382,17 @@ int slab_allocator_init(struct slab_allocator *a, const struct slab_page_provide
 		a->kmalloc[i] = s;
 		cache_link(a, s);
 	}
+	return 0;
+}
+
+int slab_set_fail_hook(struct slab_allocator *a, bool (*fn)(void *arg, const char *cache,
+							     size_t size), void *arg)
+{
+	if (!a)
+		return MM_INVAL("allocator is NULL");
+	/* The argument first: a CPU that sees the new hook sees its argument. */
+	__atomic_store_n(&a->fail_hook_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->fail_hook, fn, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -180,6 +180,10 @@ struct slab_allocator {
 	struct list_head caches;
 	struct kmem_cache cache_cache;  /* struct kmem_cache objects */
 	struct kmem_cache desc_cache;   /* off-slab struct slab descriptors */
+	/* Fault injection (Linux's failslab): when set, asked before every object or kmalloc
+	 * allocation of a caller; true fails it (NULL, as out of memory). slab_set_fail_hook. */
+	bool (*fail_hook)(void *arg, const char *cache, size_t size);
+	void *fail_hook_arg;
 };
 
 /* slabinfo-style statistics of one cache (a snapshot; exact when no CPU is using the cache). */
@@ -209,6 +213,17 @@ int slab_allocator_destroy(struct slab_allocator *a);
 /* CPU `cpu`'s home node (default 0): its per-CPU lists and kmalloc_large use this node. Flushes
  * the CPU's lists, so call it on that CPU or while that CPU does not use the allocator. */
 int slab_set_cpu_node(struct slab_allocator *a, unsigned cpu, unsigned node);
+/*
+ * Fault injection (Linux's failslab, should_failslab in slab_pre_alloc_hook): from now on
+ * kmem_cache_alloc{,_node} and kmalloc{,_node} ask fn(arg, cache name, object size) first and
+ * return NULL when it says true, exactly as when out of memory. kmalloc_large asks with the
+ * name "kmalloc-large" and the requested size. fn NULL removes the hook. fn may run on any CPU
+ * with interrupts off, must not allocate and must be lock-free. Change arg only by removing
+ * the hook first (a racing call may pair the old fn with the new arg otherwise). 0 or
+ * -MM_EINVAL (allocator NULL).
+ */
+int slab_set_fail_hook(struct slab_allocator *a, bool (*fn)(void *arg, const char *cache,
+							     size_t size), void *arg);
 
 /*
  * A cache of objects of `size` bytes aligned to `align` (0 = 8; a power of two <= MM_PAGE_SIZE).
