@@ -770,6 +770,76 @@ static int prog_shared(void)
 	return 0;
 }
 
+/* ---- faultinj ------------------------------------------------------------------------------------ */
+
+#define FINJ_PAGES 32                          /* pages per mapping */
+#define FINJ_BRK   8                           /* pages the heap grows by */
+
+static unsigned long finj_tag(unsigned long round, unsigned long i, unsigned long kind)
+{
+	return 0xf1a7000000000000UL ^ (kind << 40) ^ (round << 16) ^ i;
+}
+
+/* Write every page of [a, a + n pages) (each first write may be the fault that kills this
+ * process when the kernel has no frame: the injection's documented outcome), then read all
+ * back: false if any page reads another page's or another round's value. */
+static bool finj_touch(unsigned long a, unsigned long n, unsigned long round, unsigned long kind)
+{
+	bool ok = true;
+
+	for (unsigned long i = 0; i < n; i++)
+		*(volatile unsigned long *)(a + i * PAGE) = finj_tag(round, i, kind);
+	for (unsigned long i = 0; i < n; i++)
+		ok &= *(volatile unsigned long *)(a + i * PAGE) == finj_tag(round, i, kind);
+	return ok;
+}
+
+/*
+ * The process part of the fault-injection workload: a fresh mapping and a heap growth every
+ * round, each written and read back. -ENOMEM from mmap and a break that does not move are
+ * allocation failures the kernel may report under injection (counted, the round goes on);
+ * anything else is an unexpected result.
+ */
+static int prog_faultinj(unsigned long rounds)
+{
+	unsigned long brk0 = u_brk(0), enomem = 0;
+
+	for (unsigned long r = 0; r < rounds; r++) {
+		long a = u_anon(0, FINJ_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+		unsigned long b;
+
+		if (a == -UAPI_ENOMEM) {
+			enomem++;
+		} else if (u_err(a)) {
+			u_printf("# faultinj: mmap returned %ld\n", a);
+			return 2;
+		} else {
+			if (!finj_touch((unsigned long)a, FINJ_PAGES, r, 1)) {
+				u_printf("# faultinj: round %lu: a mapped page read back wrong\n", r);
+				return 1;
+			}
+			if (u_munmap((unsigned long)a, FINJ_PAGES * PAGE) != 0) {
+				u_printf("# faultinj: munmap of a whole mapping failed\n");
+				return 2;
+			}
+		}
+		b = u_brk(brk0 + FINJ_BRK * PAGE);
+		if (b != brk0 + FINJ_BRK * PAGE) {
+			enomem++;
+			continue;
+		}
+		if (!finj_touch(brk0, FINJ_BRK, r, 2)) {
+			u_printf("# faultinj: round %lu: a heap page read back wrong\n", r);
+			return 1;
+		}
+		if (u_brk(brk0) != brk0)
+			enomem++;               /* the heap stays; the next round's brk reuses it */
+	}
+	u_printf("# faultinj: pid %ld: %lu rounds, %lu allocation failures seen\n", u_getpid(),
+		 rounds, enomem);
+	return 0;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -783,6 +853,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_CHURN: return prog_churn(arg);
 	case UPROG_INTERLEAVE: return prog_interleave(arg);
 	case UPROG_SHARED: return prog_shared();
+	case UPROG_FAULTINJ: return prog_faultinj(arg);
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:
