@@ -1154,6 +1154,10 @@ void slab_flush_cpu(struct slab_allocator *a)
 	mm_env_lock(&a->lock);
 	list_for_each(p, &a->caches)
 		cpu_flush_own(list_entry(p, struct kmem_cache, list));
+	/* Flushing can empty off-slab slabs past min_partial; freeing them put their descriptors
+	 * on this CPU's descriptor list, flushed above when it came first: once more, last.
+	 * Descriptor slabs are on-slab, so this flush frees no further descriptor. */
+	cpu_flush_own(&a->desc_cache);
 	mm_env_unlock(&a->lock);
 }
 

@@ -845,3 +845,36 @@ TEST(fail_hook_fails_cache_kmalloc_and_large_allocations_until_removed)
 	CHECK_EQ(kmem_cache_destroy(s), 0);
 	fix_free(f);
 }
+
+/*
+ * Flushing a CPU's lists can empty off-slab slabs past min_partial; freeing them puts their
+ * descriptors on this CPU's descriptor-cache list, which slab_flush_cpu must flush too (found by
+ * the guest's scenario=faultinj: one descriptor slab stayed held by an AP's list).
+ */
+TEST(flush_cpu_leaves_no_descriptor_on_the_cpu_list)
+{
+	struct slab_fix *f = fix_new(1, 0);
+	struct slab_allocator *a = &f->a;
+	struct kmem_cache *k = kmalloc_cache(a, 8192);
+	struct slab_stats st;
+	void *obj[64];
+
+	CHECK_NOT_NULL(k);
+	CHECK_EQ_U(k->offslab, 1);
+	for (int i = 0; i < 64; i++) {
+		obj[i] = kmalloc(a, 8192);
+		CHECK_NOT_NULL(obj[i]);
+	}
+	CHECK_EQ(slab_shrink_all(a) >= 0, 1);
+	for (int i = 0; i < 64; i++)
+		CHECK_EQ(kfree(a, obj[i]), 0);
+	slab_flush_cpu(a);
+	CHECK_EQ(kmem_cache_stats(&a->desc_cache, &st), 0);
+	CHECK_EQ_U(st.cpu_cached, 0);
+	CHECK_EQ(kmem_cache_stats(k, &st), 0);
+	CHECK_EQ_U(st.cpu_cached, 0);
+	CHECK_EQ(slab_shrink_all(a) >= 0, 1);
+	CHECK_EQ(kmem_cache_stats(&a->desc_cache, &st), 0);
+	CHECK_EQ_U(st.active_objs, 0);
+	fix_free(f);
+}
