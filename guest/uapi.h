@@ -91,7 +91,7 @@ enum uprog {
 	UPROG_CHURN,            /* random operations checked against a model (RSI: the seed) */
 	UPROG_INTERLEAVE,       /* RSI iterations of map, write, yield, check, protect, unmap */
 	UPROG_SHARED,           /* MAP_SHARED | MAP_ANONYMOUS across a fork */
-	UPROG_FAULTINJ,         /* RSI rounds of mmap, touch, verify, munmap and brk up/down,
+	UPROG_FAULTINJ,         /* RSI rounds of mmap, touch, verify, fork, munmap, brk up/down,
 				 * tolerating -ENOMEM (scenario=faultinj): exit 0 all data intact,
 				 * 1 a page read back wrong, 2 an unexpected system-call result */
 	UPROG_COUNT

@@ -795,8 +795,54 @@ static bool finj_touch(unsigned long a, unsigned long n, unsigned long round, un
 }
 
 /*
+ * A child that reads the parent's pages (still shared) and writes its own copies. Its end:
+ * exit 0 (intact), exit 1 (a page read wrong) or killed: SIGSEGV when a copy-on-write fault
+ * found no frame (tolerated, counted). fork -ENOMEM and wait4 -EFAULT are counted too. 1 for
+ * a wrong page or an unexpected result, else 0.
+ */
+static int finj_fork(unsigned long a, unsigned long round, unsigned long *enomem)
+{
+	int status = -1;
+	long pid = u_fork(), r;
+
+	if (pid == 0) {
+		for (unsigned long i = 0; i < FINJ_PAGES; i++)
+			if (*(volatile unsigned long *)(a + i * PAGE) != finj_tag(round, i, 1))
+				u_exit(1);
+		u_exit(finj_touch(a, FINJ_PAGES, round, 3) ? 0 : 1);
+	}
+	if (pid == -UAPI_ENOMEM) {
+		(*enomem)++;
+		return 0;
+	}
+	if (pid < 0) {
+		u_printf("# faultinj: fork returned %ld\n", pid);
+		return 1;
+	}
+	/* Writing the status may need a frame (our stack page is shared with the child until
+	 * written): without one, wait4 is -EFAULT and the child stays unreaped, as in Linux. */
+	for (unsigned tries = 0; (r = u_wait(pid, tries < 8 ? &status : NULL)) == -UAPI_EFAULT;
+	     tries++)
+		(*enomem)++;
+	if (r != pid) {
+		u_printf("# faultinj: wait returned %ld for child %ld\n", r, pid);
+		return 1;
+	}
+	if (status == -1)               /* reaped without its status: its result is unknown */
+		return 0;
+	if (status == SIGSEGV) {
+		(*enomem)++;
+		return 0;
+	}
+	if (status != 0)
+		u_printf("# faultinj: round %lu: the child ended with status 0x%x\n", round, status);
+	/* the parent's pages still hold its own values after the child wrote its copies */
+	return status == 0 && finj_touch(a, FINJ_PAGES, round, 1) ? 0 : 1;
+}
+
+/*
  * The process part of the fault-injection workload: a fresh mapping and a heap growth every
- * round, each written and read back. -ENOMEM from mmap and a break that does not move are
+ * round, each written and read back, and a fork whose child checks the mapping. -ENOMEM from mmap and a break that does not move are
  * allocation failures the kernel may report under injection (counted, the round goes on);
  * anything else is an unexpected result.
  */
@@ -818,6 +864,8 @@ static int prog_faultinj(unsigned long rounds)
 				u_printf("# faultinj: round %lu: a mapped page read back wrong\n", r);
 				return 1;
 			}
+			if (finj_fork((unsigned long)a, r, &enomem) != 0)
+				return 1;
 			if (u_munmap((unsigned long)a, FINJ_PAGES * PAGE) != 0) {
 				u_printf("# faultinj: munmap of a whole mapping failed\n");
 				return 2;
