@@ -29,9 +29,9 @@
 #include "proc.h"
 #include "smp.h"
 
-#define ROUNDS          6
-#define PAGE_SLOTS      64          /* page blocks per CPU */
-#define OBJ_SLOTS       96          /* slab objects per CPU */
+#define ROUNDS          4
+#define PAGE_SLOTS      48          /* page blocks per CPU */
+#define OBJ_SLOTS       64          /* slab objects per CPU */
 #define MAX_ORDER_USED  3
 #define VMALLOC_PAGES   8
 #define BALLOON_STEP    512         /* pages inflated then deflated per round */
