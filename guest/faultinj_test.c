@@ -13,12 +13,12 @@
  *   BSP, per round a vmalloc area; the balloon (when the machine has a virtio-balloon device)
  *                  inflated and deflated by BALLOON_STEP pages, its page count kept exact against
  *                  what inflate/deflate said they did; a user process (UPROG_FAULTINJ) that maps,
- *                  touches, verifies and unmaps, grows and shrinks its heap. A process may end
- *                  killed "out of memory" (a fault found no frame) or not be created at all;
- *                  one that read a wrong page exits 1.
+ *                  touches and verifies, forks a child that checks the pages, unmaps, grows and
+ *                  shrinks its heap. A process may end killed "out of memory" (a fault found no
+ *                  frame) or not be created at all; one that read a wrong page exits 1.
  *
- * The end: injection stopped (faultinj_disarm), the balloon deflated to 0, everything freed;
- * `# faultinj SITE calls N failures M` per armed site, then the checks: every pattern intact, no
+ * The end: every CPU verifies and frees all it holds; `# faultinj SITE calls N failures M` per
+ * site set; injection stopped (faultinj_disarm), the balloon deflated to 0; then the checks: every pattern intact, no
  * process read a wrong page, free pages and kernel page-table pages back to their start,
  * buddy_check, no OOM report (injected failures never make one).
  *
