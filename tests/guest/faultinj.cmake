@@ -2,7 +2,7 @@
 # one ctest case guest.qemu.faultinj_<case> (label host) per case of qemu_faultinj.sh, each a ~1 s
 # boot of images/scenario-faultinj.elf. The same sites under memvisor, label faultinj:
 # tests/kvm/faultinj_guest.cmake.
-set(MV_FAULTINJ_QEMU_CASES none bad_knobs outside)
+set(MV_FAULTINJ_QEMU_CASES none mixed bad_knobs outside)
 foreach(site page_alloc slab balloon)
   foreach(mode once 1pct always)
     list(APPEND MV_FAULTINJ_QEMU_CASES ${site}_${mode})

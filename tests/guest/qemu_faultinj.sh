@@ -10,6 +10,9 @@
 #               Verdict: tests/guest/faultinj_check.sh (every pattern intact, the workload
 #               finished, free pages back, the site fired in once/always). page_alloc_always
 #               also checks the verbose lines are thinned (at most 10 + log2(failures) + 1).
+#   mixed       all three sites at once (fail_page_alloc 5%, failslab 8%, fail_balloon 30%,
+#               fault_seed=5) on microvm with 4 CPUs: every CPU's kernel rounds fail at once,
+#               processes die out of memory or see -ENOMEM; the same verdict for each site
 #   none        no site set: the workload alone passes (the baseline the others are held to)
 #   bad_knobs   fail_page_alloc=1,200,0,1: a failed check naming the option, exit FAIL, the
 #               site not armed
@@ -55,6 +58,13 @@ case $case in
 none)
 	boot "scenario=faultinj" "${q35[@]}"
 	"$here/faultinj_check.sh" fail_page_alloc off "$status" "$work/out" || fails=$((fails + 1))
+	;;
+mixed)
+	boot "scenario=faultinj fail_page_alloc=1,5,0,-1 failslab=1,8,0,-1 fail_balloon=1,30,0,-1 fault_seed=5" \
+		"${microvm[@]}" -smp 4
+	for o in fail_page_alloc failslab fail_balloon; do
+		"$here/faultinj_check.sh" "$o" 1pct "$status" "$work/out" || fails=$((fails + 1))
+	done
 	;;
 bad_knobs)
 	boot "scenario=faultinj fail_page_alloc=1,200,0,1" "${q35[@]}"
