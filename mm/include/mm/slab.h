@@ -149,11 +149,14 @@ struct kmem_cache {
 	uint32_t obj_offset;     /* object start within its stride slot (debug left red zone) */
 	uint32_t slot0;          /* first slot's offset within the slab's pages (on-slab header) */
 	uint32_t refill;         /* a refill stops once it has gathered this many objects */
-	uint32_t offslab;        /* slab descriptors live in the allocator's descriptor cache */
+	uint32_t failslab;       /* the allocator's fail_hook is set: ask it (atomic; tested on the
+				  * fast path, so it sits in the first cache line) */
 
 	char name[SLAB_NAME_MAX];
 	struct list_head list;   /* on alloc->caches, under alloc->lock */
-	uint64_t pad[2];
+	uint32_t offslab;        /* slab descriptors live in the allocator's descriptor cache */
+	uint32_t pad32;
+	uint64_t pad;
 
 	struct slab_cpu cpu[MM_MAX_CPUS];
 	struct slab_node node[MM_MAX_NODES];
