@@ -220,10 +220,11 @@ int slab_set_cpu_node(struct slab_allocator *a, unsigned cpu, unsigned node);
  * Fault injection (Linux's failslab, should_failslab in slab_pre_alloc_hook): from now on
  * kmem_cache_alloc{,_node} and kmalloc{,_node} ask fn(arg, cache name, object size) first and
  * return NULL when it says true, exactly as when out of memory. kmalloc_large asks with the
- * name "kmalloc-large" and the requested size. fn NULL removes the hook. fn may run on any CPU
- * with interrupts off, must not allocate and must be lock-free. Change arg only by removing
- * the hook first (a racing call may pair the old fn with the new arg otherwise). 0 or
- * -MM_EINVAL (allocator NULL).
+ * name "kmalloc-large" and the requested size. fn NULL removes the hook. fn runs on any CPU
+ * in the allocating context (outside mm/'s per-CPU section, possibly under the caller's
+ * locks), must not allocate and must not take a lock a slab caller may hold. Change arg only
+ * by removing the hook first (a racing call may pair the old fn with the new arg otherwise).
+ * Setting it walks every cache under the allocator lock. 0 or -MM_EINVAL (allocator NULL).
  */
 int slab_set_fail_hook(struct slab_allocator *a, bool (*fn)(void *arg, const char *cache,
 							     size_t size), void *arg);
