@@ -1,5 +1,5 @@
 # tests/guest/faultinj.cmake — the guest's fault-injection sites (guest/faultinj.c) under QEMU TCG:
-# one ctest case guest.qemu.faultinj_<case> (label host) per case of qemu_faultinj.sh, each a ~1 s
+# one ctest case guest.qemu.faultinj_<case> (label host) per case of qemu_faultinj.sh, each a short
 # boot of images/scenario-faultinj.elf. The same sites under memvisor, label faultinj:
 # tests/kvm/faultinj_guest.cmake.
 set(MV_FAULTINJ_QEMU_CASES none mixed bad_knobs outside)
