@@ -35,6 +35,7 @@
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
 
+#include "faultinj.h"
 #include "mem.h"
 #include "smp.h"
 #include "virtio.h"
@@ -231,7 +232,11 @@ static uint64_t balloon_inflate(struct balloon *b, uint64_t n)
 		}
 		if (batch == 0)
 			break;
-		if (!send_batch(b, &b->inflate, batch)) {
+		/* fail_balloon: the batch's submission fails; as a real one, the frames go back and
+		 * the device never hears of them */
+		if (faultinj_should_fail(FAULTINJ_BALLOON, (uint64_t)batch << MM_PAGE_SHIFT,
+					 "inflate batch") ||
+		    !send_batch(b, &b->inflate, batch)) {
 			while (b->nr_blocks > first_block) {     /* the device did not take them */
 				const struct balloon_block *k = &b->blocks[--b->nr_blocks];
 
@@ -269,7 +274,10 @@ static uint64_t balloon_deflate(struct balloon *b, uint64_t n)
 			for (unsigned i = 0; i < 1u << k->order; i++)
 				b->pfns[batch++] = (uint32_t)(k->pfn + i);
 		}
-		if (!send_batch(b, &b->deflate, batch))
+		/* fail_balloon: the device is not told, so the frames stay in the balloon */
+		if (faultinj_should_fail(FAULTINJ_BALLOON, (uint64_t)batch << MM_PAGE_SHIFT,
+					 "deflate batch") ||
+		    !send_batch(b, &b->deflate, batch))
 			break;
 		while (b->nr_blocks > last) {
 			const struct balloon_block *k = &b->blocks[--b->nr_blocks];
@@ -656,4 +664,31 @@ void balloon_scenario(const struct topo *t)
 			  "balloon: the device asked for statistics %lu times, each answered "
 			  "(last: free %lu KiB of %lu KiB)", b.stats_requests, b.stats_free >> 10,
 			  b.stats_total >> 10);
+}
+
+/* ---- for other scenarios (mem.h) ---------------------------------------------------------- */
+
+struct balloon *balloon_open(const struct topo *t)
+{
+	static struct balloon b;
+	struct virtio_dev probe;
+
+	if (!virtio_find(t, VIRTIO_ID_BALLOON, &probe))
+		return NULL;
+	return balloon_init(t, &b) ? &b : NULL;
+}
+
+uint64_t balloon_grow(struct balloon *b, uint64_t n)
+{
+	return balloon_inflate(b, n);
+}
+
+uint64_t balloon_shrink(struct balloon *b, uint64_t n)
+{
+	return balloon_deflate(b, n);
+}
+
+uint64_t balloon_pages(const struct balloon *b)
+{
+	return b->nr;
 }

@@ -2,8 +2,9 @@
  * guest/main.c — the PVH ELF note and kmain(): check the start info, copy the memory map and the
  * command line out of low memory, then run the scenario the command line selects
  * (guest/README.md): the topology report (default), a deliberate exception, the memtest, or a
- * memory-manager scenario (scenario=NAME, mmtest.c) or a process scenario (scenario=NAME,
- * proctest.c).
+ * memory-manager scenario (scenario=NAME, mmtest.c), a process scenario (scenario=NAME,
+ * proctest.c) or the fault-injection workload (scenario=faultinj with fail_*= options,
+ * faultinj_test.c).
  *
  * Everything from the boot environment is validated before use; an unusable start info is a TAP
  * "Bail out!" and exit MV_GUEST_EXIT_BAIL, never a silent hang or crash.
@@ -11,6 +12,7 @@
 #include <memvisor/layout.h>
 #include <memvisor/pvh.h>
 
+#include "faultinj.h"
 #include "mem.h"
 #include "memtest.h"
 #include "proc.h"
@@ -123,7 +125,7 @@ static void read_cmdline(const struct hvm_start_info *si)
 }
 
 enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST,
-		SCENARIO_SMP, SCENARIO_MM, SCENARIO_PROC };
+		SCENARIO_SMP, SCENARIO_MM, SCENARIO_PROC, SCENARIO_FAULTINJ };
 
 struct options {
 	enum scenario sc;           /* the last scenario option wins */
@@ -158,6 +160,10 @@ static struct options parse_cmdline(void)
 			o.sc = SCENARIO_MEMTEST;
 		} else if (n == 17 && !memcmp(word, "scenario=topology", n)) {
 			o.sc = SCENARIO_TOPOLOGY;
+		} else if (n == 17 && !memcmp(word, "scenario=faultinj", n)) {
+			o.sc = SCENARIO_FAULTINJ;       /* faultinj_test.c */
+		} else if (faultinj_option(word, n)) {
+			;                               /* fail_*=, fault_seed=, fault_verbose= */
 		} else if (n == 7 && !memcmp(word, "pageout", n)) {
 			o.memtest |= MEMTEST_PAGEOUT;
 		} else if (n == 7 && !memcmp(word, "corrupt", n)) {
@@ -180,6 +186,9 @@ static struct options parse_cmdline(void)
 		tap_check(false, "options 'pageout' and 'corrupt' come with 'memtest'");
 	if (o.break_buddy && o.sc != SCENARIO_MM)
 		tap_check(false, "option 'break=buddy' comes with a 'scenario='");
+	if (faultinj_configured() && o.sc != SCENARIO_FAULTINJ)
+		tap_check(false, "fault-injection options (fail_page_alloc=, failslab=, "
+			  "fail_balloon=) come with 'scenario=faultinj'");
 	return o;
 }
 
@@ -212,6 +221,7 @@ void kmain(const struct hvm_start_info *si)
 	case SCENARIO_SMP:
 	case SCENARIO_MM:
 	case SCENARIO_PROC:
+	case SCENARIO_FAULTINJ:
 		break;
 	}
 	acpi_parse(si->rsdp_paddr, &topo);
@@ -225,6 +235,8 @@ void kmain(const struct hvm_start_info *si)
 		mmtest_run(opt.mm, opt.break_buddy, &topo, &memmap);  /* reuses low RAM: last */
 	if (opt.sc == SCENARIO_PROC)
 		proctest_run(opt.proc, &topo, &memmap);               /* reuses low RAM: last */
+	if (opt.sc == SCENARIO_FAULTINJ)
+		faultinj_scenario(&topo, &memmap);                    /* reuses low RAM: last */
 	others = nr_cpus_online() - 1;
 	if (others)                 /* before the exit port write: APs halted, interrupts off */
 		tap_check(smp_stop_others(), "smp: the other %u CPUs halted with interrupts off",

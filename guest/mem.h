@@ -54,7 +54,9 @@ void *pmem_boot_alloc(size_t bytes, size_t align);
 /*
  * 2^order frames by policy pol (NULL: default = the calling CPU's node, falling back by
  * distance). 0 and *pfn, or -MM_ENOMEM after an OOM report: a failed TAP check naming the
- * node, the order and the caller ("out of memory: node N order K for CALLER").
+ * node, the order and the caller ("out of memory: node N order K for CALLER"). An injected
+ * failure (fail_page_alloc, faultinj.h) is -MM_ENOMEM without notifier or report, whatever the
+ * flags: every caller handles -MM_ENOMEM.
  */
 int page_alloc_caller(struct numa_policy *pol, unsigned order, unsigned flags, pfn_t *pfn,
 		      const char *caller);
@@ -153,6 +155,16 @@ bool kmem_init(void);
 /* scenario=balloon: the virtio-balloon driver inflates to the device's target, reports free
  * pages, deflates (guest/README.md). The memory manager must be up. */
 void balloon_scenario(const struct topo *t);
+
+/* For other scenarios (faultinj_test.c): the driver set up on the first virtio-balloon device,
+ * or NULL (silently) when there is none; then inflate / deflate by up to n pages (the pages
+ * added or removed: fewer when memory runs out or a batch fails), and the pages it holds. The
+ * memory manager must be up; one CPU at a time. */
+struct balloon;
+struct balloon *balloon_open(const struct topo *t);
+uint64_t balloon_grow(struct balloon *b, uint64_t n);
+uint64_t balloon_shrink(struct balloon *b, uint64_t n);
+uint64_t balloon_pages(const struct balloon *b);
 
 /* ---- mmtest.c ------------------------------------------------------------------------- */
 

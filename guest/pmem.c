@@ -18,6 +18,7 @@
  */
 #include <mm/numa.h>
 
+#include "faultinj.h"
 #include "mem.h"
 
 #define LOW_RESERVED_END  UINT64_C(0x100000)      /* [0, 1 MiB) is never managed */
@@ -192,6 +193,11 @@ int page_alloc_caller(struct numa_policy *pol, unsigned order, unsigned flags, p
 	uint64_t (*notify)(void *, uint64_t) = __atomic_load_n(&oom_notifier, __ATOMIC_ACQUIRE);
 	int ret;
 
+	/* fail_page_alloc: an ordinary allocation failure, decided before the buddy is asked. As
+	 * in Linux (should_fail_alloc_page in prepare_alloc_pages), no OOM notifier and no OOM
+	 * report: the verbose line names the caller instead. */
+	if (faultinj_should_fail(FAULTINJ_PAGE_ALLOC, MM_PAGE_SIZE << order, caller))
+		return -MM_ENOMEM;
 	ret = numa_alloc_pages(&pmem_buddy, pol, order, flags & BUDDY_ALLOC_VALID, node, pfn);
 	/* Before an allocation that may not fail does: whoever holds memory back gives some. */
 	if (ret == -MM_ENOMEM && !(flags & PAGE_ALLOC_MAY_FAIL) && notify &&

@@ -97,6 +97,9 @@ enum uprog {
 				 * checks the nodes of the pages it leaves mapped) */
 	UPROG_STRESS,           /* RSI iterations of map, fill, protect, verify, fork, unmap
 				 * (several at once on every CPU, preempted by the tick) */
+	UPROG_FAULTINJ,         /* RSI rounds of mmap, touch, verify, fork, munmap, brk up/down,
+				 * tolerating -ENOMEM (scenario=faultinj): exit 0 all data intact,
+				 * 1 a page read back wrong, 2 an unexpected system-call result */
 	UPROG_COUNT
 };
 

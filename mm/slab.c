@@ -531,14 +531,33 @@ static void *cache_alloc_slow(struct kmem_cache *s, unsigned node, unsigned cpu,
 	return obj;
 }
 
-/* The fast path: pop from this CPU's list. */
-static inline void *cache_alloc(struct kmem_cache *s, unsigned node)
+/* failslab: does the allocator's fault-injection hook fail this allocation? */
+static bool should_failslab(const struct slab_allocator *a, const char *cache, size_t size)
+{
+	bool (*fn)(void *, const char *, size_t) = __atomic_load_n(&a->fail_hook, __ATOMIC_ACQUIRE);
+
+	return fn != NULL && fn(a->fail_hook_arg, cache, size);
+}
+
+static void *cache_alloc_failslab(struct kmem_cache *s, unsigned node);
+
+/*
+ * The fast path: pop from this CPU's list. hook (a constant at each call site): first test the
+ * cache's failslab word, inside the section where the CPU id is already at hand, and leave to
+ * cache_alloc_failslab when it is set. Tested before the section, or with the hook called
+ * inline, it cost 0.6-1.1 ns per 64 B pair in bench_slab (a frame, a second CPU-id load).
+ */
+static inline void *cache_alloc_in(struct kmem_cache *s, unsigned node, bool hook)
 {
 	unsigned long flags;
 	unsigned cpu = mm_env_cpu_enter(&flags);
 	struct slab_cpu *c = &s->cpu[cpu];
 	void *obj = c->head;
 
+	if (hook && mm_unlikely(__atomic_load_n(&s->failslab, __ATOMIC_RELAXED))) {
+		mm_env_cpu_exit(flags);
+		return cache_alloc_failslab(s, node);
+	}
 	if (mm_likely(obj && (node == SLAB_NODE_ANY || node == c->node))) {
 		uint32_t room = c->room;
 		uint64_t n = c->alloc_fast;
@@ -550,6 +569,20 @@ static inline void *cache_alloc(struct kmem_cache *s, unsigned node)
 		return obj;
 	}
 	return cache_alloc_slow(s, node, cpu, flags);
+}
+
+/* failslab is set: ask the hook (outside the per-CPU section: it may print), then allocate. */
+__attribute__((noinline, cold))
+static void *cache_alloc_failslab(struct kmem_cache *s, unsigned node)
+{
+	if (should_failslab(s->alloc, s->name, s->object_size))
+		return NULL;
+	return cache_alloc_in(s, node, false);
+}
+
+static inline void *cache_alloc(struct kmem_cache *s, unsigned node)
+{
+	return cache_alloc_in(s, node, true);
 }
 
 SLAB_FIRST_SECTION(void *, kmem_cache_alloc, (struct kmem_cache *s), (s))
@@ -840,6 +873,8 @@ static void *kmalloc_large(struct slab_allocator *a, size_t size, unsigned node)
 		mm_env_report("kmalloc", "size too large (beyond the provider's max_order)");
 		return NULL;
 	}
+	if (should_failslab(a, "kmalloc-large", size))
+		return NULL;
 	while ((MM_PAGE_SIZE << order) < size)
 		order++;
 	if (node == SLAB_NODE_ANY) {
@@ -1138,6 +1173,10 @@ void slab_flush_cpu(struct slab_allocator *a)
 	mm_env_lock(&a->lock);
 	list_for_each(p, &a->caches)
 		cpu_flush_own(list_entry(p, struct kmem_cache, list));
+	/* Flushing can empty off-slab slabs past min_partial; freeing them put their descriptors
+	 * on this CPU's descriptor list, flushed above when it came first: once more, last.
+	 * Descriptor slabs are on-slab, so this flush frees no further descriptor. */
+	cpu_flush_own(&a->desc_cache);
 	mm_env_unlock(&a->lock);
 }
 
@@ -1188,6 +1227,7 @@ static int cache_init(struct slab_allocator *a, struct kmem_cache *s, const char
 static void cache_link(struct slab_allocator *a, struct kmem_cache *s)
 {
 	mm_env_lock(&a->lock);
+	__atomic_store_n(&s->failslab, (uint32_t)(a->fail_hook != NULL), __ATOMIC_RELAXED);
 	list_add_tail(&s->list, &a->caches);
 	mm_env_unlock(&a->lock);
 }
@@ -1366,6 +1406,25 @@ int slab_allocator_init(struct slab_allocator *a, const struct slab_page_provide
 		a->kmalloc[i] = s;
 		cache_link(a, s);
 	}
+	return 0;
+}
+
+int slab_set_fail_hook(struct slab_allocator *a, bool (*fn)(void *arg, const char *cache,
+							     size_t size), void *arg)
+{
+	struct list_head *p;
+
+	if (!a)
+		return MM_INVAL("allocator is NULL");
+	/* The argument first: a CPU that sees the new hook sees its argument. Then every cache's
+	 * failslab word, which the fast path tests before it looks for the hook. */
+	mm_env_lock(&a->lock);
+	__atomic_store_n(&a->fail_hook_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->fail_hook, fn, __ATOMIC_RELEASE);
+	list_for_each(p, &a->caches)
+		__atomic_store_n(&list_entry(p, struct kmem_cache, list)->failslab,
+				 (uint32_t)(fn != NULL), __ATOMIC_RELAXED);
+	mm_env_unlock(&a->lock);
 	return 0;
 }
 

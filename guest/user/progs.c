@@ -977,6 +977,125 @@ static int prog_stress(unsigned long iters)
 	return bad || heap_bad ? 1 : 0;
 }
 
+
+/* ---- faultinj ------------------------------------------------------------------------------------ */
+
+#define FINJ_PAGES 32                          /* pages per mapping */
+#define FINJ_BRK   8                           /* pages the heap grows by */
+
+static unsigned long finj_tag(unsigned long round, unsigned long i, unsigned long kind)
+{
+	return 0xf1a7000000000000UL ^ (kind << 40) ^ (round << 16) ^ i;
+}
+
+/* Write every page of [a, a + n pages) (each first write may be the fault that kills this
+ * process when the kernel has no frame: the injection's documented outcome), then read all
+ * back: false if any page reads another page's or another round's value. */
+static bool finj_touch(unsigned long a, unsigned long n, unsigned long round, unsigned long kind)
+{
+	bool ok = true;
+
+	for (unsigned long i = 0; i < n; i++)
+		*(volatile unsigned long *)(a + i * PAGE) = finj_tag(round, i, kind);
+	for (unsigned long i = 0; i < n; i++)
+		ok &= *(volatile unsigned long *)(a + i * PAGE) == finj_tag(round, i, kind);
+	return ok;
+}
+
+/*
+ * A child that reads the parent's pages (still shared) and writes its own copies. Its end:
+ * exit 0 (intact), exit 1 (a page read wrong) or killed: SIGSEGV when a copy-on-write fault
+ * found no frame (tolerated, counted). fork -ENOMEM and wait4 -EFAULT are counted too. 1 for
+ * a wrong page or an unexpected result, else 0.
+ */
+static int finj_fork(unsigned long a, unsigned long round, unsigned long *enomem)
+{
+	int status = -1;
+	long pid = u_fork(), r;
+
+	if (pid == 0) {
+		for (unsigned long i = 0; i < FINJ_PAGES; i++)
+			if (*(volatile unsigned long *)(a + i * PAGE) != finj_tag(round, i, 1))
+				u_exit(1);
+		u_exit(finj_touch(a, FINJ_PAGES, round, 3) ? 0 : 1);
+	}
+	if (pid == -UAPI_ENOMEM) {
+		(*enomem)++;
+		return 0;
+	}
+	if (pid < 0) {
+		u_printf("# faultinj: fork returned %ld\n", pid);
+		return 1;
+	}
+	/* Writing the status may need a frame (our stack page is shared with the child until
+	 * written): without one, wait4 is -EFAULT and the child stays unreaped, as in Linux. */
+	for (unsigned tries = 0; (r = u_wait(pid, tries < 8 ? &status : NULL)) == -UAPI_EFAULT;
+	     tries++)
+		(*enomem)++;
+	if (r != pid) {
+		u_printf("# faultinj: wait returned %ld for child %ld\n", r, pid);
+		return 1;
+	}
+	if (status == -1)               /* reaped without its status: its result is unknown */
+		return 0;
+	if (status == SIGSEGV) {
+		(*enomem)++;
+		return 0;
+	}
+	if (status != 0)
+		u_printf("# faultinj: round %lu: the child ended with status 0x%x\n", round, status);
+	/* the parent's pages still hold its own values after the child wrote its copies */
+	return status == 0 && finj_touch(a, FINJ_PAGES, round, 1) ? 0 : 1;
+}
+
+/*
+ * The process part of the fault-injection workload: a fresh mapping and a heap growth every
+ * round, each written and read back, and a fork whose child checks the mapping. -ENOMEM from mmap and a break that does not move are
+ * allocation failures the kernel may report under injection (counted, the round goes on);
+ * anything else is an unexpected result.
+ */
+static int prog_faultinj(unsigned long rounds)
+{
+	unsigned long brk0 = u_brk(0), enomem = 0;
+
+	for (unsigned long r = 0; r < rounds; r++) {
+		long a = u_anon(0, FINJ_PAGES * PAGE, PROT_READ | PROT_WRITE, 0);
+		unsigned long b;
+
+		if (a == -UAPI_ENOMEM) {
+			enomem++;
+		} else if (u_err(a)) {
+			u_printf("# faultinj: mmap returned %ld\n", a);
+			return 2;
+		} else {
+			if (!finj_touch((unsigned long)a, FINJ_PAGES, r, 1)) {
+				u_printf("# faultinj: round %lu: a mapped page read back wrong\n", r);
+				return 1;
+			}
+			if (finj_fork((unsigned long)a, r, &enomem) != 0)
+				return 1;
+			if (u_munmap((unsigned long)a, FINJ_PAGES * PAGE) != 0) {
+				u_printf("# faultinj: munmap of a whole mapping failed\n");
+				return 2;
+			}
+		}
+		b = u_brk(brk0 + FINJ_BRK * PAGE);
+		if (b != brk0 + FINJ_BRK * PAGE) {
+			enomem++;
+			continue;
+		}
+		if (!finj_touch(brk0, FINJ_BRK, r, 2)) {
+			u_printf("# faultinj: round %lu: a heap page read back wrong\n", r);
+			return 1;
+		}
+		if (u_brk(brk0) != brk0)
+			enomem++;               /* the heap stays; the next round's brk reuses it */
+	}
+	u_printf("# faultinj: pid %ld: %lu rounds, %lu allocation failures seen\n", u_getpid(),
+		 rounds, enomem);
+	return 0;
+}
+
 int umain(unsigned long prog, unsigned long arg);
 
 int umain(unsigned long prog, unsigned long arg)
@@ -992,6 +1111,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_SHARED: return prog_shared();
 	case UPROG_STRESS: return prog_stress(arg);
 	case UPROG_MBIND: return prog_mbind();
+	case UPROG_FAULTINJ: return prog_faultinj(arg);
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

@@ -776,3 +776,105 @@ TEST(stats_add_up_and_format_like_slabinfo)
 	CHECK_EQ(kmem_cache_destroy(s), 0);
 	fix_free(f);
 }
+
+/* ---- fault injection (the failslab hook) --------------------------------------------------- */
+
+TEST(fail_hook_rejects_a_null_allocator)
+{
+	CHECK_EQ(slab_set_fail_hook(NULL, NULL, NULL), -MM_EINVAL);
+	CHECK_REPORTED("allocator is NULL");
+}
+
+struct hook_log {
+	unsigned calls, fail_every;     /* fail every fail_every-th call (0: never) */
+	const char *last_cache;
+	size_t last_size;
+};
+
+static bool hook_fail(void *arg, const char *cache, size_t size)
+{
+	struct hook_log *h = arg;
+
+	h->calls++;
+	h->last_cache = cache;
+	h->last_size = size;
+	return h->fail_every && h->calls % h->fail_every == 0;
+}
+
+TEST(fail_hook_fails_cache_kmalloc_and_large_allocations_until_removed)
+{
+	struct slab_fix *f = fix_new(2, 0);
+	struct slab_allocator *a = &f->a;
+	struct kmem_cache *s = kmem_cache_create(a, "hooked", 100, 0, 0, NULL);
+	struct hook_log h = { 0, 2, NULL, 0 };
+	void *obj[9], *k, *m;
+	unsigned got = 0;
+
+	CHECK_NOT_NULL(s);
+	CHECK_EQ(slab_set_fail_hook(a, hook_fail, &h), 0);
+	for (int i = 0; i < 8; i++) {           /* every second call fails: 4 objects */
+		obj[i] = kmem_cache_alloc(s);
+		got += obj[i] != NULL;
+	}
+	CHECK_EQ_U(got, 4);
+	CHECK_EQ_U(h.calls, 8);
+	CHECK_EQ(strcmp(h.last_cache, "hooked"), 0);
+	CHECK_EQ_U(h.last_size, 100);
+	obj[8] = kmem_cache_alloc_node(s, 1);                   /* call 9 passes */
+	CHECK_NOT_NULL(obj[8]);
+	CHECK_NULL(kmem_cache_alloc_node(s, 1));                /* call 10 fails */
+	h.fail_every = 1;                                        /* now every call fails */
+	CHECK_NULL(kmalloc(a, 50));
+	CHECK_EQ(strcmp(h.last_cache, "kmalloc-64"), 0);
+	CHECK_NULL(kmalloc_node(a, 3000, 0));
+	CHECK_NULL(kmalloc(a, 3 * MM_PAGE_SIZE));
+	CHECK_EQ(strcmp(h.last_cache, "kmalloc-large"), 0);
+	CHECK_EQ_U(h.last_size, 3 * MM_PAGE_SIZE);
+	CHECK_EQ(slab_set_fail_hook(a, NULL, NULL), 0);         /* removed: nothing fails */
+	h.calls = 0;
+	k = kmalloc(a, 3 * MM_PAGE_SIZE);
+	m = kmalloc(a, 50);
+	CHECK_NOT_NULL(k);
+	CHECK_NOT_NULL(m);
+	CHECK_EQ_U(h.calls, 0);
+	CHECK_EQ(kfree(a, k), 0);
+	CHECK_EQ(kfree(a, m), 0);
+	for (int i = 0; i < 9; i++)
+		if (obj[i])
+			CHECK_EQ(kmem_cache_free(s, obj[i]), 0);
+	CHECK_EQ(kmem_cache_destroy(s), 0);
+	fix_free(f);
+}
+
+/*
+ * Flushing a CPU's lists can empty off-slab slabs past min_partial; freeing them puts their
+ * descriptors on this CPU's descriptor-cache list, which slab_flush_cpu must flush too (found by
+ * the guest's scenario=faultinj: one descriptor slab stayed held by an AP's list).
+ */
+TEST(flush_cpu_leaves_no_descriptor_on_the_cpu_list)
+{
+	struct slab_fix *f = fix_new(1, 0);
+	struct slab_allocator *a = &f->a;
+	struct kmem_cache *k = kmalloc_cache(a, 8192);
+	struct slab_stats st;
+	void *obj[64];
+
+	CHECK_NOT_NULL(k);
+	CHECK_EQ_U(k->offslab, 1);
+	for (int i = 0; i < 64; i++) {
+		obj[i] = kmalloc(a, 8192);
+		CHECK_NOT_NULL(obj[i]);
+	}
+	CHECK_EQ(slab_shrink_all(a) >= 0, 1);
+	for (int i = 0; i < 64; i++)
+		CHECK_EQ(kfree(a, obj[i]), 0);
+	slab_flush_cpu(a);
+	CHECK_EQ(kmem_cache_stats(&a->desc_cache, &st), 0);
+	CHECK_EQ_U(st.cpu_cached, 0);
+	CHECK_EQ(kmem_cache_stats(k, &st), 0);
+	CHECK_EQ_U(st.cpu_cached, 0);
+	CHECK_EQ(slab_shrink_all(a) >= 0, 1);
+	CHECK_EQ(kmem_cache_stats(&a->desc_cache, &st), 0);
+	CHECK_EQ_U(st.active_objs, 0);
+	fix_free(f);
+}

@@ -149,11 +149,14 @@ struct kmem_cache {
 	uint32_t obj_offset;     /* object start within its stride slot (debug left red zone) */
 	uint32_t slot0;          /* first slot's offset within the slab's pages (on-slab header) */
 	uint32_t refill;         /* a refill stops once it has gathered this many objects */
-	uint32_t offslab;        /* slab descriptors live in the allocator's descriptor cache */
+	uint32_t failslab;       /* the allocator's fail_hook is set: ask it (atomic; tested on the
+				  * fast path, so it sits in the first cache line) */
 
 	char name[SLAB_NAME_MAX];
 	struct list_head list;   /* on alloc->caches, under alloc->lock */
-	uint64_t pad[2];
+	uint32_t offslab;        /* slab descriptors live in the allocator's descriptor cache */
+	uint32_t pad32;
+	uint64_t pad;
 
 	struct slab_cpu cpu[MM_MAX_CPUS];
 	struct slab_node node[MM_MAX_NODES];
@@ -180,6 +183,10 @@ struct slab_allocator {
 	struct list_head caches;
 	struct kmem_cache cache_cache;  /* struct kmem_cache objects */
 	struct kmem_cache desc_cache;   /* off-slab struct slab descriptors */
+	/* Fault injection (Linux's failslab): when set, asked before every object or kmalloc
+	 * allocation of a caller; true fails it (NULL, as out of memory). slab_set_fail_hook. */
+	bool (*fail_hook)(void *arg, const char *cache, size_t size);
+	void *fail_hook_arg;
 };
 
 /* slabinfo-style statistics of one cache (a snapshot; exact when no CPU is using the cache). */
@@ -209,6 +216,18 @@ int slab_allocator_destroy(struct slab_allocator *a);
 /* CPU `cpu`'s home node (default 0): its per-CPU lists and kmalloc_large use this node. Flushes
  * the CPU's lists, so call it on that CPU or while that CPU does not use the allocator. */
 int slab_set_cpu_node(struct slab_allocator *a, unsigned cpu, unsigned node);
+/*
+ * Fault injection (Linux's failslab, should_failslab in slab_pre_alloc_hook): from now on
+ * kmem_cache_alloc{,_node} and kmalloc{,_node} ask fn(arg, cache name, object size) first and
+ * return NULL when it says true, exactly as when out of memory. kmalloc_large asks with the
+ * name "kmalloc-large" and the requested size. fn NULL removes the hook. fn runs on any CPU
+ * in the allocating context (outside mm/'s per-CPU section, possibly under the caller's
+ * locks), must not allocate and must not take a lock a slab caller may hold. Change arg only
+ * by removing the hook first (a racing call may pair the old fn with the new arg otherwise).
+ * Setting it walks every cache under the allocator lock. 0 or -MM_EINVAL (allocator NULL).
+ */
+int slab_set_fail_hook(struct slab_allocator *a, bool (*fn)(void *arg, const char *cache,
+							     size_t size), void *arg);
 
 /*
  * A cache of objects of `size` bytes aligned to `align` (0 = 8; a power of two <= MM_PAGE_SIZE).
