@@ -37,3 +37,11 @@ mv_add_kvm_test(NAME qmp.balloon_guest_stats COMMAND ${MV_QMP_CHECK} balloon_sta
     $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/scenario-balloon.elf
     ${PROJECT_SOURCE_DIR}/tools/qmp-client ${CMAKE_CURRENT_BINARY_DIR}
     TIMEOUT 300)
+
+# migration over QMP: paused at once, node 0's pages move to node 1's pool (the reply counts
+# them, the per-node figures show them), a request without `to` is refused; after cont the
+# memtest verifies every page, including those it wrote before the move.
+mv_add_kvm_test(NAME qmp.migrate_a_paused_guest_node COMMAND ${MV_QMP_CHECK} migrate
+    $<TARGET_FILE:memvisor> ${MV_IMAGES_DIR}/memtest.elf ${PROJECT_SOURCE_DIR}/tools/qmp-client
+    ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 120)

@@ -9,6 +9,9 @@
 #   qmp_check.sh quit MEMVISOR IMAGE CLIENT DIR     quit a running guest: reply, SHUTDOWN, status 0
 #   qmp_check.sh oom MEMVISOR IMAGE CLIENT DIR      a budget the memtest outgrows without swap:
 #                                                   MEMVISOR_OOM, SHUTDOWN host-error, status 10
+#   qmp_check.sh migrate MEMVISOR IMAGE CLIENT DIR  stop at once, move node 0's pages to node 1's
+#                                                   pool, query, cont: the memtest must pass on
+#                                                   the moved pages
 #   qmp_check.sh balloon MEMVISOR IMAGE CLIENT DIR  IMAGE = scenario-balloon: query-balloon, then
 #                                                   "balloon" asks for 64 MiB back; the guest's
 #                                                   driver inflates (BALLOON_CHANGE events), deflates,
@@ -52,6 +55,9 @@ elif [[ $mode == balloon_stats ]]; then
     "$memvisor" run "$image" --cmdline scenario=balloon --cpus 2 --numa size=128M,cpus=0 \
         --numa size=128M,cpus=1 --balloon target=64M,stats-interval=1 --stats "$stats" \
         --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+elif [[ $mode == migrate ]]; then
+    "$memvisor" run "$image" --cmdline memtest --cpus 2 --numa size=16M --numa size=16M \
+        --stats "$stats" --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
 elif [[ $mode == balloon ]]; then
     "$memvisor" run "$image" --cmdline scenario=balloon --cpus 2 --numa size=128M,cpus=0 \
         --numa size=128M,cpus=1 --balloon free-page-reporting=on --stats "$stats" \
@@ -114,6 +120,31 @@ if [[ $mode == drive ]]; then
     line=$(grep '"node": 0,' "$stats") || fail "no node 0 in $stats"
     [[ $line == *'"frames_total": 2048,'* ]] || fail "node 0's budget is not the 8 MiB set over QMP: $line"
     [[ $line =~ \"swap_outs\":\ [1-9] ]] || fail "node 0 never swapped under its halved budget: $line"
+elif [[ $mode == migrate ]]; then
+    # Paused before the memtest starts: node 0 holds the boot's pages, node 1's pool is empty.
+    python3 "$client" --wait 60 --events --drain "$sock" \
+        stop -- x-memvisor-migrate '{"node": 0, "to": 1}' -- x-memvisor-query-memory -- \
+        x-memvisor-migrate '{"node": 0}' -- cont >"$replies"
+    crc=$?
+    wait "$pid"; rc=$?
+    sed -i 's/\r$//' "$out"
+    [[ $crc == 1 ]] || fail "qmp-client exit status $crc, expected 1 (one command was bad)"
+    expect 1 '^\{"return": \{\}\}$'
+    expect 2 '^\{"return": \{"pages": [1-9][0-9]*\}\}$'
+    moved=$(reply 2 | tr -dc 0-9)
+    expect 3 '\{"node": 0, "size": 16777216, "frames_total": 4096, "frames_free": 4096, "frames_used": 0, '
+    expect 3 '\{"node": 1, "size": 16777216, "frames_total": 4096, "frames_free": [0-9]+, "frames_used": '"$moved"', '
+    expect 3 '"migrations_out": [1-9]'
+    expect 4 '^\{"error": \{"class": "GenericError", "desc": "Parameter .to. is missing"\}\}$'
+    expect 5 '^\{"return": \{\}\}$'
+    [[ $rc == 1 ]] || fail "memvisor exit status $rc, expected 1 (guest exit code 0)"
+    for n in 0 1; do
+        grep -Eq "^ok [0-9]+ - memtest node $n: [0-9]+ pages written and verified, 0 mismatches$" "$out" \
+            || fail "node $n: no clean memtest line"
+    done
+    grep -qx "memvisor: guest memory consistency check: ok" "$err" || fail "consistency check did not pass"
+    line=$(grep '"node": 1,' "$stats") || fail "no node 1 in $stats"
+    [[ $line =~ \"migrations_in\":\ [1-9] ]] || fail "node 1's pool took no migrated cluster: $line"
 elif [[ $mode == balloon ]]; then
     # 256 MiB of RAM; "balloon" 192 MiB = keep 192, give 64 MiB (16384 pages) back.
     python3 "$client" --wait 60 --events --drain "$sock" \
