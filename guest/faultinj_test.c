@@ -273,28 +273,6 @@ static void proc_round(struct bsp_counts *n, unsigned round)
 
 /* ---- setup and the verdict --------------------------------------------------------------------- */
 
-static int check_result;
-
-static void check_drain_check(void *arg)
-{
-	(void)arg;
-	check_result = buddy_check(&pmem_buddy);
-	if (check_result == 0) {
-		buddy_drain_all(&pmem_buddy);
-		check_result = buddy_check(&pmem_buddy);
-	}
-}
-
-/* buddy_check, drain, check again, with the other CPUs stopped (as mmtest.c does). */
-static void check_buddy(const char *when)
-{
-	if (!smp_stop_machine(check_drain_check, NULL))
-		tap_bail("buddy_check %s: the other CPUs did not stop", when);
-	if (check_result)
-		tap_bail("buddy_check %s: %d (corrupted allocator)", when, check_result);
-	tap_check(true, "buddy_check %s", when);
-}
-
 static void slab_flush_this_cpu(void *arg)
 {
 	(void)arg;
@@ -310,7 +288,7 @@ static uint64_t settled_free(void)
 		tap_bail("slab_flush_cpu: not every CPU ran it");
 	proc_caches_shrink();
 	slab_shrink_all(&kmem);
-	check_buddy("while counting free pages");
+	mmtest_check_buddy("while counting free pages");
 	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
 	return st.free_pages + st.pcp_pages;
 }
@@ -351,7 +329,7 @@ void faultinj_scenario(const struct topo *t, const struct memmap *mm)
 	kprintf("# scenario faultinj, pattern seed 0x%lx\n", seed);
 	if (!pmem_init(t, mm) || !vmem_init(mm) || !kmem_init() || !vmem_cache_init())
 		return;
-	check_buddy("after setup");
+	mmtest_check_buddy("after setup");
 	if (!uarch_init() || !proc_init())
 		return;
 	own_cache = kmem_cache_create(&kmem, "faultinj", OWN_SIZE, 0, 0, NULL);

@@ -168,6 +168,12 @@ uint64_t balloon_pages(const struct balloon *b);
 
 /* ---- mmtest.c ------------------------------------------------------------------------- */
 
+/*
+ * mm/'s buddy checker, a drain of every per-CPU list, the checker again, under stop-machine (no
+ * CPU inside the allocator): a TAP line "buddy_check WHEN", or a bail-out naming the error.
+ */
+void mmtest_check_buddy(const char *when);
+
 /* The scenario named name[0..len) (index for mmtest_run), or -1. */
 int mmtest_lookup(const char *name, size_t len);
 /* Set up the memory manager and run scenario sc; brk: break=buddy. Returns to print the plan. */

@@ -76,7 +76,7 @@ static void check_drain_check(void *arg)
 	}
 }
 
-static void check_buddy(const char *when)
+void mmtest_check_buddy(const char *when)
 {
 	if (!smp_stop_machine(check_drain_check, NULL))
 		tap_bail("buddy_check %s: the other CPUs did not stop", when);
@@ -269,7 +269,7 @@ static void buddy_all_cpus(uint64_t total0)
 	tap_check(ran && ok, "buddy: %u CPUs at once: %u rounds of %u blocks each, every stamp "
 		  "intact, every CPU's own per-CPU lists used", nr_cpus_online(), PCP_ROUNDS, PCP_PAGES);
 	tap_check(ran && local, "buddy: the default policy gave every CPU pages of its own node");
-	check_buddy("after all CPUs");
+	mmtest_check_buddy("after all CPUs");
 	tap_check(free_total() == total0, "buddy: free pages back to %lu after all CPUs (%lu)",
 		  total0, free_total());
 }
@@ -327,10 +327,10 @@ static void scenario_buddy(void)
 		  nr_blocks, st.free_pages + st.pcp_pages);
 	ret = page_alloc(NULL, 0, BUDDY_ALLOC_NO_WMARK | PAGE_ALLOC_MAY_FAIL, &pfn);
 	tap_check(ret == -MM_ENOMEM, "buddy: an allocation from exhausted memory fails: %d", ret);
-	check_buddy("while exhausted");
+	mmtest_check_buddy("while exhausted");
 
 	release_blocks();
-	check_buddy("after freeing everything");
+	mmtest_check_buddy("after freeing everything");
 	MM_BUG_ON(buddy_stats(&pmem_buddy, &st) != 0);
 	ok = st.free_pages == total0 && st.pcp_pages == 0;
 	for (unsigned order = 0; order < pmem_buddy.nr_orders; order++)
@@ -357,7 +357,7 @@ static void scenario_oom(void)
 	ret = page_alloc(NULL, 0, 0, &pfn);     /* the OOM report: a "not ok" line */
 	tap_check(ret == -MM_ENOMEM, "oom: the allocation returned %d", ret);
 	release_blocks();
-	check_buddy("after the OOM");
+	mmtest_check_buddy("after the OOM");
 }
 
 /* ---- numa ------------------------------------------------------------------------------------ */
@@ -464,7 +464,7 @@ static void scenario_numa(const struct topo *t)
 		  "local+other, miss = foreign, interleave_hit grew by %lu",
 		  s1.numa_hit - s0.numa_hit + s1.numa_miss - s0.numa_miss, allocs,
 		  s1.interleave_hit - s0.interleave_hit);
-	check_buddy("after the policies");
+	mmtest_check_buddy("after the policies");
 }
 
 /* ---- slab on every CPU at once --------------------------------------------------------------- */
@@ -643,7 +643,7 @@ static void slab_all_cpus(void)
 	tap_check(ret == 0, "slab: shared cache destroyed: %d", ret);
 	tap_check(settled_free() == free0, "slab: free pages back to %lu after all CPUs (%lu)", free0,
 		  settled_free());
-	check_buddy("after slab on all CPUs");
+	mmtest_check_buddy("after slab on all CPUs");
 }
 
 /* ---- slab ------------------------------------------------------------------------------------ */
@@ -707,7 +707,7 @@ static void scenario_slab(void)
 			ok &= kmem_cache_check(kmem.kmalloc[i]) == 0;
 	tap_check(ok && slab_large_pages(&kmem) == 0,
 		  "slab: kmalloc caches check clean, no large block left");
-	check_buddy("after slab");
+	mmtest_check_buddy("after slab");
 	slab_all_cpus();
 }
 
@@ -837,7 +837,7 @@ static void vmalloc_all_cpus(void)
 		  "vmalloc: after all CPUs no frame is mapped (%lu), free pages back to %lu (%lu), "
 		  "table pages back to %lu (%lu)", vmem_vmalloc_pages(), free0, settled_free(),
 		  tables0, vmem_table_pages());
-	check_buddy("after vmalloc on all CPUs");
+	mmtest_check_buddy("after vmalloc on all CPUs");
 }
 
 /* ---- vmalloc --------------------------------------------------------------------------------- */
@@ -901,7 +901,7 @@ static void scenario_vmalloc(void)
 		  "vmalloc: after vfree no frame is mapped (%lu), free pages back to %lu (%lu), "
 		  "table pages back to %lu (%lu)", vmem_vmalloc_pages(), free0, settled_free(),
 		  tables0, vmem_table_pages());
-	check_buddy("after vmalloc");
+	mmtest_check_buddy("after vmalloc");
 	vmalloc_shootdown();
 	vmalloc_all_cpus();
 }
@@ -948,7 +948,7 @@ static void scenario_integrity(void)
 			  n, blocks_pages(), nr_blocks, low_checked, bad, first_bad);
 		release_blocks();
 	}
-	check_buddy("after integrity");
+	mmtest_check_buddy("after integrity");
 }
 
 /* ---- hostagree ------------------------------------------------------------------------------ */
@@ -996,7 +996,7 @@ static void scenario_hostagree(void)
 		  "written and read back through the direct map, %lu mismatches", nr_blocks,
 		  HOSTAGREE_PAGES, n, wrong_node, bad);
 	kprintf("hostagree: node %u pages=%u first=0x%lx last=0x%lx\n", n, nr_blocks, first, last);
-	check_buddy("after hostagree");
+	mmtest_check_buddy("after hostagree");
 }
 
 /* ---- entry ----------------------------------------------------------------------------------- */
@@ -1048,7 +1048,7 @@ void mmtest_run(int sc, bool brk, const struct topo *t, const struct memmap *mm)
 		return;
 	if (brk)
 		break_buddy();
-	check_buddy("after setup");
+	mmtest_check_buddy("after setup");
 	switch ((enum mm_scenario)sc) {
 	case MM_BUDDY:     scenario_buddy();     break;
 	case MM_OOM:       scenario_oom();       break;

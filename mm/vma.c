@@ -131,6 +131,24 @@ static void split_at(struct mm_space *mm, struct vma *v, gva_t addr, struct vma 
 	vma_tree_link_after(mm, upper, v);
 }
 
+/*
+ * The part of v inside [s, e), cut off with at most two splits (blocks from pool): what
+ * mprotect and mbind change, one VMA at a time (Linux's vma_modify()).
+ */
+static struct vma *cut_to_range(struct mm_space *mm, struct vma *v, gva_t s, gva_t e,
+				struct vma_pool *pool)
+{
+	if (v->vm_start < s) {
+		struct vma *upper = pool_take(pool);
+
+		split_at(mm, v, s, upper);
+		v = upper;
+	}
+	if (v->vm_end > e)
+		split_at(mm, v, e, pool_take(pool));
+	return v;
+}
+
 /* ---- Limits (Linux may_expand_vm() and friends) ------------------------------------------- */
 
 static bool may_expand_vm(const struct mm_space *mm, uint64_t flags, uint64_t npages)
@@ -711,14 +729,7 @@ int mm_mprotect(struct mm_space *mm, gva_t addr, uint64_t len, uint64_t prot)
 
 		if (nf == v->vm_flags)
 			continue;
-		if (v->vm_start < s) {
-			struct vma *upper = pool_take(&pool);
-
-			split_at(mm, v, s, upper);
-			v = upper;
-		}
-		if (v->vm_end > e)
-			split_at(mm, v, e, pool_take(&pool));
+		v = cut_to_range(mm, v, s, e, &pool);
 		n = (int64_t)vma_pages(v);
 		vma_account(mm, v->vm_flags, -n);
 		v->vm_flags = nf;
@@ -786,14 +797,7 @@ int mm_set_policy(struct mm_space *mm, gva_t addr, uint64_t len, const struct vm
 	for (v = vma_tree_find(mm, s); v && v->vm_start < e; v = vma_next(mm, v)) {
 		if (vma_policy_equal(&v->vm_policy, pol))
 			continue;
-		if (v->vm_start < s) {
-			struct vma *upper = pool_take(&pool);
-
-			split_at(mm, v, s, upper);
-			v = upper;
-		}
-		if (v->vm_end > e)
-			split_at(mm, v, e, pool_take(&pool));
+		v = cut_to_range(mm, v, s, e, &pool);
 		v->vm_policy = *pol;
 		v = merge_neighbours(mm, v);
 	}
