@@ -56,8 +56,9 @@ elif [[ $mode == balloon_stats ]]; then
         --numa size=128M,cpus=1 --balloon target=64M,stats-interval=1 --stats "$stats" \
         --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
 elif [[ $mode == migrate ]]; then
+    # swap: node 1's pool lends frames to node 0's pages, so the memtest of node 1 needs it
     "$memvisor" run "$image" --cmdline memtest --cpus 2 --numa size=16M --numa size=16M \
-        --stats "$stats" --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
+        --swap "$swap" --stats "$stats" --qmp "unix:$sock,server=on,wait=on" >"$out" 2>"$err" &
 elif [[ $mode == balloon ]]; then
     "$memvisor" run "$image" --cmdline scenario=balloon --cpus 2 --numa size=128M,cpus=0 \
         --numa size=128M,cpus=1 --balloon free-page-reporting=on --stats "$stats" \
