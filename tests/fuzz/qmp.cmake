@@ -5,7 +5,8 @@ mv_add_fuzzer(NAME fuzz_qmp
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_qmp.c ${PROJECT_SOURCE_DIR}/vmm/json.c
           ${PROJECT_SOURCE_DIR}/vmm/qmp.c ${PROJECT_SOURCE_DIR}/vmm/machine.c
           ${PROJECT_SOURCE_DIR}/vmm/error.c
-          ${PROJECT_SOURCE_DIR}/vmm/faultinj.c)
+          ${PROJECT_SOURCE_DIR}/vmm/faultinj.c ${PROJECT_SOURCE_DIR}/vmm/seccomp_filter.c
+  LIBS ${MV_SECCOMP_LIB})
 if(TARGET fuzz_qmp)
   target_include_directories(fuzz_qmp PRIVATE ${PROJECT_SOURCE_DIR}/vmm ${PROJECT_SOURCE_DIR}/include)
 endif()
