@@ -455,7 +455,11 @@ static void keep_free(void)
 
 /*
  * balloon_phase() runs `op` on the driver's CPU while every other CPU runs a workload until op
- * is done. Workloads are a table: the k-th CPU other than the driver's (k = 0, 1, ...) runs
+ * is done. op runs in steps of PHASE_STEP pages, each begun only once every workload made
+ * progress since the previous one (a slab round, a ring-3 page fault): the vCPUs are host
+ * threads that the host may deschedule, and a whole inflate can take less than a host time
+ * slice, so without this the op could finish while another CPU's workload did not run at all.
+ * Workloads are a table: the k-th CPU other than the driver's (k = 0, 1, ...) runs
  * workloads[k % NR_WORKLOADS], so with N other CPUs the first N kinds run at once; the process
  * workload comes first because a run with one other CPU can only have one kind, and ring 3 on
  * top of the balloon is the harder case. A kind with no CPU is said in a "#" line. Each CPU
@@ -470,6 +474,7 @@ struct work_result {
 					    table right, not created */
 	uint64_t iters, meanwhile;       /* processes: iterations logged; of them, those that
 					    ended between op's start and end (TSC stamps) */
+	uint64_t progress;               /* slab: rounds, atomically (the driver's CPU reads it) */
 };
 
 struct phase {
@@ -478,9 +483,10 @@ struct phase {
 	uint64_t n, done;                /* op's argument and result */
 	int kind[SMP_MAX_CPUS];          /* the workload each CPU runs; -1: none (the driver's) */
 	unsigned proc_cpus;              /* CPUs running the process workload */
-	uint64_t faults0;                /* ring-3 page faults when the phase began */
 	uint64_t faults;                 /* ... taken while op ran (any CPU) */
 	uint64_t tsc_start, tsc_end;     /* op's start and end; 0 until then */
+	uint64_t seen_faults;            /* progress at op's previous step: the ring-3 faults */
+	uint64_t seen[SMP_MAX_CPUS];     /* ... and each CPU's work_result.progress */
 	unsigned started;                /* other CPUs in their workload: op waits for all */
 	bool stop;                       /* op is done: workloads finish their round and return */
 	struct work_result res[SMP_MAX_CPUS];
@@ -530,6 +536,7 @@ static void slab_work(struct phase *ph, struct work_result *r)
 		}
 		r->rounds++;
 		r->during += during;
+		__atomic_store_n(&r->progress, r->rounds, __ATOMIC_RELEASE);
 	} while (!__atomic_load_n(&ph->stop, __ATOMIC_ACQUIRE));
 }
 
@@ -637,11 +644,55 @@ static const struct workload {
 #define NR_WORKLOADS ARRAY_SIZE(workloads)
 #define WORK_PROCS   0                   /* workloads[] index of the process workload */
 
+#define PHASE_STEP        BALLOON_BATCH  /* pages of op per step */
+#define PROGRESS_WAIT_MS  2000           /* how long a step waits for the workloads */
+#define PROGRESS_FAULTS   10             /* ring-3 faults a step waits for */
+
+/*
+ * Whether every workload progressed since op's previous step (a slab round; for processes,
+ * PROGRESS_FAULTS ring-3 faults on any CPU); if so, that becomes the new reference. Why 10: an
+ * iteration faults 4-7 times, at most about 25 with its fork (the child's and the parent's
+ * copies of 7 pages, both stacks, the log page, a data page), so a window in which no iteration
+ * ends holds at most ~25 faults per process, 50 for a process CPU's round. The 6 steps after the
+ * first of an op of 7 steps or more (the scenario's ops: 6656 pages and more) wait for 60 faults
+ * inside op: with one process CPU, some iteration must end during op, whatever the host's
+ * scheduling of the vCPUs.
+ */
+static bool phase_progressed(struct phase *ph)
+{
+	uint64_t faults = idt_user_page_fault_count(), now[SMP_MAX_CPUS];
+
+	if (ph->proc_cpus > 0 && faults < ph->seen_faults + PROGRESS_FAULTS)
+		return false;
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
+		now[c] = __atomic_load_n(&ph->res[c].progress, __ATOMIC_ACQUIRE);
+		if (ph->kind[c] >= 0 && ph->kind[c] != WORK_PROCS && now[c] == ph->seen[c])
+			return false;
+	}
+	ph->seen_faults = faults;
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+		ph->seen[c] = now[c];
+	return true;
+}
+
+/* Wait (bounded; balloon_phase's checks fail if a workload never ran) until pred(ph). */
+static void phase_wait(struct phase *ph, bool (*pred)(struct phase *ph), uint64_t ms)
+{
+	uint64_t end = smp_clock_ns() + ms * UINT64_C(1000000);
+
+	while (!pred(ph) && smp_clock_ns() < end)
+		cpu_relax();
+}
+
+static bool phase_all_started(struct phase *ph)
+{
+	return __atomic_load_n(&ph->started, __ATOMIC_ACQUIRE) + 1 >= nr_cpus_online();
+}
+
 static void phase_cpu(void *arg)
 {
 	struct phase *ph = arg;
 	unsigned cpu = cpu_id();
-	uint64_t end;
 
 	if (ph->kind[cpu] >= 0) {
 		ph->res[cpu].ran = true;
@@ -651,17 +702,19 @@ static void phase_cpu(void *arg)
 	}
 	if (cpu != ph->b->cpu)
 		return;
-	/* op begins once every other CPU is in its workload and, with processes among them,
-	 * ring 3 has faulted since the phase began (processes are running, not being created),
-	 * so that they overlap; or after STATS_WAIT_MS without (balloon_phase's checks then fail) */
-	end = smp_clock_ns() + STATS_WAIT_MS * UINT64_C(1000000);
-	while ((__atomic_load_n(&ph->started, __ATOMIC_ACQUIRE) + 1 < nr_cpus_online() ||
-		(ph->proc_cpus > 0 && idt_user_page_fault_count() == ph->faults0)) &&
-	       smp_clock_ns() < end)
-		cpu_relax();
+	phase_wait(ph, phase_all_started, STATS_WAIT_MS);
 	ph->faults = idt_user_page_fault_count();
 	__atomic_store_n(&ph->tsc_start, rdtsc(), __ATOMIC_RELEASE);
-	ph->done = ph->op(ph->b, ph->n);
+	while (ph->done < ph->n) {
+		uint64_t step = ph->n - ph->done < PHASE_STEP ? ph->n - ph->done : PHASE_STEP;
+		uint64_t got;
+
+		phase_wait(ph, phase_progressed, PROGRESS_WAIT_MS);
+		got = ph->op(ph->b, step);
+		ph->done += got;
+		if (got < step)                  /* out of memory (inflate) or of blocks (deflate) */
+			break;
+	}
 	__atomic_store_n(&ph->tsc_end, rdtsc(), __ATOMIC_RELEASE);
 	ph->faults = idt_user_page_fault_count() - ph->faults;
 	__atomic_store_n(&ph->stop, true, __ATOMIC_RELEASE);
@@ -696,7 +749,7 @@ static uint64_t balloon_phase(struct balloon *b, const char *what,
 
 	ph = (struct phase){ .b = b, .op = op, .n = n };
 	phase_assign(&ph, per_kind);
-	ph.faults0 = idt_user_page_fault_count();
+	ph.seen_faults = idt_user_page_fault_count();
 	ran = smp_run_all(phase_cpu, &ph);
 	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
 		const struct work_result *r = &ph.res[c];
