@@ -31,12 +31,19 @@
  *
  * One CPU drives the device (the scenario's, which calls balloon_init): the notifier backs off
  * on any other CPU and while an inflate or deflate is running.
+ *
+ * The scenario inflates and deflates while the other CPUs run workloads (balloon_phase):
+ * ring-3 processes (proc.c's scheduler on those CPUs, user program UPROG_BWORK) and kernel slab
+ * rounds, each checking its own data; the free-page counts must still come back exactly, so
+ * every process is reaped and freed before a count. Lock order: balloon.c takes no lock of its
+ * own.
  */
 #include <linux/virtio_balloon.h>
 #include <linux/virtio_ids.h>
 
 #include "faultinj.h"
 #include "mem.h"
+#include "proc.h"
 #include "smp.h"
 #include "virtio.h"
 
@@ -456,24 +463,50 @@ static void keep_free(void)
 
 /*
  * balloon_phase() runs `op` on the driver's CPU while every other CPU runs a workload until op
- * is done. Workloads are a table so that more kinds (processes) slot in: CPU c runs
- * workloads[c % NR_WORKLOADS]. Each CPU writes only its own struct work_result.
+ * is done. op runs in steps of PHASE_STEP pages, each begun only once every workload made
+ * progress since the previous one (a slab round, a ring-3 page fault): the vCPUs are host
+ * threads that the host may deschedule, and a whole inflate can take less than a host time
+ * slice, so without this the op could finish while another CPU's workload did not run at all.
+ * Workloads are a table: the k-th CPU other than the driver's (k = 0, 1, ...) runs
+ * workloads[k % NR_WORKLOADS], so with N other CPUs the first N kinds run at once; the process
+ * workload comes first because a run with one other CPU can only have one kind, and ring 3 on
+ * top of the balloon is the harder case. A kind with no CPU is said in a "#" line. Each CPU
+ * writes only its own struct work_result.
  */
 struct work_result {
 	bool ran;
 	uint64_t rounds;                 /* rounds completed */
 	uint64_t during;                 /* rounds begun before op was done */
-	uint64_t ops, bad, failed;       /* allocations; patterns found changed; failures */
+	uint64_t ops, bad, failed;       /* slab: allocations, bytes found changed, failures;
+					    processes: run, ended otherwise than exit 0 with their
+					    table right, not created */
+	uint64_t iters, meanwhile;       /* processes: iterations logged; of them, those that
+					    ended between op's start and end (TSC stamps) */
+	uint64_t progress;               /* slab: rounds, atomically (the driver's CPU reads it) */
 };
 
 struct phase {
 	struct balloon *b;
 	uint64_t (*op)(struct balloon *b, uint64_t n);
 	uint64_t n, done;                /* op's argument and result */
+	int kind[SMP_MAX_CPUS];          /* the workload each CPU runs; -1: none (the driver's) */
+	unsigned proc_cpus;              /* CPUs running the process workload */
+	uint64_t faults;                 /* ... taken while op ran (any CPU) */
+	uint64_t tsc_start, tsc_end;     /* op's start and end; 0 until then */
+	uint64_t seen_faults;            /* progress at op's previous step: the ring-3 faults */
+	uint64_t seen[SMP_MAX_CPUS];     /* ... and each CPU's work_result.progress */
 	unsigned started;                /* other CPUs in their workload: op waits for all */
 	bool stop;                       /* op is done: workloads finish their round and return */
 	struct work_result res[SMP_MAX_CPUS];
 };
+
+static uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
 
 #define SLAB_WORK_OBJS    64
 
@@ -511,68 +544,255 @@ static void slab_work(struct phase *ph, struct work_result *r)
 		}
 		r->rounds++;
 		r->during += during;
+		__atomic_store_n(&r->progress, r->rounds, __ATOMIC_RELEASE);
 	} while (!__atomic_load_n(&ph->stop, __ATOMIC_ACQUIRE));
+}
+
+static bool slab_report(unsigned cpu, const char *what, const struct work_result *r)
+{
+	kprintf("# balloon: cpu %u ran slab while the balloon %s: %lu rounds (%lu begun "
+		"meanwhile), %lu allocations, %lu bytes changed, %lu failures\n", cpu, what,
+		r->rounds, r->during, r->ops, r->bad, r->failed);
+	return r->during > 0 && r->bad == 0 && r->failed == 0;
+}
+
+/*
+ * The process workload: rounds of PROC_WORK_PROCS ring-3 processes running UPROG_BWORK
+ * (guest/user/progs.c: map, fill every word, verify, fork with copy-on-write every 8th
+ * iteration, unmap) for PROC_WORK_ITERS iterations each, run by this CPU's scheduler
+ * (sched_run: it returns once every started process ended, so with several process CPUs one
+ * may also run another's processes, which changes nothing here). After a round each process
+ * must have exited 0 with its page table matching its VMAs (proc_check), and its log says when
+ * each iteration ended: those between op's TSC stamps count as done while the balloon changed.
+ * Every page of it (frames, tables, kernel stack, VMAs) is freed before the next round.
+ */
+#define PROC_WORK_PROCS   2
+#define PROC_WORK_ITERS   24
+_Static_assert(PROC_WORK_ITERS <= MV_BWORK_MAX_ITERS, "one log page per process");
+
+/* The iterations p logged (*iters grows by them) and how many of them ended within
+ * [start, end]; start 0: op had not begun when p was reaped; end 0: op had not ended, so it
+ * ends after every stamp here. Read through p's page table after its exit (the log page is
+ * its own: written after every fork, so never a frame shared with a child). */
+static uint64_t bwork_meanwhile(struct proc *p, uint64_t start, uint64_t end, uint64_t *iters)
+{
+	struct pgtable_info info;
+	const uint64_t *log;
+	uint64_t n = 0;
+
+	if (pgtable_translate(&p->pt, MV_BWORK_LOG, &info) != 0 || info.state != PT_STATE_MAPPED)
+		return 0;
+	log = phys_to_direct(MM_ALIGN_DOWN(info.pa, MM_PAGE_SIZE));
+	for (unsigned i = 0; i < PROC_WORK_ITERS; i++) {
+		if (log[i] == 0)
+			continue;
+		(*iters)++;
+		n += start != 0 && log[i] >= start && (end == 0 || log[i] <= end);
+	}
+	return n;
+}
+
+static void proc_work(struct phase *ph, struct work_result *r)
+{
+	do {
+		struct proc *procs[PROC_WORK_PROCS];
+		bool during = !__atomic_load_n(&ph->stop, __ATOMIC_ACQUIRE);
+		uint64_t start, end;
+		unsigned n = 0;
+
+		for (unsigned i = 0; i < PROC_WORK_PROCS; i++) {
+			procs[n] = proc_create(UPROG_BWORK, "bwork", PROC_WORK_ITERS, NULL);
+			if (!procs[n]) {
+				r->failed++;
+				continue;
+			}
+			proc_start(procs[n++]);
+		}
+		sched_run();
+		end = __atomic_load_n(&ph->tsc_end, __ATOMIC_ACQUIRE);   /* before start: an */
+		start = __atomic_load_n(&ph->tsc_start, __ATOMIC_ACQUIRE); /* end implies a start */
+		for (unsigned i = 0; i < n; i++) {
+			struct proc *p = procs[i];
+			bool ok = p->state == PROC_EXITED && p->exit_code == 0 &&
+				  p->checks_failed == 0 && list_empty(&p->children);
+
+			ok &= proc_check(p) == 0;
+			if (!ok)
+				kprintf("# balloon: pid %u %s with %d\n", p->pid,
+					p->state == PROC_EXITED ? "exited" : "was killed",
+					p->exit_code);
+			r->ops++;
+			r->bad += !ok;
+			r->meanwhile += bwork_meanwhile(p, start, end, &r->iters);
+			proc_destroy(p);
+		}
+		r->rounds++;
+		r->during += during;
+	} while (!__atomic_load_n(&ph->stop, __ATOMIC_ACQUIRE));
+}
+
+static bool proc_report(unsigned cpu, const char *what, const struct work_result *r)
+{
+	kprintf("# balloon: cpu %u ran processes while the balloon %s: %lu rounds (%lu begun "
+		"meanwhile), %lu processes, %lu of their %lu iterations ended meanwhile, %lu ended "
+		"badly, %lu not created\n", cpu, what, r->rounds, r->during, r->ops, r->meanwhile,
+		r->iters, r->bad, r->failed);
+	return r->during > 0 && r->meanwhile > 0 && r->bad == 0 && r->failed == 0 &&
+	       r->iters == r->ops * PROC_WORK_ITERS;
 }
 
 static const struct workload {
 	const char *name;
 	void (*run)(struct phase *ph, struct work_result *r);
+	bool (*report)(unsigned cpu, const char *what, const struct work_result *r);
 } workloads[] = {
-	{ "slab", slab_work },
+	{ "processes", proc_work, proc_report },
+	{ "slab", slab_work, slab_report },
 };
 #define NR_WORKLOADS ARRAY_SIZE(workloads)
+#define WORK_PROCS   0                   /* workloads[] index of the process workload */
+
+#define PHASE_STEP        BALLOON_BATCH  /* pages of op per step */
+#define PROGRESS_WAIT_MS  2000           /* how long a step waits for the workloads */
+#define PROGRESS_FAULTS   10             /* ring-3 faults a step waits for */
+
+/*
+ * Whether every workload progressed since op's previous step (a slab round; for processes,
+ * PROGRESS_FAULTS ring-3 faults on any CPU); if so, that becomes the new reference. Why 10: an
+ * iteration faults 4-7 times, at most about 25 with its fork (the child's and the parent's
+ * copies of 7 pages, both stacks, the log page, a data page), so a window in which no iteration
+ * ends holds at most ~25 faults per process, 50 for a process CPU's round. The 6 steps after the
+ * first of an op of 7 steps or more (the scenario's ops: 6656 pages and more) wait for 60 faults
+ * inside op: with one process CPU, some iteration must end during op, whatever the host's
+ * scheduling of the vCPUs.
+ */
+static bool phase_progressed(struct phase *ph)
+{
+	uint64_t faults = idt_user_page_fault_count(), now[SMP_MAX_CPUS];
+
+	if (ph->proc_cpus > 0 && faults < ph->seen_faults + PROGRESS_FAULTS)
+		return false;
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
+		now[c] = __atomic_load_n(&ph->res[c].progress, __ATOMIC_ACQUIRE);
+		if (ph->kind[c] >= 0 && ph->kind[c] != WORK_PROCS && now[c] == ph->seen[c])
+			return false;
+	}
+	ph->seen_faults = faults;
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++)
+		ph->seen[c] = now[c];
+	return true;
+}
+
+/* Wait (bounded; balloon_phase's checks fail if a workload never ran) until pred(ph). */
+static void phase_wait(struct phase *ph, bool (*pred)(struct phase *ph), uint64_t ms)
+{
+	uint64_t end = smp_clock_ns() + ms * UINT64_C(1000000);
+
+	while (!pred(ph) && smp_clock_ns() < end)
+		cpu_relax();
+}
+
+static bool phase_all_started(struct phase *ph)
+{
+	return __atomic_load_n(&ph->started, __ATOMIC_ACQUIRE) + 1 >= nr_cpus_online();
+}
 
 static void phase_cpu(void *arg)
 {
 	struct phase *ph = arg;
 	unsigned cpu = cpu_id();
-	uint64_t end;
 
-	if (cpu != ph->b->cpu) {
+	if (ph->kind[cpu] >= 0) {
 		ph->res[cpu].ran = true;
 		__atomic_fetch_add(&ph->started, 1, __ATOMIC_ACQ_REL);
-		workloads[cpu % NR_WORKLOADS].run(ph, &ph->res[cpu]);
+		workloads[ph->kind[cpu]].run(ph, &ph->res[cpu]);
 		return;
 	}
-	/* op begins once every other CPU is in its workload (so they overlap), or after
-	 * STATS_WAIT_MS without them (balloon_phase's check then fails) */
-	end = smp_clock_ns() + STATS_WAIT_MS * UINT64_C(1000000);
-	while (__atomic_load_n(&ph->started, __ATOMIC_ACQUIRE) + 1 < nr_cpus_online() &&
-	       smp_clock_ns() < end)
-		cpu_relax();
-	ph->done = ph->op(ph->b, ph->n);
+	if (cpu != ph->b->cpu)
+		return;
+	phase_wait(ph, phase_all_started, STATS_WAIT_MS);
+	ph->faults = idt_user_page_fault_count();
+	__atomic_store_n(&ph->tsc_start, rdtsc(), __ATOMIC_RELEASE);
+	while (ph->done < ph->n) {
+		uint64_t step = ph->n - ph->done < PHASE_STEP ? ph->n - ph->done : PHASE_STEP;
+		uint64_t got;
+
+		phase_wait(ph, phase_progressed, PROGRESS_WAIT_MS);
+		got = ph->op(ph->b, step);
+		ph->done += got;
+		if (got < step)                  /* out of memory (inflate) or of blocks (deflate) */
+			break;
+	}
+	__atomic_store_n(&ph->tsc_end, rdtsc(), __ATOMIC_RELEASE);
+	ph->faults = idt_user_page_fault_count() - ph->faults;
 	__atomic_store_n(&ph->stop, true, __ATOMIC_RELEASE);
 }
 
-/* op(b, n) with the workloads running on the other CPUs; one TAP check of theirs. op's result. */
+/* Which workload each online CPU runs (see struct phase); the CPUs per kind in per_kind. */
+static void phase_assign(struct phase *ph, unsigned per_kind[NR_WORKLOADS])
+{
+	unsigned k = 0;
+
+	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
+		ph->kind[c] = -1;
+		if (c == ph->b->cpu || !percpu_of(c)->online)
+			continue;
+		ph->kind[c] = (int)(k++ % NR_WORKLOADS);
+		per_kind[ph->kind[c]]++;
+	}
+	ph->proc_cpus = per_kind[WORK_PROCS];
+}
+
+/*
+ * op(b, n) with the workloads running on the other CPUs: a TAP check that all kept running with
+ * every pattern intact, and one for the processes (they ran while op did). op's result.
+ */
 static uint64_t balloon_phase(struct balloon *b, const char *what,
 			      uint64_t (*op)(struct balloon *b, uint64_t n), uint64_t n)
 {
 	static struct phase ph;
-	unsigned others = 0, good = 0;
+	unsigned per_kind[NR_WORKLOADS] = { 0 }, others = 0, good = 0, procs_good = 0;
+	uint64_t procs = 0, iters = 0, meanwhile = 0;
 	bool ran;
 
 	ph = (struct phase){ .b = b, .op = op, .n = n };
+	phase_assign(&ph, per_kind);
+	ph.seen_faults = idt_user_page_fault_count();
 	ran = smp_run_all(phase_cpu, &ph);
 	for (unsigned c = 0; c < SMP_MAX_CPUS; c++) {
 		const struct work_result *r = &ph.res[c];
+		bool ok;
 
 		if (!r->ran)
 			continue;
 		others++;
-		good += r->during > 0 && r->bad == 0 && r->failed == 0;
-		kprintf("# balloon: cpu %u ran %s while the balloon %s: %lu rounds (%lu begun "
-			"meanwhile), %lu allocations, %lu bytes changed, %lu failures\n", c,
-			workloads[c % NR_WORKLOADS].name, what, r->rounds, r->during, r->ops, r->bad,
-			r->failed);
+		ok = workloads[ph.kind[c]].report(c, what, r);
+		good += ok;
+		if (ph.kind[c] == WORK_PROCS) {
+			procs_good += ok;
+			procs += r->ops;
+			iters += r->iters;
+			meanwhile += r->meanwhile;
+		}
 	}
-	if (nr_cpus_online() < 2)
+	for (unsigned w = 0; w < NR_WORKLOADS; w++)
+		if (per_kind[w] == 0)
+			kprintf("# balloon: no CPU left for the %s workload while the balloon %s "
+				"(%u CPUs)\n", workloads[w].name, what, nr_cpus_online());
+	if (nr_cpus_online() < 2) {
 		tap_check(true, "balloon: # SKIP no other CPU to run workloads while the balloon %s",
 			  what);
-	else
-		tap_check(ran && others == nr_cpus_online() - 1 && good == others,
-			  "balloon: workloads kept running on the %u other CPUs while the balloon %s, "
-			  "every pattern intact", others, what);
+		tap_check(true, "balloon: # SKIP no other CPU to run processes while the balloon %s",
+			  what);
+		return ph.done;
+	}
+	tap_check(ran && others == nr_cpus_online() - 1 && good == others,
+		  "balloon: workloads kept running on the %u other CPUs while the balloon %s, "
+		  "every pattern intact", others, what);
+	tap_check(ran && ph.proc_cpus > 0 && procs_good == ph.proc_cpus,
+		  "balloon: ring-3 processes kept running on %u CPUs while the balloon %s: %lu "
+		  "exited 0 with every pattern intact, %lu of their %lu iterations ended meanwhile "
+		  "(%lu ring-3 page faults)", ph.proc_cpus, what, procs, meanwhile, iters, ph.faults);
 	return ph.done;
 }
 
@@ -593,7 +813,9 @@ void balloon_scenario(const struct topo *t)
 	uint64_t target, free0, end, got, bad;
 	long reported;
 
-	if (!balloon_init(t, &b))
+	/* Ring 3 for the process workload; before anything is counted (proc_init pins a kernel
+	 * table and creates the VMA cache for good). */
+	if (!uarch_init() || !proc_init() || !balloon_init(t, &b))
 		return;
 	if (b.deflate_on_oom)
 		pmem_set_oom_notifier(balloon_oom, &b);

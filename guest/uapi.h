@@ -100,8 +100,19 @@ enum uprog {
 	UPROG_FAULTINJ,         /* RSI rounds of mmap, touch, verify, fork, munmap, brk up/down,
 				 * tolerating -ENOMEM (scenario=faultinj): exit 0 all data intact,
 				 * 1 a page read back wrong, 2 an unexpected system-call result */
+	UPROG_BWORK,            /* the balloon scenario's process workload: RSI iterations of
+				 * map, fill, verify, fork every 8th, unmap, each stamped in the
+				 * log at MV_BWORK_LOG (guest/balloon.c) */
 	UPROG_COUNT
 };
+
+/*
+ * UPROG_BWORK's log: one page mapped at this fixed address, where iteration i stores the TSC
+ * (rdtsc) at its end in word i; the kernel reads it through the process's page table after the
+ * exit. At most MV_BWORK_MAX_ITERS iterations (one page of words).
+ */
+#define MV_BWORK_LOG        UINT64_C(0x380000000)      /* 14 GiB: no other program's range */
+#define MV_BWORK_MAX_ITERS  512
 
 /* wait4 status words (Linux): exited: code << 8; killed: the signal number. */
 #define WSTATUS_EXITED(code)   ((code) << 8)

@@ -1094,6 +1094,105 @@ static int prog_faultinj(unsigned long rounds)
 	u_printf("# faultinj: pid %ld: %lu rounds, %lu allocation failures seen\n", u_getpid(),
 		 rounds, enomem);
 	return 0;
+/* ---- bwork: the balloon scenario's process workload ------------------------------------------ */
+
+/*
+ * Runs on the CPUs that do not drive the balloon while it inflates or deflates (guest/balloon.c),
+ * so every check is about this process's memory surviving the balloon taking and returning
+ * frames around it. Per iteration: map 4-7 pages anywhere, fill every word with a pattern of
+ * (pid, iteration, page, word), verify it; every BWORK_FORK_EVERY-th iteration fork a child that
+ * verifies the inherited copy, overwrites it (copy-on-write) and verifies its own, exiting with
+ * its bad-word count, while the parent overwrites its own copy and verifies it after the child's
+ * end; unmap; stamp the iteration's end (rdtsc) in the log. No TAP line per process (there are
+ * many): the exit status says it all, 0 or the bad words and failed calls (at most 255).
+ */
+#define BWORK_FORK_EVERY 8
+#define BWORK_WORDS      (PAGE / sizeof(unsigned long))
+#define BWORK_CHILD      (1UL << 30)    /* tag bits of the copies written after a fork */
+#define BWORK_PARENT     (2UL << 30)
+
+static unsigned long bwork_word(unsigned long tag, unsigned long page, unsigned long i)
+{
+	/* tag: pid << 40 | iteration << 16 (iteration < 512); page < 8; i < 512: the fields do not
+	 * overlap and x >= 1 << 40, and an odd multiplier is a bijection, so every word of every
+	 * page of every iteration and process differs, and none is 0 (a lost page reads 0). */
+	unsigned long x = tag | page << 12 | i;
+
+	return x * 0x9e3779b97f4a7c15UL;
+}
+
+static void bwork_fill(long m, unsigned long pages, unsigned long tag)
+{
+	for (unsigned long p = 0; p < pages; p++) {
+		volatile unsigned long *w = (volatile unsigned long *)(m + (long)(p * PAGE));
+
+		for (unsigned long i = 0; i < BWORK_WORDS; i++)
+			w[i] = bwork_word(tag, p, i);
+	}
+}
+
+static unsigned long bwork_bad(long m, unsigned long pages, unsigned long tag)
+{
+	unsigned long bad = 0;
+
+	for (unsigned long p = 0; p < pages; p++) {
+		volatile unsigned long *w = (volatile unsigned long *)(m + (long)(p * PAGE));
+
+		for (unsigned long i = 0; i < BWORK_WORDS; i++)
+			bad += w[i] != bwork_word(tag, p, i);
+	}
+	return bad;
+}
+
+static unsigned long rdtsc(void)
+{
+	unsigned int lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (unsigned long)hi << 32 | lo;
+}
+
+static int prog_bwork(unsigned long iters)
+{
+	long pid = u_getpid(), log;
+	unsigned long bad = 0;
+
+	if (iters > MV_BWORK_MAX_ITERS)
+		return 255;
+	log = u_anon(MV_BWORK_LOG, PAGE, PROT_READ | PROT_WRITE, MAP_FIXED_NOREPLACE);
+	if (log != (long)MV_BWORK_LOG)
+		return 255;
+	for (unsigned long it = 0; it < iters; it++) {
+		unsigned long pages = 4 + (it + (unsigned long)pid) % 4;
+		unsigned long tag = (unsigned long)pid << 40 | it << 16;
+		long m = u_anon(0, pages * PAGE, PROT_READ | PROT_WRITE, 0);
+
+		if (u_err(m)) {
+			bad++;
+			continue;
+		}
+		bwork_fill(m, pages, tag);
+		bad += bwork_bad(m, pages, tag);
+		if (it % BWORK_FORK_EVERY == BWORK_FORK_EVERY - 1) {
+			int status = -1;
+			long child = u_fork();
+
+			if (child == 0) {
+				unsigned long cbad = bwork_bad(m, pages, tag);
+
+				bwork_fill(m, pages, tag | BWORK_CHILD);
+				cbad += bwork_bad(m, pages, tag | BWORK_CHILD);
+				return cbad > 255 ? 255 : (int)cbad;
+			}
+			bad += child < 0;
+			bwork_fill(m, pages, tag | BWORK_PARENT);
+			bad += u_wait(child, &status) != child || status != WSTATUS_EXITED(0);
+			bad += bwork_bad(m, pages, tag | BWORK_PARENT);
+		}
+		bad += u_munmap((unsigned long)m, pages * PAGE) != 0;
+		((volatile unsigned long *)log)[it] = rdtsc();
+	}
+	return bad > 255 ? 255 : (int)bad;
 }
 
 int umain(unsigned long prog, unsigned long arg);
@@ -1112,6 +1211,7 @@ int umain(unsigned long prog, unsigned long arg)
 	case UPROG_STRESS: return prog_stress(arg);
 	case UPROG_MBIND: return prog_mbind();
 	case UPROG_FAULTINJ: return prog_faultinj(arg);
+	case UPROG_BWORK: return prog_bwork(arg);
 	case UPROG_SEGV_UNMAPPED:
 	case UPROG_SEGV_WRITE_RO:
 	case UPROG_SEGV_EXEC_NX:

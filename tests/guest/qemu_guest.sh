@@ -37,7 +37,9 @@
 #                        virtio-mmio, free page reporting on); a QMP "balloon" command through
 #                        a FIFO asks for 28 MiB of the 128: the guest's driver must inflate
 #                        exactly 7168 pages, have 16 free 2 MiB blocks reported, serve a memory
-#                        hog by deflate-on-OOM, deflate them all; slab work on the other CPU
+#                        hog by deflate-on-OOM, deflate them all; on 3 CPUs, ring-3
+#                        processes (map, fill, verify, fork, unmap; iterations ending while
+#                        the balloon changes) on one other CPU and slab work on the last
 #                        during both, a page pattern intact after both. Before the target, QMP
 #                        turns on QEMU's stats polling (qom-set guest-stats-polling-interval) and
 #                        reads guest-stats (qom-get) until the driver has refilled the buffer:
@@ -130,12 +132,18 @@ qmp_drive_balloon() {
 }
 
 # The balloon scenario's checks common to every device: the workloads on the other CPUs during
-# both phases, the pattern on the pages kept out of the balloon after both.
+# both phases (with 3 CPUs, ring-3 processes on one, slab work on the other: both kinds, and
+# process iterations that ended while the balloon changed), the pattern on the pages kept out of
+# the balloon after both.
 check_balloon_scenario_parts() {
 	local what
 	for what in inflated deflated; do
 		grep -qE "^ok [0-9]+ - balloon: workloads kept running on the [1-9][0-9]* other CPUs while the balloon $what, every pattern intact$" <<<"$out" \
 			|| fail "no workload check while the balloon $what"
+		grep -qE "^ok [0-9]+ - balloon: ring-3 processes kept running on [1-9][0-9]* CPUs while the balloon $what: [1-9][0-9]* exited 0 with every pattern intact, [1-9][0-9]* of their [1-9][0-9]* iterations ended meanwhile \([0-9]+ ring-3 page faults\)$" <<<"$out" \
+			|| fail "no process iterations ended while the balloon $what"
+		grep -qE "^# balloon: cpu [0-9]+ ran slab while the balloon $what: " <<<"$out" \
+			|| fail "no slab workload while the balloon $what"
 	done
 	for what in inflating deflating; do
 		grep -qE "^ok [0-9]+ - balloon: the pattern on the 512 pages not ballooned is intact after $what \\(0 words changed\\)$" <<<"$out" \
@@ -565,7 +573,7 @@ scenario_balloon)
 	# guest waits for a non-zero target (answering stats requests meanwhile), so the target
 	# comes last: first the stats polling, then guest-stats until two updates were seen.
 	qmp_drive_balloon >"$work/qmp.log" 2>&1 &
-	boot scenario-balloon -m 128 -smp 2 -global virtio-mmio.force-legacy=false \
+	boot scenario-balloon -m 128 -smp 3 -global virtio-mmio.force-legacy=false \
 		-device virtio-balloon-device,id=balloon0,free-page-reporting=on,deflate-on-oom=on \
 		-chardev pipe,id=qmp,path="$work/qmp" -mon chardev=qmp,mode=control
 	wait

@@ -7,7 +7,8 @@
 #
 # Checks: exit status 1 (every guest TAP check passed: inflated to the target, free pages fell
 # by as much, free page reports used, a memory hog served by deflate-on-OOM, deflated back,
-# inflated again; slab work on the other CPUs during the inflate and the deflate; the pattern on
+# inflated again; ring-3 processes and slab work on the other CPUs during the inflate and the
+# deflate, with process iterations ending while the balloon changed; the pattern on
 # 512 held pages of both nodes intact after both); memvisor's end-of-run
 # consistency check; the guest's final "balloon: node K pages=P" lines sum to N (the target in
 # pages); and for every node, the host's pages_ballooned equals P. The guest inflates in 64 KiB
@@ -38,6 +39,10 @@ grep -Eq "^ok [0-9]+ - balloon: inflated again to $want pages, left inflated$" "
 for what in inflated deflated; do
     grep -Eq "^ok [0-9]+ - balloon: workloads kept running on the [1-9][0-9]* other CPUs while the balloon $what, every pattern intact$" "$out" \
         || fail "no workload on the other CPUs while the balloon $what"
+    grep -Eq "^ok [0-9]+ - balloon: ring-3 processes kept running on [1-9][0-9]* CPUs while the balloon $what: [1-9][0-9]* exited 0 with every pattern intact, [1-9][0-9]* of their [1-9][0-9]* iterations ended meanwhile \([0-9]+ ring-3 page faults\)$" "$out" \
+        || fail "no process iterations ended while the balloon $what"
+    grep -Eq "^# balloon: cpu [0-9]+ ran slab while the balloon $what: " "$out" \
+        || fail "no slab workload while the balloon $what (give the guest 3 CPUs)"
 done
 grep -Eq '^ok [0-9]+ - balloon: 512 pages filled with a per-page pattern \(node 0: [1-9][0-9]*, node 1: [1-9][0-9]*\) before inflating$' "$out" \
     || fail "the pattern pages are not spread over both nodes"

@@ -59,12 +59,14 @@ mv_add_kvm_test(NAME guest.scenario_hostagree COMMAND ${CMAKE_CURRENT_LIST_DIR}/
 # scenario=balloon against memvisor's virtio-balloon (vmm/virtio_balloon.c): the guest's driver
 # inflates to the 128 MiB target (half of each 128 MiB node: its blocks alternate between the
 # nodes), has free blocks reported, serves a memory hog by deflating on OOM, deflates, inflates
-# again and stays so;
+# again and stays so; 3 vCPUs (vCPU 2 on node 0), so that ring-3 processes and slab work run on
+# the two other CPUs at once during the inflate and the deflate;
 # the host's per-node ballooned pages must equal the guest's per-node figures
 # (tests/kvm/balloon_check.sh).
 mv_add_kvm_test(NAME guest.scenario_balloon COMMAND ${CMAKE_CURRENT_LIST_DIR}/balloon_check.sh
     --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json --pages 32768
-    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-balloon.elf ${MV_MM_MACHINE}
+    -- $<TARGET_FILE:memvisor> run ${MV_IMAGES_DIR}/scenario-balloon.elf
+       --cpus 3 --numa node=0,size=128M,cpus=0:2,distances=1@20 --numa node=1,size=128M,cpus=1
        --cmdline scenario=balloon --balloon target=128M,free-page-reporting=on,deflate-on-oom=on
        --stats ${CMAKE_CURRENT_BINARY_DIR}/balloon.json
     TIMEOUT 300)
