@@ -1094,6 +1094,8 @@ static int prog_faultinj(unsigned long rounds)
 	u_printf("# faultinj: pid %ld: %lu rounds, %lu allocation failures seen\n", u_getpid(),
 		 rounds, enomem);
 	return 0;
+}
+
 /* ---- bwork: the balloon scenario's process workload ------------------------------------------ */
 
 /*
