@@ -45,6 +45,7 @@
 #include "ram.h"
 #include "swap.h"
 #include "seccomp_filter.h"
+#include "tsan.h"
 
 #define GMEM_RESERVE_SIZE (UINT64_C(32) << 20)   /* spare registered range for unmaps */
 #define GMEM_MSG_BATCH    16
@@ -138,9 +139,12 @@ static int host_map(struct gmem *g, gpa_t c, pfn_t pfn)
 {
 	const struct gmem_pool *p = &g->pool[pfn_pool(g, pfn)];
 	void *want = cluster_hva(g, c);
-	void *got = mmap(want, g->cluster_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-			 p->memfd, (off_t)pfn_offset(g, pfn));
+	void *got;
 
+	MV_TSAN_MAPPING_BEGIN();        /* the kernel orders the vCPUs after this: vmm/tsan.h */
+	got = mmap(want, g->cluster_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		   p->memfd, (off_t)pfn_offset(g, pfn));
+	MV_TSAN_MAPPING_END();
 	if (got == MAP_FAILED)
 		return mv_fail(errno, "mapping pool frames at gpa 0x%" PRIx64 ": %s (host mappings: "
 			       "see vm.max_map_count)", c, strerror(errno));
@@ -450,8 +454,10 @@ static int cluster_remap_locked(struct gmem *g, gpa_t c, pfn_t pfn)
 /* After fatal failure: make the cluster inaccessible so a waiting vCPU gets -EFAULT, not data. */
 static void fault_refuse(struct gmem *g, gpa_t c)
 {
+	MV_TSAN_MAPPING_BEGIN();        /* as in host_map: vmm/tsan.h */
 	mmap(cluster_hva(g, c), g->cluster_size, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	MV_TSAN_MAPPING_END();
 	wake_range(g, c);
 }
 
