@@ -121,7 +121,9 @@ static void gmem_fail_locked(struct gmem *g, int err)
 {
 	if (g->fatal)
 		return;
-	g->fatal = err < 0 ? -err : err ? err : EIO;
+	/* atomic: written under gmem.lock but also read without it (after the unlock in
+	 * request_cluster, run.c's vCPU loop, run_qmp.c): a plain store raced with those (TSan) */
+	__atomic_store_n(&g->fatal, err < 0 ? -err : err ? err : EIO, __ATOMIC_RELEASE);
 	fprintf(stderr, "memvisor: guest memory: %s\n", mv_error());
 }
 
