@@ -8,7 +8,7 @@
 #    unit tests there too;
 # 4. builds the host engine tests (ctest label `engine`, target engine_tests: the binaries listed
 #    in MV_ENGINE_TESTS in cmake/memvisor.cmake) with clang + ThreadSanitizer and runs exactly
-#    those cases, with the suppressions in tests/tsan.supp (about 2 minutes on 2 cores);
+#    those cases, with the suppressions in tests/tsan.supp (about 2 minutes on 2 idle cores);
 # 5. runs every ctest case except benchmarks in the clang build of step 2.
 #
 # Environment: MV_FUZZ_SECONDS (default 60) bounds each fuzzer; MV_JOBS (default nproc).
