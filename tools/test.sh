@@ -44,7 +44,7 @@ echo "cases per binary:" $(ctest --test-dir build/test-tsan -L engine -N |
       sed -n 's/^ *Test *#[0-9]*: \([a-z_]*\)\..*/\1/p' | uniq -c | awk '{print $2 "=" $1}')
 ctest --test-dir build/test-tsan -L engine --output-on-failure -j "$jobs" \
       >build/test-tsan/ctest.log || { cat build/test-tsan/ctest.log; exit 1; }
-tail -n 3 build/test-tsan/ctest.log
+grep -E 'tests passed|Total Test time' build/test-tsan/ctest.log
 
 echo "== every test case except benchmarks (clang build)"
 ctest --test-dir build/test-clang -LE bench --output-on-failure -j "$jobs"
