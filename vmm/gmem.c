@@ -57,6 +57,7 @@
 #include "ratelimit.h"
 #include "swap.h"
 #include "seccomp_filter.h"
+#include "tsan.h"
 
 #define GMEM_RESERVE_SIZE (UINT64_C(32) << 20)   /* spare registered range for unmaps */
 #define GMEM_MSG_BATCH    16
@@ -181,7 +182,9 @@ static void gmem_fail_locked(struct gmem *g, int err)
 {
 	if (g->fatal)
 		return;
-	g->fatal = err < 0 ? -err : err ? err : EIO;
+	/* atomic: written under gmem.lock but also read without it (after the unlock in
+	 * request_cluster, run.c's vCPU loop, run_qmp.c): a plain store raced with those (TSan) */
+	__atomic_store_n(&g->fatal, err < 0 ? -err : err ? err : EIO, __ATOMIC_RELEASE);
 	fprintf(stderr, "memvisor: guest memory: %s\n", mv_error());
 }
 
@@ -213,9 +216,13 @@ static int host_map(struct gmem *g, gpa_t c, pfn_t pfn)
 
 		injected = faultinj_should_fail(g->fi, FI_MMAP, g->cluster_size,
 						"mmap of pool frames at gpa", c);
-		if (!injected)
+		if (!injected) {
+			MV_TSAN_MAPPING_BEGIN();    /* the kernel orders the vCPUs after this:
+						       vmm/tsan.h */
 			got = mmap(want, g->cluster_size, PROT_READ | PROT_WRITE,
 				   MAP_SHARED | MAP_FIXED, p->memfd, (off_t)pfn_offset(g, pfn));
+			MV_TSAN_MAPPING_END();
+		}
 		if (got != MAP_FAILED)
 			break;
 		err = injected ? ENOMEM : errno;
@@ -580,8 +587,10 @@ static int cluster_remap_locked(struct gmem *g, gpa_t c, pfn_t pfn)
 /* After fatal failure: make the cluster inaccessible so a waiting vCPU gets -EFAULT, not data. */
 static void fault_refuse(struct gmem *g, gpa_t c)
 {
+	MV_TSAN_MAPPING_BEGIN();        /* as in host_map: vmm/tsan.h */
 	mmap(cluster_hva(g, c), g->cluster_size, PROT_NONE,
 	     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	MV_TSAN_MAPPING_END();
 	wake_range(g, c);
 }
 

@@ -312,7 +312,9 @@ static uint64_t pat_verify(struct fx *f, gpa_t start, gpa_t end, uint64_t salt)
  * PROT_NONE): the toucher catches its SIGSEGV and counts the access as refused. Only accesses
  * armed by guarded_access() are caught; any other SIGSEGV still kills the test.
  */
-static __thread sigjmp_buf *segv_jmp;
+/* volatile: only the signal handler reads it, so without volatile the compiler may drop the
+ * stores around the access (clang -fsanitize=thread did: the refused access then killed the test) */
+static __thread sigjmp_buf *volatile segv_jmp;
 
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -1878,7 +1880,7 @@ TEST(discarded_cluster_reused_by_the_guest_reads_zero)
 struct balloon_toucher {
 	struct fx *f;
 	gpa_t start, end;
-	volatile bool *stop;
+	bool *stop;                     /* set by the test thread: atomic */
 	uint64_t touches;
 };
 
@@ -1886,7 +1888,8 @@ static void *balloon_toucher(void *arg)
 {
 	struct balloon_toucher *t = arg;
 
-	for (gpa_t a = t->start; !*t->stop; a = a + 8 * PAGE + 8 < t->end ? a + 8 * PAGE + 8 : t->start) {
+	for (gpa_t a = t->start; !__atomic_load_n(t->stop, __ATOMIC_ACQUIRE);
+	     a = a + 8 * PAGE + 8 < t->end ? a + 8 * PAGE + 8 : t->start) {
 		*gword(t->f, a & ~(gpa_t)7) += 1;
 		t->touches++;
 	}
@@ -1901,7 +1904,7 @@ static void *balloon_toucher(void *arg)
 TEST(balloon_while_vcpus_touch_the_same_memory_stays_consistent)
 {
 	struct fx f;
-	volatile bool stop = false;
+	bool stop = false;
 	struct balloon_toucher t[2];
 	pthread_t th[2];
 	uint64_t pages, sum[2], bad;
@@ -1918,7 +1921,7 @@ TEST(balloon_while_vcpus_touch_the_same_memory_stays_consistent)
 		if (round % 5 == 0)
 			CHECK_OK(gmem_deflate(&f.g, 0, 2 * MIB, &pages));
 	}
-	stop = true;
+	__atomic_store_n(&stop, true, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < 2; i++)
 		pthread_join(th[i], NULL);
 	CHECK_GT(t[0].touches + t[1].touches, 0);

@@ -23,6 +23,10 @@
 
 /* ---- the fake machine --------------------------------------------------------------------- */
 
+/*
+ * The QMP thread calls these: the counters and `running` are read and written atomically
+ * (a test may look before or without a reply that would order it after the call).
+ */
 struct fake {
 	bool running;
 	int stops, conts, quits;
@@ -41,26 +45,26 @@ static struct fake fake;
 
 static int f_stop(void *ctx)
 {
-	fake.stops++;
-	fake.running = false;
+	__atomic_add_fetch(&fake.stops, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&fake.running, false, __ATOMIC_RELEASE);
 	return 0;
 }
 
 static int f_cont(void *ctx)
 {
-	fake.conts++;
-	fake.running = true;
+	__atomic_add_fetch(&fake.conts, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&fake.running, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
 static bool f_running(void *ctx)
 {
-	return fake.running;
+	return __atomic_load_n(&fake.running, __ATOMIC_ACQUIRE);
 }
 
 static void f_quit(void *ctx)
 {
-	fake.quits++;
+	__atomic_add_fetch(&fake.quits, 1, __ATOMIC_RELEASE);
 }
 
 static int f_tid(void *ctx, unsigned cpu)
@@ -81,7 +85,7 @@ static void f_stats(void *ctx, struct gmem_stats *st, unsigned *cluster_pages)
 static int f_request(void *ctx, const struct memreq *r, uint64_t *pages)
 {
 	fake.last = *r;
-	fake.requests++;
+	__atomic_add_fetch(&fake.requests, 1, __ATOMIC_RELEASE);     /* publishes last */
 	*pages = 48;
 	if (fake.request_err)
 		return mv_fail(-fake.request_err, "swap is full (fake)");
@@ -305,7 +309,7 @@ TEST(commands_before_negotiation_are_refused)
 	CHECK_STREQ(CMD(fd, "{\"execute\": \"query-status\", \"id\": 1}"),
 		    "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"Expecting capabilities "
 		    "negotiation with 'qmp_capabilities'\"}, \"id\": 1}");
-	CHECK_EQ(fake.stops, 0);
+	CHECK_EQ(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 0);
 	CHECK_STREQ(CMD(fd, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": "
 			"[\"oob\"]}}"),
 		    "{\"error\": {\"class\": \"GenericError\", \"desc\": \"Capability 'oob' not "
@@ -331,7 +335,7 @@ TEST(malformed_json_gets_an_error_and_the_connection_goes_on)
 	CHECK_CONTAINS(CMD(fd, "{\"a\": 1,}\n"), "expected a string key in an object, got '}'");
 	CHECK_STREQ(CMD(fd, "{\"execute\": \"query-status\"}\n"),
 		    "{\"return\": {\"running\": true, \"status\": \"running\"}}");
-	CHECK_EQ(fake.stops, 0);
+	CHECK_EQ(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 0);
 	close(fd);
 	fx_teardown(&f);
 }
@@ -353,7 +357,7 @@ TEST(badly_shaped_messages_are_refused_with_qemus_words)
 		       "\"desc\": \"QMP input member 'arguments' must be an object\"");
 	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"stop\", \"colour\": 1}"),
 		       "\"desc\": \"QMP input member 'colour' is unexpected\"");
-	CHECK_EQ(fake.stops, 0);
+	CHECK_EQ(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 0);
 	close(fd);
 	fx_teardown(&f);
 }
@@ -407,8 +411,8 @@ TEST(arguments_missing_unexpected_or_of_the_wrong_type)
 		       "\"desc\": \"Parameter 'to': node 2 does not exist (the machine has 2)\"");
 	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"x-memvisor-page-out\", \"arguments\": "
 			   "{\"node\": 9}}"), "Parameter 'node': node 9 does not exist");
-	CHECK_EQ(fake.requests, 0);
-	CHECK_EQ(fake.stops, 0);
+	CHECK_EQ(__atomic_load_n(&fake.requests, __ATOMIC_ACQUIRE), 0);
+	CHECK_EQ(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 0);
 	close(fd);
 	fx_teardown(&f);
 }
@@ -435,7 +439,7 @@ TEST(oversize_message_gets_an_error_and_the_connection_closes)
 	close(fd);
 	/* the server goes on serving the others */
 	CHECK_CONTAINS(CMD(other, "{\"execute\": \"query-status\"}"), "\"running\": true");
-	CHECK_EQ(fake.stops, 0);
+	CHECK_EQ(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 0);
 	close(other);
 	fx_teardown(&f);
 	free(big);
@@ -527,13 +531,13 @@ TEST(stop_and_cont_pause_the_machine_with_events_and_ids)
 		       "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": ");
 	CHECK_STREQ(recv_line(fd, buf, sizeof(buf)), "{\"return\": {}, \"id\": {\"n\": [1, \"a\"]}}");
 	CHECK_CONTAINS(recv_line(watcher, buf, sizeof(buf)), "{\"event\": \"STOP\"");
-	CHECK_EQ(fake.stops, 1);
+	CHECK_EQ(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 1);
 	CHECK_STREQ(CMD(fd, "{\"execute\": \"query-status\"}"),
 		    "{\"return\": {\"running\": false, \"status\": \"paused\"}}");
 	CHECK_CONTAINS(CMD(fd, "{\"execute\": \"cont\", \"id\": 5}"), "{\"event\": \"RESUME\"");
 	CHECK_STREQ(recv_line(fd, buf, sizeof(buf)), "{\"return\": {}, \"id\": 5}");
 	CHECK_CONTAINS(recv_line(watcher, buf, sizeof(buf)), "{\"event\": \"RESUME\"");
-	CHECK_EQ(fake.conts, 1);
+	CHECK_EQ(__atomic_load_n(&fake.conts, __ATOMIC_ACQUIRE), 1);
 	CHECK_STREQ(CMD(fd, "{\"execute\": \"query-status\"}"),
 		    "{\"return\": {\"running\": true, \"status\": \"running\"}}");
 	/* events go only to negotiated clients: this one still gets its first reply next */
@@ -628,7 +632,7 @@ TEST(page_out_page_in_and_migrate_become_memreqs)
 	CHECK_STREQ(CMD(fd, "{\"execute\": \"x-memvisor-page-out\", \"arguments\": {\"node\": 0}, "
 			"\"id\": 9}"), "{\"error\": {\"class\": \"GenericError\", \"desc\": \"swap is "
 		    "full (fake)\"}, \"id\": 9}");
-	CHECK_EQ(fake.requests, 4);
+	CHECK_EQ(__atomic_load_n(&fake.requests, __ATOMIC_ACQUIRE), 4);
 	close(fd);
 	fx_teardown(&f);
 }
@@ -977,11 +981,11 @@ TEST(qmp_client_script_prints_one_reply_per_command)
 		       "\"paused\"}}\n");
 	CHECK(WIFEXITED(status));
 	CHECK_EQ(WEXITSTATUS(status), 1);               /* one command got an error */
-	CHECK_EQ(fake.requests, 1);
+	CHECK_EQ(__atomic_load_n(&fake.requests, __ATOMIC_ACQUIRE), 1);
 	snprintf(cmdline, sizeof(cmdline), "python3 %s/tools/qmp-client %s cont >/dev/null",
 		 MV_SOURCE_DIR, spec.path);
 	CHECK_EQ(system(cmdline), 0);
-	CHECK(fake.running);
+	CHECK(__atomic_load_n(&fake.running, __ATOMIC_ACQUIRE));
 	snprintf(cmdline, sizeof(cmdline), "python3 %s/tools/qmp-client %s query-status -- "
 		 "--sleep -1 2>/dev/null", MV_SOURCE_DIR, spec.path);
 	status = system(cmdline);

@@ -238,7 +238,7 @@ static uint16_t used_idx(struct fx *f, unsigned q)
 {
 	struct vring_used *u = gptr(f, QBASE(q) + 0x2000, 6 + 8 * QSIZE);
 
-	return u->idx;
+	return __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE);    /* the device thread publishes it */
 }
 
 /* Put the PFNs in a buffer at BUF_GPA and submit one chain of one descriptor on queue q. */
