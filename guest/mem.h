@@ -156,10 +156,10 @@ bool kmem_init(void);
  * pages, deflates (guest/README.md). The memory manager must be up. */
 void balloon_scenario(const struct topo *t);
 
-/* For other scenarios (faultinj_test.c, soak.c): the driver set up on the first virtio-balloon device,
- * or NULL (silently) when there is none; then inflate / deflate by up to n pages (the pages
- * added or removed: fewer when memory runs out or a batch fails), and the pages it holds. The
- * memory manager must be up; one CPU at a time. */
+/* For other scenarios (faultinj_test.c, soak.c): the driver set up on the first virtio-balloon
+ * device, or NULL (silently) when there is none; then inflate / deflate by up to n pages (the
+ * pages added or removed: fewer when memory runs out or a batch fails), and the pages it holds.
+ * The memory manager must be up; one CPU at a time. */
 struct balloon;
 struct balloon *balloon_open(const struct topo *t);
 uint64_t balloon_grow(struct balloon *b, uint64_t n);

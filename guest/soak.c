@@ -142,7 +142,7 @@ static bool hold_fill(uint64_t free_pages)
 	for (unsigned n = 0; n < MM_MAX_NODES; n++)
 		if (pmem_buddy.mem_nodes >> n & 1)
 			nodes[nr_nodes++] = n;
-	hold = vmalloc(want * sizeof(*hold) + 1);
+	hold = vmalloc(want * sizeof(*hold) + 1);   /* + 1: never a 0-byte request */
 	if (!tap_check(hold != NULL, "soak: room for %lu held blocks", want))
 		return false;
 	for (nr_hold = 0; nr_hold < want; nr_hold++) {
