@@ -914,3 +914,47 @@ uint64_t balloon_pages(const struct balloon *b)
 {
 	return b->nr;
 }
+
+/* The device's target (num_pages), at most what the balloon can hold. */
+uint64_t balloon_target(struct balloon *b)
+{
+	uint64_t target = virtio_config_read32(&b->dev, offsetof(struct virtio_balloon_config,
+								  num_pages));
+
+	return target < b->max ? target : b->max;
+}
+
+/* Answer a statistics request, then move toward the target by at most step pages: the pages
+ * inflated (> 0) or deflated (< 0). Fewer when memory or an injected failure stops a batch. */
+int64_t balloon_follow(struct balloon *b, uint64_t step)
+{
+	uint64_t target, n;
+
+	balloon_poll(b);
+	target = balloon_target(b);
+	if (target > b->nr) {
+		n = target - b->nr < step ? target - b->nr : step;
+		return (int64_t)balloon_inflate(b, n);
+	}
+	if (target < b->nr) {
+		n = b->nr - target < step ? b->nr - target : step;
+		return -(int64_t)balloon_deflate(b, n);
+	}
+	return 0;
+}
+
+bool balloon_use_deflate_on_oom(struct balloon *b)
+{
+	pmem_set_oom_notifier(b && b->deflate_on_oom ? balloon_oom : NULL, b);
+	return b && b->deflate_on_oom;
+}
+
+uint64_t balloon_oom_deflated(const struct balloon *b)
+{
+	return b->oom_deflated;
+}
+
+long balloon_report_free(struct balloon *b)
+{
+	return b->have_report ? balloon_report(b) : -1;
+}

@@ -70,4 +70,30 @@ struct topo;
 struct memmap;
 void faultinj_scenario(const struct topo *t, const struct memmap *mm);
 
+/*
+ * faultinj_test.c's pieces for other workloads (soak.c), on the memory manager once set up:
+ *   faultinj_pattern_write/_ok  the word pattern of key over bytes at p, and its check
+ *   faultinj_settled_free       free pages with every CPU's slab caches flushed (a TAP
+ *                               buddy_check line; the other CPUs idle)
+ *   faultinj_work_init          the kernel rounds' cache and node list (a TAP line), seed
+ *                               their patterns
+ *   faultinj_work_round         one kernel round on this CPU (run on every CPU at once through
+ *                               smp_run_all): verify all held, free about half, refill; last:
+ *                               verify and free everything
+ *   faultinj_work_all_ran       every online CPU ran a round since the last call
+ *   faultinj_work_totals        allocations tried / failed, patterns verified / wrong, all CPUs
+ *   faultinj_work_fini          destroy the cache (after a last round)
+ */
+void faultinj_pattern_write(void *p, size_t bytes, uint64_t key);
+bool faultinj_pattern_ok(const void *p, size_t bytes, uint64_t key);
+uint64_t faultinj_settled_free(void);
+struct faultinj_work_totals {
+	uint64_t allocs, failures, verified, bad;
+};
+bool faultinj_work_init(uint64_t pattern_seed);
+void faultinj_work_round(bool last);
+bool faultinj_work_all_ran(void);
+void faultinj_work_totals(struct faultinj_work_totals *t);
+void faultinj_work_fini(void);
+
 #endif /* GUEST_FAULTINJ_H */

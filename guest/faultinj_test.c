@@ -83,7 +83,7 @@ static uint64_t mix(uint64_t x)
 /* ---- patterns ------------------------------------------------------------------------------- */
 
 /* bytes at p: 8-byte words mix(key + i), the tail bytes the low bytes of the next word. */
-static void pattern_write(void *p, size_t bytes, uint64_t key)
+void faultinj_pattern_write(void *p, size_t bytes, uint64_t key)
 {
 	uint64_t *w = p;
 	size_t i;
@@ -94,7 +94,7 @@ static void pattern_write(void *p, size_t bytes, uint64_t key)
 		((uint8_t *)p)[b] = (uint8_t)(mix(key + i) >> ((b & 7) * 8));
 }
 
-static bool pattern_ok(const void *p, size_t bytes, uint64_t key)
+bool faultinj_pattern_ok(const void *p, size_t bytes, uint64_t key)
 {
 	const uint64_t *w = p;
 	size_t i;
@@ -111,7 +111,7 @@ static bool pattern_ok(const void *p, size_t bytes, uint64_t key)
 static void verify(struct fi_cpu *c, const void *p, size_t bytes, uint64_t key, const char *what)
 {
 	c->verified++;
-	if (pattern_ok(p, bytes, key))
+	if (faultinj_pattern_ok(p, bytes, key))
 		return;
 	c->bad++;
 	kprintf("# faultinj: cpu %u: %s at %p (%lu bytes) does not hold its pattern\n", cpu_id(),
@@ -149,7 +149,8 @@ static void page_slot(struct fi_cpu *c, unsigned cpu, unsigned i, bool free_it, 
 	}
 	s->held = true;
 	s->key = mix(seed ^ ((uint64_t)cpu << 48) ^ ((uint64_t)c->round << 32) ^ i);
-	pattern_write(phys_to_direct(s->pfn << MM_PAGE_SHIFT), MM_PAGE_SIZE << s->order, s->key);
+	faultinj_pattern_write(phys_to_direct(s->pfn << MM_PAGE_SHIFT), MM_PAGE_SIZE << s->order,
+			       s->key);
 }
 
 static void obj_slot(struct fi_cpu *c, unsigned cpu, unsigned i, bool free_it, bool last)
@@ -176,7 +177,7 @@ static void obj_slot(struct fi_cpu *c, unsigned cpu, unsigned i, bool free_it, b
 		return;
 	}
 	s->key = mix(seed ^ ((uint64_t)cpu << 48) ^ ((uint64_t)c->round << 32) ^ (i + 0x10000));
-	pattern_write(s->p, s->size, s->key);
+	faultinj_pattern_write(s->p, s->size, s->key);
 }
 
 /* One round on this CPU: every slot verified, about half freed, the empty ones filled. */
@@ -221,7 +222,7 @@ static void vmalloc_round(struct fi_cpu *c, struct bsp_counts *n, unsigned round
 		n->vmalloc_failures++;
 		return;
 	}
-	pattern_write(p, bytes, key);
+	faultinj_pattern_write(p, bytes, key);
 	verify(c, p, bytes, key, "vmalloc area");
 	vfree(p);
 }
@@ -280,7 +281,7 @@ static void slab_flush_this_cpu(void *arg)
 }
 
 /* Free pages with every CPU's cached objects, empty slabs and per-CPU frames given back. */
-static uint64_t settled_free(void)
+uint64_t faultinj_settled_free(void)
 {
 	struct buddy_stats st;
 
@@ -315,6 +316,44 @@ static bool all_cpus_ran(void)
 	return ok;
 }
 
+/* ---- the kernel rounds for other workloads (faultinj.h; soak.c) ------------------------------ */
+
+bool faultinj_work_init(uint64_t pattern_seed)
+{
+	seed = pattern_seed;
+	nr_mem_nodes = 0;
+	for (unsigned i = 0; i < MM_MAX_NODES; i++)
+		if (pmem_buddy.mem_nodes >> i & 1)
+			mem_nodes[nr_mem_nodes++] = i;
+	own_cache = kmem_cache_create(&kmem, "faultinj", OWN_SIZE, 0, 0, NULL);
+	return tap_check(own_cache != NULL, "faultinj: a cache of %u-byte objects", OWN_SIZE);
+}
+
+void faultinj_work_round(bool last)
+{
+	kernel_round(last ? (void *)1 : NULL);
+}
+
+bool faultinj_work_all_ran(void)
+{
+	return all_cpus_ran();
+}
+
+void faultinj_work_totals(struct faultinj_work_totals *t)
+{
+	struct fi_cpu sum;
+
+	sum_cpus(&sum);
+	*t = (struct faultinj_work_totals){ .allocs = sum.allocs, .failures = sum.failures,
+					    .verified = sum.verified, .bad = sum.bad };
+}
+
+void faultinj_work_fini(void)
+{
+	MM_BUG_ON(kmem_cache_destroy(own_cache) != 0);
+	own_cache = NULL;
+}
+
 void faultinj_scenario(const struct topo *t, const struct memmap *mm)
 {
 	struct bsp_counts n = { .balloon_exact = true };
@@ -332,16 +371,12 @@ void faultinj_scenario(const struct topo *t, const struct memmap *mm)
 	mmtest_check_buddy("after setup");
 	if (!uarch_init() || !proc_init())
 		return;
-	own_cache = kmem_cache_create(&kmem, "faultinj", OWN_SIZE, 0, 0, NULL);
-	if (!tap_check(own_cache != NULL, "faultinj: a cache of %u-byte objects", OWN_SIZE))
+	if (!faultinj_work_init(seed))
 		return;
-	for (unsigned i = 0; i < MM_MAX_NODES; i++)
-		if (pmem_buddy.mem_nodes >> i & 1)
-			mem_nodes[nr_mem_nodes++] = i;
 	b = balloon_open(t);            /* before arming: the driver's setup is not the subject */
 	kprintf("# faultinj: %s\n", b ? "balloon device found: inflate/deflate rounds" :
 		"no virtio-balloon device: no balloon rounds");
-	free0 = settled_free();
+	free0 = faultinj_settled_free();
 	tables0 = vmem_table_pages();
 
 	faultinj_arm();
@@ -375,12 +410,11 @@ void faultinj_scenario(const struct topo *t, const struct memmap *mm)
 	} else {
 		tap_check(true, "faultinj: balloon # SKIP no virtio-balloon device");
 	}
-	free1 = settled_free();         /* own_cache is empty: shrunk, as it was for free0 */
+	free1 = faultinj_settled_free();         /* own_cache is empty: shrunk, as it was for free0 */
 	tables1 = vmem_table_pages();
 	tap_check(free1 == free0 && tables1 == tables0, "faultinj: free pages back to %lu (%lu), "
 		  "kernel table pages %lu (%lu)", free0, free1, tables0, tables1);
-	MM_BUG_ON(kmem_cache_destroy(own_cache) != 0);
-	own_cache = NULL;
+	faultinj_work_fini();
 	tap_check(pmem_oom_reports == 0, "no unexpected out-of-memory report (%lu)",
 		  pmem_oom_reports);
 }

@@ -3,8 +3,8 @@
  * command line out of low memory, then run the scenario the command line selects
  * (guest/README.md): the topology report (default), a deliberate exception, the memtest, or a
  * memory-manager scenario (scenario=NAME, mmtest.c), a process scenario (scenario=NAME,
- * proctest.c) or the fault-injection workload (scenario=faultinj with fail_*= options,
- * faultinj_test.c).
+ * proctest.c), the fault-injection workload (scenario=faultinj with fail_*= options,
+ * faultinj_test.c) or the soak (scenario=soak soak_seconds=N, soak.c).
  *
  * Everything from the boot environment is validated before use; an unusable start info is a TAP
  * "Bail out!" and exit MV_GUEST_EXIT_BAIL, never a silent hang or crash.
@@ -125,7 +125,7 @@ static void read_cmdline(const struct hvm_start_info *si)
 }
 
 enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST,
-		SCENARIO_SMP, SCENARIO_MM, SCENARIO_PROC, SCENARIO_FAULTINJ };
+		SCENARIO_SMP, SCENARIO_MM, SCENARIO_PROC, SCENARIO_FAULTINJ, SCENARIO_SOAK };
 
 struct options {
 	enum scenario sc;           /* the last scenario option wins */
@@ -133,12 +133,13 @@ struct options {
 	int mm;                     /* SCENARIO_MM: mmtest_lookup() index of scenario=NAME */
 	int proc;                   /* SCENARIO_PROC: proctest_lookup() index of scenario=NAME */
 	bool break_buddy;           /* break=buddy: the mm self-test (mmtest.c) */
+	bool soak_seconds;          /* soak_seconds= given (soak.c keeps the value) */
 };
 
 /* Space-separated options; see guest/README.md. */
 static struct options parse_cmdline(void)
 {
-	struct options o = { SCENARIO_TOPOLOGY, 0, -1, -1, false };
+	struct options o = { SCENARIO_TOPOLOGY, 0, -1, -1, false, false };
 	bool known = true;
 
 	for (char *p = cmdline; *p;) {
@@ -162,6 +163,10 @@ static struct options parse_cmdline(void)
 			o.sc = SCENARIO_TOPOLOGY;
 		} else if (n == 17 && !memcmp(word, "scenario=faultinj", n)) {
 			o.sc = SCENARIO_FAULTINJ;       /* faultinj_test.c */
+		} else if (n == 13 && !memcmp(word, "scenario=soak", n)) {
+			o.sc = SCENARIO_SOAK;           /* soak.c */
+		} else if (soak_option(word, n)) {
+			o.soak_seconds = true;          /* soak_seconds= */
 		} else if (faultinj_option(word, n)) {
 			;                               /* fail_*=, fault_seed=, fault_verbose= */
 		} else if (n == 7 && !memcmp(word, "pageout", n)) {
@@ -186,9 +191,11 @@ static struct options parse_cmdline(void)
 		tap_check(false, "options 'pageout' and 'corrupt' come with 'memtest'");
 	if (o.break_buddy && o.sc != SCENARIO_MM)
 		tap_check(false, "option 'break=buddy' comes with a 'scenario='");
-	if (faultinj_configured() && o.sc != SCENARIO_FAULTINJ)
+	if (faultinj_configured() && o.sc != SCENARIO_FAULTINJ && o.sc != SCENARIO_SOAK)
 		tap_check(false, "fault-injection options (fail_page_alloc=, failslab=, "
-			  "fail_balloon=) come with 'scenario=faultinj'");
+			  "fail_balloon=) come with 'scenario=faultinj' or 'scenario=soak'");
+	if (o.soak_seconds && o.sc != SCENARIO_SOAK)
+		tap_check(false, "option 'soak_seconds=' comes with 'scenario=soak'");
 	return o;
 }
 
@@ -222,6 +229,7 @@ void kmain(const struct hvm_start_info *si)
 	case SCENARIO_MM:
 	case SCENARIO_PROC:
 	case SCENARIO_FAULTINJ:
+	case SCENARIO_SOAK:
 		break;
 	}
 	acpi_parse(si->rsdp_paddr, &topo);
@@ -237,6 +245,8 @@ void kmain(const struct hvm_start_info *si)
 		proctest_run(opt.proc, &topo, &memmap);               /* reuses low RAM: last */
 	if (opt.sc == SCENARIO_FAULTINJ)
 		faultinj_scenario(&topo, &memmap);                    /* reuses low RAM: last */
+	if (opt.sc == SCENARIO_SOAK)
+		soak_scenario(&topo, &memmap);                        /* reuses low RAM: last */
 	others = nr_cpus_online() - 1;
 	if (others)                 /* before the exit port write: APs halted, interrupts off */
 		tap_check(smp_stop_others(), "smp: the other %u CPUs halted with interrupts off",

@@ -156,15 +156,32 @@ bool kmem_init(void);
  * pages, deflates (guest/README.md). The memory manager must be up. */
 void balloon_scenario(const struct topo *t);
 
-/* For other scenarios (faultinj_test.c): the driver set up on the first virtio-balloon device,
- * or NULL (silently) when there is none; then inflate / deflate by up to n pages (the pages
- * added or removed: fewer when memory runs out or a batch fails), and the pages it holds. The
- * memory manager must be up; one CPU at a time. */
+/* For other scenarios (faultinj_test.c, soak.c): the driver set up on the first virtio-balloon
+ * device, or NULL (silently) when there is none; then inflate / deflate by up to n pages (the
+ * pages added or removed: fewer when memory runs out or a batch fails), and the pages it holds.
+ * The memory manager must be up; one CPU at a time. */
 struct balloon;
 struct balloon *balloon_open(const struct topo *t);
 uint64_t balloon_grow(struct balloon *b, uint64_t n);
 uint64_t balloon_shrink(struct balloon *b, uint64_t n);
 uint64_t balloon_pages(const struct balloon *b);
+/*
+ * Following the device (soak.c), on the CPU that opened it:
+ *   balloon_target          the device's num_pages, capped at what the balloon can hold
+ *   balloon_follow          answer a statistics request, then inflate/deflate toward the
+ *                           target by at most step pages: > 0 inflated, < 0 deflated (`actual`
+ *                           follows every batch)
+ *   balloon_use_deflate_on_oom  with b and DEFLATE_ON_OOM negotiated: pmem.c's OOM notifier
+ *                           deflates (true); otherwise (b NULL too) no notifier (false)
+ *   balloon_oom_deflated    pages given back on OOM notifications so far
+ *   balloon_report_free     one free page report (REPORTING): the 2 MiB blocks the device
+ *                           used, -1 when not negotiated or not used
+ */
+uint64_t balloon_target(struct balloon *b);
+int64_t balloon_follow(struct balloon *b, uint64_t step);
+bool balloon_use_deflate_on_oom(struct balloon *b);
+uint64_t balloon_oom_deflated(const struct balloon *b);
+long balloon_report_free(struct balloon *b);
 
 /* ---- mmtest.c ------------------------------------------------------------------------- */
 

@@ -196,4 +196,9 @@ struct topo;
 struct memmap;
 void proctest_run(int sc, const struct topo *t, const struct memmap *mm);
 
+/* soak.c: scenario=soak (guest/README.md). soak_option consumes `soak_seconds=N` (true; a TAP
+ * check says whether N is valid), false for any other word. */
+bool soak_option(const char *word, size_t n);
+void soak_scenario(const struct topo *t, const struct memmap *mm);
+
 #endif /* GUEST_PROC_H */

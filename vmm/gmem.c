@@ -933,7 +933,8 @@ static int cluster_migrate_locked(struct gmem *g, gpa_t c, const struct cstate *
 	if (g->pool[to].used + g->cluster_pages > g->pool[to].limit ||
 	    buddy_alloc(&g->frames, to, g->cluster_order,
 			BUDDY_ALLOC_NO_WMARK | BUDDY_ALLOC_THISNODE, &pfn))
-		return -ENOMEM;
+		return mv_fail(ENOMEM, "node %u's pool has no free frame for the cluster at gpa "
+			       "0x%" PRIx64 " (pages moved so far stay moved)", to, c);
 	g->pool[to].used += g->cluster_pages;
 	g->rmap[block_index(g, pfn)] = c;
 	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
@@ -978,7 +979,9 @@ static int cluster_page_in_locked(struct gmem *g, gpa_t c, struct cstate cs, boo
 	if (frames_alloc_locked(g, node, c, &pfn)) {
 		if (reclaim_pool_locked(g, node, 1) <= 0 || g->fatal ||
 		    frames_alloc_locked(g, node, c, &pfn))
-			return g->fatal ? -EIO : -ENOMEM;
+			return g->fatal ? -EIO : mv_fail(ENOMEM, "node %u's pool has no free "
+							 "frame for the cluster at gpa 0x%" PRIx64
+							 " and nothing can be evicted", node, c);
 		/* the lock was dropped: the cluster may have been faulted in meanwhile */
 		cluster_state_locked(g, c, &cs);
 		if (cs.state != PT_STATE_SWAP || (g->cflags[cluster_index(g, c)] & GMEM_C_BUSY)) {

@@ -837,6 +837,8 @@ TEST(migration_into_a_pool_at_its_lowered_budget_is_enomem)
 	pat_run(&f, 0, f.m.ram_end, 1, true, 5, sum, &bad);
 	CHECK_OK(gmem_set_budget(&f.g, 1, 2 * MIB));
 	CHECK_EQ(gmem_node_migrate(&f.g, 0, 1, &pages), -ENOMEM);
+	/* the reason reaches QMP's error reply: it must say what ran out */
+	CHECK(strstr(mv_error(), "node 1's pool has no free frame for the cluster at gpa 0x") != NULL);
 	CHECK_LE(stats(&f).node[1].frames_used, 512);
 	CHECK_EQ_U(pat_verify(&f, 0, f.m.ram_end, 5), 0);
 	CHECK_OK(gmem_check(&f.g));
