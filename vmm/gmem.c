@@ -184,8 +184,15 @@ static void gmem_fail_locked(struct gmem *g, int err)
 		return;
 	/* atomic: written under gmem.lock but also read without it (after the unlock in
 	 * request_cluster, run.c's vCPU loop, run_qmp.c): a plain store raced with those (TSan) */
+	snprintf(g->fatal_reason, sizeof(g->fatal_reason), "%s", mv_error());
 	__atomic_store_n(&g->fatal, err < 0 ? -err : err ? err : EIO, __ATOMIC_RELEASE);
-	fprintf(stderr, "memvisor: guest memory: %s\n", mv_error());
+	fprintf(stderr, "memvisor: guest memory: %s\n", g->fatal_reason);
+}
+
+const char *gmem_fatal_reason(struct gmem *g)
+{
+	/* written once, before the release store of fatal that readers acquire */
+	return __atomic_load_n(&g->fatal, __ATOMIC_ACQUIRE) ? g->fatal_reason : "";
 }
 
 /* Tell the owner, once, that service has stopped (no lock held). */

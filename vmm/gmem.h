@@ -175,6 +175,7 @@ struct gmem {
 	struct gmem_stats st;
 	bool stopping;
 	int fatal;                      /* 0, or the errno of the failure that stopped service */
+	char fatal_reason[512];         /* its message (set with fatal, under lock; then fixed) */
 	bool fatal_notified;
 	bool refuse_after_fatal;        /* gmem_refuse_after_fatal() */
 	unsigned alloc_fail_streak;     /* frame allocations refused in a row below the budget */
@@ -213,8 +214,14 @@ unsigned gmem_cluster_pages(const struct machine_config *m, unsigned requested);
 /* Stop the threads and free everything; guest RAM mappings stay (ram_destroy unmaps them). */
 void gmem_destroy(struct gmem *g);
 
-/* Called (from an engine thread, once) when guest memory can no longer be served. */
+/*
+ * Called (from an engine thread, once) when guest memory can no longer be served. The thread is
+ * not always the one that failed (another may notice first): the reason is gmem_fatal_reason().
+ */
 void gmem_set_fatal_handler(struct gmem *g, void (*fn)(void *arg), void *arg);
+
+/* Why service stopped ("" while it has not): the failing thread's message, kept. */
+const char *gmem_fatal_reason(struct gmem *g);
 /* Called (from the evicting thread, no lock held) each time a swap-out's write fails: the
  * cluster stays in memory and service goes on; msg names the swap error. */
 void gmem_set_swap_failure_handler(struct gmem *g, void (*fn)(void *arg, const char *msg),

@@ -178,15 +178,14 @@ static void run_qmp_swap_failed(void *arg, const char *msg)
 	qmp_event(&rq->q, "MEMVISOR_SWAP_FAILURE", mem_failed_data, &e);
 }
 
-/* On the engine thread that failed: mv_error() is its reason (gmem.h). */
+/* On an engine thread, once service stopped: gmem_fatal_reason() says why (gmem.h). */
 void run_qmp_mem_failed(void *arg)
 {
 	struct run_qmp *rq = arg;
 	int err = __atomic_load_n(&rq->g->fatal, __ATOMIC_ACQUIRE);
-
 	struct mem_event e = { .desc = rq->fatal_msg, .fatal = true };
 
-	snprintf(rq->fatal_msg, sizeof(rq->fatal_msg), "%s", mv_error());
+	snprintf(rq->fatal_msg, sizeof(rq->fatal_msg), "%s", gmem_fatal_reason(rq->g));
 	qmp_event(&rq->q, err == ENOMEM || err == ENOSPC ? "MEMVISOR_OOM" : "MEMVISOR_SWAP_FAILURE",
 		  mem_failed_data, &e);
 	vm_stop(rq->vm, GMEM_STATUS_FATAL);

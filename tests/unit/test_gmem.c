@@ -104,8 +104,8 @@ static void fx_on_fatal(void *arg)
 {
 	struct fx *f = arg;
 
-	/* called on an engine thread: mv_error() is that thread's message, the reason */
-	snprintf(f->fatal_msg, sizeof(f->fatal_msg), "%s", mv_error());
+	/* called on an engine thread, not always the one that failed: the kept reason */
+	snprintf(f->fatal_msg, sizeof(f->fatal_msg), "%s", gmem_fatal_reason(&f->g));
 	__atomic_add_fetch(&f->fatal_calls, 1, __ATOMIC_RELEASE);
 }
 
