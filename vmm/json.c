@@ -382,37 +382,18 @@ static int grow(void **arr, size_t n, size_t size)
 	return 0;
 }
 
-static int parse_array(struct json_parser *ps, unsigned depth, struct json *a)
+/* One element of an array: its value, appended. */
+static int parse_element(struct json_parser *ps, unsigned depth, struct json *a)
 {
-	ps->pos++;                      /* '[' */
-	skip_ws(ps);
-	if (ps->pos == ps->len)
-		return incomplete(ps);
-	if (ps->p[ps->pos] == ']') {
-		ps->pos++;
-		return 0;
-	}
-	for (;;) {
-		struct json *item;
-		int err = grow((void **)&a->u.arr.v, a->u.arr.n, sizeof(item));
+	struct json *item;
+	int err = grow((void **)&a->u.arr.v, a->u.arr.n, sizeof(item));
 
-		if (!err)
-			err = parse_value(ps, depth + 1, &item);
-		if (err)
-			return err;
-		a->u.arr.v[a->u.arr.n++] = item;
-		skip_ws(ps);
-		if (ps->pos == ps->len)
-			return incomplete(ps);
-		if (ps->p[ps->pos] == ']') {
-			ps->pos++;
-			return 0;
-		}
-		if (ps->p[ps->pos] != ',')
-			return bad(ps, "expected ',' or ']' in an array, got %s",
-				   byte_name(ps->p[ps->pos]).s);
-		ps->pos++;
-	}
+	if (!err)
+		err = parse_value(ps, depth + 1, &item);
+	if (err)
+		return err;
+	a->u.arr.v[a->u.arr.n++] = item;
+	return 0;
 }
 
 static int parse_member(struct json_parser *ps, unsigned depth, struct json *o)
@@ -461,30 +442,36 @@ static int parse_member(struct json_parser *ps, unsigned depth, struct json *o)
 	return parse_value(ps, depth + 1, &m->value);
 }
 
-static int parse_object(struct json_parser *ps, unsigned depth, struct json *o)
+/*
+ * The items of an array or an object (`what`), from its opening byte to `close`, separated by
+ * ',': item() parses one (an element or a member) into v.
+ */
+static int parse_items(struct json_parser *ps, unsigned depth, struct json *v, char close,
+		       const char *what,
+		       int (*item)(struct json_parser *ps, unsigned depth, struct json *v))
 {
-	ps->pos++;                      /* '{' */
+	ps->pos++;                      /* '[' or '{' */
 	skip_ws(ps);
 	if (ps->pos == ps->len)
 		return incomplete(ps);
-	if (ps->p[ps->pos] == '}') {
+	if (ps->p[ps->pos] == close) {
 		ps->pos++;
 		return 0;
 	}
 	for (;;) {
-		int err = parse_member(ps, depth, o);
+		int err = item(ps, depth, v);
 
 		if (err)
 			return err;
 		skip_ws(ps);
 		if (ps->pos == ps->len)
 			return incomplete(ps);
-		if (ps->p[ps->pos] == '}') {
+		if (ps->p[ps->pos] == close) {
 			ps->pos++;
 			return 0;
 		}
 		if (ps->p[ps->pos] != ',')
-			return bad(ps, "expected ',' or '}' in an object, got %s",
+			return bad(ps, "expected ',' or '%c' in %s, got %s", close, what,
 				   byte_name(ps->p[ps->pos]).s);
 		ps->pos++;
 	}
@@ -521,7 +508,8 @@ static int parse_value(struct json_parser *ps, unsigned depth, struct json **out
 		v = new_value(c == '[' ? JSON_ARRAY : JSON_OBJECT);
 		if (!v)
 			return mv_fail(ENOMEM, "JSON: out of memory");
-		err = c == '[' ? parse_array(ps, depth, v) : parse_object(ps, depth, v);
+		err = c == '[' ? parse_items(ps, depth, v, ']', "an array", parse_element)
+			       : parse_items(ps, depth, v, '}', "an object", parse_member);
 		break;
 	default:
 		if (c == '-' || is_digit(c))
