@@ -9,9 +9,15 @@
  *   0x0000_6000 ─ 0x0000_6fff  MV_GPA_START_INFO: hvm_start_info, then its memory
  *                              map entries (at most MV_START_INFO_MAX_MEMMAP)     RAM (guest must
  *   0x0000_7000 ─ 0x0000_7fff  MV_GPA_CMDLINE: the command line, NUL-terminated      copy before reuse)
+ *                              (Linux: the zero page at 0x6000, command line at 0x7000;
+ *                              multiboot: the information structure at 0x6000, its strings
+ *                              at 0x7000)
  *   0x0000_8000 ─ 0x0000_8fff  MV_GPA_AP_TRAMPOLINE: guest-owned; the memvisor guest  RAM
  *                              copies its AP start code here (SIPI vector 0x08) while
- *                              it starts its APs; the VMM never writes it
+ *                              it starts its APs; the VMM never writes it (nor, for
+ *                              PVH and multiboot images, anything up to 0xe000)
+ *   0x0000_9000 ─ 0x0000_ffff  Linux only: the boot GDT (0x9000) and the identity     RAM
+ *                              page tables (0xa000: PML4, PDPT, 4 PDs of 2 MiB pages)
  *   0x0009_fc00 ─ 0x000f_ffff  legacy hole (EBDA, VGA, option ROMs)               reserved
  *     0x000e_0000 ─ 0x000f_ffff  MV_GPA_ACPI: RSDP first, then XSDT, FADT, DSDT,  ACPI (3,
  *                                MADT, SRAT, SLIT (a guest finds them from RSDP)   reclaimable)
@@ -24,6 +30,8 @@
  *       0xd000_0000 ─ 0xd000_0fff  MV_GPA_VIRTIO_BALLOON: virtio-balloon, GSI 16
  *   0xfec0_0000 ─ 0xfec0_0fff  IOAPIC                                              (not in E820)
  *   0xfee0_0000 ─ 0xfee0_0fff  local APIC                                          (not in E820)
+ *   0xff00_0000 ─ 0xff00_ffff  MV_GPA_TESTDEV_IOMEM: 64 KiB of RAM-like MMIO (QEMU's   (not in E820)
+ *                              pc-testdev iomem; every access is an exit)
  *   0xfffb_c000 ─ 0xfffb_cfff  MV_GPA_KVM_IDENTITY_MAP: KVM's identity page table   (not in E820)
  *                              (Intel real mode only; set so KVM never picks its own)
  *   0xfffb_d000 ─ 0xfffb_ffff  MV_GPA_KVM_TSS: KVM's 3-page real-mode TSS (Intel)   (not in E820)
@@ -68,6 +76,16 @@
 #define MV_IOAPIC_PINS         24                     /* KVM's IOAPIC: GSIs 0..23 */
 #define MV_GPA_LAPIC           UINT64_C(0xfee00000)
 #define MV_GPA_HIGH_RAM_BASE   UINT64_C(0x100000000)
+#define MV_GPA_TESTDEV_IOMEM   UINT64_C(0xff000000)
+#define MV_TESTDEV_IOMEM_SIZE  UINT64_C(0x10000)
+
+/* Linux boot protocol (vmm/boot_linux.h). */
+#define MV_GPA_LINUX_ZERO_PAGE   MV_GPA_START_INFO    /* struct boot_params, 4 KiB */
+#define MV_GPA_LINUX_GDT         UINT64_C(0x9000)
+#define MV_GPA_LINUX_PAGE_TABLES UINT64_C(0xa000)     /* PML4, PDPT, 4 PDs: up to 0xffff */
+/* Multiboot v1 (vmm/boot_multiboot.h): the information structure, its memory map and module
+ * list in this page; its strings in the MV_GPA_CMDLINE page. */
+#define MV_GPA_MULTIBOOT_INFO    MV_GPA_START_INFO
 
 #define MV_NODE0_MIN           UINT64_C(0x200000)     /* 2 MiB: low area + a small kernel */
 
@@ -76,6 +94,19 @@
 #define MV_PORT_EXIT           0xf4                   /* isa-debug-exit: write c → exit (c<<1)|1 */
 #define MV_IRQ_COM1            4                      /* IOAPIC / ISA IRQ of COM1 */
 /* Ports 0x5f0-0x5f7: the paravirtual host-memory interface, defined in memvisor/hostmem.h. */
+/*
+ * QEMU's test-device conventions (vmm/testdev.h), for test kernels built for QEMU:
+ *   fw_cfg: write a 16-bit key to the selector, read its bytes from the data port;
+ *   Bochs shutdown: writing the bytes of "Shutdown" in order powers the machine off;
+ *   testdev latch: a 4-byte register reads back what was written;
+ *   testdev flush page: a 4-byte write of a guest-physical address makes the host write-protect
+ *   and restore that page (KVM's MMU notifier fires and drops its mappings).
+ */
+#define MV_PORT_FW_CFG_SEL       0x510
+#define MV_PORT_FW_CFG_DATA      0x511
+#define MV_PORT_BOCHS_SHUTDOWN   0x8900
+#define MV_PORT_TESTDEV_LATCH    0xe0
+#define MV_PORT_TESTDEV_FLUSH    0xe4
 
 /*
  * Codes the memvisor guest (guest/) writes to MV_PORT_EXIT. Under QEMU's isa-debug-exit the
