@@ -12,6 +12,8 @@
 #               memvisor only: QEMU's pc machine has no Bochs port)
 #   wrong_cpus  the command line claims 3 CPUs on a 2-vCPU machine: exactly the fw_cfg CPU
 #               count check fails (status 3), so a failed check does reach the exit status
+#   wrong_module_args  mod1 is given "a x" while its file says "a b": exactly module 0's check
+#               fails (status 3), so the module string is really compared
 #
 # The module files: mod1 ("a b" after its path, longer than a page, so the second module's
 # page alignment shows) and mod2 ("c"); each says its name and arguments on its first line and
@@ -22,7 +24,7 @@ mode=${1:-} case=${2:-} image=${3:-} memvisor=${4:-}
 [[ ($mode == qemu || ($mode == memvisor && -n $memvisor)) && -n $case && -f $image ]] || {
     echo "usage: mbtest_check.sh qemu|memvisor CASE IMAGE [MEMVISOR]" >&2; exit 2; }
 
-cpus=2 claim= status=1 extra= want_fail=
+cpus=2 claim= status=1 extra= want_fail= mod1_args="a b"
 # Every check the kernel makes (under QEMU it skips fw_cfg 0x11, which is not max RAM there).
 want_checks=24
 [[ $mode == qemu ]] && want_checks=23
@@ -31,6 +33,7 @@ two_cpus) ;;
 one_cpu) cpus=1 ;;
 bochs) extra=shutdown=bochs status=0 ;;
 wrong_cpus) claim=3 status=3 want_fail='fw_cfg 0x05 \(CPUs\)' ;;
+wrong_module_args) mod1_args="a x" status=3 want_fail='module 0:' ;;
 *) echo "mbtest_check.sh: unknown case '$case'" >&2; exit 2 ;;
 esac
 [[ $mode == qemu && $case == bochs ]] && { echo "mbtest_check.sh: bochs is memvisor only" >&2; exit 2; }
@@ -40,7 +43,7 @@ trap 'rm -rf "$dir"' EXIT
 { echo "mbtest-module mod1 a b"; for i in $(seq 200); do echo "filler line $i of module one"; done
   echo END; } >"$dir/mod1"
 printf 'mbtest-module mod2 c\nEND\n' >"$dir/mod2"
-initrd="$dir/mod1 a b,$dir/mod2 c"
+initrd="$dir/mod1 $mod1_args,$dir/mod2 c"
 append="expect_name=$image mods=2 cpus=${claim:-$cpus}${extra:+ $extra}"
 out=$dir/out err=$dir/err
 
