@@ -36,20 +36,37 @@ struct multiboot_module {
 /*
  * Load image[0..size) and mods[0..nr_mods) and write the information structure; fill *e for a
  * BOOT_MULTIBOOT entry. cmdline is the whole command line the kernel sees (by convention, as
- * QEMU does, the image name, then a space and the user's arguments if any). Returns 0, or with
- * mv_error() naming the field and values: -ENOEXEC (no or bad multiboot header, checksum, flag 16
- * set, unsupported required flags, malformed or truncated ELF32), -EINVAL (segments outside RAM
- * or below MV_GPA_KERNEL_MIN, modules not fitting, too many modules). On any error guest memory
- * has not been written.
+ * QEMU does, the image name, then a space and the user's arguments if any).
+ *
+ * The header is the first 4-byte aligned MULTIBOOT_HEADER_MAGIC in the first MULTIBOOT_SEARCH
+ * bytes whose checksum holds (QEMU skips magics whose checksum does not). The entry is e_entry;
+ * as QEMU's ELF loader does, an e_entry inside the file bytes of an executable PT_LOAD whose
+ * p_vaddr differs from its p_paddr is moved to the physical address (higher-half kernels). The
+ * information structure says MEMORY (mem_lower: RAM from 0 up to the legacy hole, in KiB;
+ * mem_upper: RAM from 1 MiB up to the first hole, in KiB), CMDLINE, MODS (mods_addr valid even
+ * when mods_count is 0), MEM_MAP (pvh_build_memmap()'s entries) and LOADER_NAME ("memvisor").
+ *
+ * Returns 0, or with mv_error() naming the field and values: -ENOEXEC (no or bad multiboot
+ * header, checksum, flag 16 set, unsupported required flags, not an ELF32 EM_386 ET_EXEC,
+ * malformed or truncated, entry not in a loaded segment), -EINVAL (NULL arguments, segments
+ * outside RAM or below MV_GPA_KERNEL_MIN, modules not fitting RAM below MV_GPA_LOW_RAM_END, too
+ * many modules, strings not fitting the MV_GPA_CMDLINE page, a machine whose memory map is
+ * invalid, boot pages that are not RAM). On any error guest memory and *e have not been written.
  */
 int multiboot_load(const struct machine_config *m, struct guest_mem *gm, const uint8_t *image,
 		   size_t size, const char *cmdline, const struct multiboot_module *mods,
 		   unsigned nr_mods, struct boot_entry *e);
 
 /*
- * multiboot_load() of the file at image_path, with the command line "image_path[ args]" and the
- * modules of spec (QEMU's -initrd for multiboot: comma-separated modules, each "path[ args]"
- * whose string is the whole "path args"; ",," is a literal comma; NULL: none).
+ * multiboot_load() of the file at image_path, with the command line "image_path[ args]" (args
+ * NULL or "": the path alone) and the modules of spec (QEMU's -initrd for multiboot:
+ * comma-separated modules, each "path[ args]" whose string is the whole "path args" and whose
+ * file is the part before the first space; ",," is a literal comma; NULL: none). Every item
+ * needs a path, so "", a leading or trailing ',' and an item starting with a space are -EINVAL,
+ * as are more than MULTIBOOT_MAX_MODULES items; the list is checked before any file is opened.
+ * Files must be regular and at most MULTIBOOT_MAX_FILE_SIZE bytes (-EFBIG); open/read errors
+ * are -errno. Every error names the file; errors of multiboot_load() are prefixed with
+ * "image_path: ". All files are read before guest memory is written.
  */
 int multiboot_load_files(const struct machine_config *m, struct guest_mem *gm,
 			 const char *image_path, const char *args, const char *spec,

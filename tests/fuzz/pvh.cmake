@@ -4,6 +4,7 @@
 # tests/fuzz/corpus/fuzz_pvh/, written by tests/fuzz/pvh_seeds.py.
 mv_add_fuzzer(NAME fuzz_pvh
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_pvh.c ${PROJECT_SOURCE_DIR}/vmm/loader_pvh.c
+          ${PROJECT_SOURCE_DIR}/vmm/loader_common.c
           ${PROJECT_SOURCE_DIR}/vmm/guest_mem.c ${PROJECT_SOURCE_DIR}/vmm/error.c)
 if(TARGET fuzz_pvh)
   target_include_directories(fuzz_pvh PRIVATE ${PROJECT_SOURCE_DIR}/vmm ${PROJECT_SOURCE_DIR}/include)
