@@ -9,10 +9,15 @@
  * yet return -EINTR at once, so no kick is lost between the flag check and the ioctl.
  *
  * Halt detection: with an in-kernel LAPIC, HLT never exits to user space, so every
- * VM_HALT_CHECK_MS the main thread kicks each vCPU with check_wanted set; the vCPU thread answers
- * with its MP state and RFLAGS.IF. A vCPU halted with interrupts off (or an AP never started)
- * cannot run again without an NMI/INIT, which nothing in this machine sends once every vCPU
- * is in that state: then the VM has ended cleanly (status 0).
+ * VM_HALT_CHECK_MS the main thread takes a snapshot of every vCPU (vm_all_halted): it kicks each
+ * with check_wanted set, each kicked vCPU holds out of KVM_RUN (vcpu.check_parked), and only once
+ * ALL are out does each read its MP state and RFLAGS.IF. A vCPU halted with interrupts off (or
+ * an AP never started) can be woken only by another vCPU (an IPI, INIT, or KVM's paravirtual
+ * unhalt, which Linux's PV spinlocks use: a waiter halts with interrupts off until the holder's
+ * KVM_HC_KICK_CPU) or an NMI, which nothing else in this machine sends. So if every vCPU is in
+ * that state at one instant, the VM has ended cleanly (status 0). The instant matters: states
+ * read one vCPU at a time while the others run would see two vCPUs handing a PV lock back and
+ * forth as both halted (Linux booting on 2 vCPUs did exactly that).
  *
  * Pausing (vm_pause, for QMP stop): vm.paused is set under vm.lock and every vCPU kicked; a
  * kicked vCPU that sees it parks on vm.cond (vcpu.parked) until vm_resume clears it or the VM
@@ -43,6 +48,7 @@
 #include "hostmem_pv.h"
 #include "ram.h"
 #include "seccomp_filter.h"
+#include "testdev.h"
 
 #define VM_KICK_SIGNAL     SIGUSR1
 #define VM_CHECK_WAIT_MS   1000            /* a vCPU that does not answer a check in time */
@@ -50,6 +56,15 @@
 #define X86_RFLAGS_FIXED   (UINT64_C(1) << 1)
 #define X86_CR0_PE         (UINT64_C(1) << 0)
 #define X86_CR0_ET         (UINT64_C(1) << 4)
+#define X86_CR0_PG         (UINT64_C(1) << 31)
+#define X86_CR4_PAE        (UINT64_C(1) << 5)
+#define X86_EFER_LME       (UINT64_C(1) << 8)
+#define X86_EFER_LMA       (UINT64_C(1) << 10)
+#define X86_BOOT_CS        0x10                    /* Linux's __BOOT_CS; PVH and multiboot too */
+#define X86_BOOT_DS        0x18                    /* __BOOT_DS */
+#define X86_SEG_CODE_XRA   0xb                     /* execute/read, accessed */
+#define X86_SEG_DATA_RWA   0x3                     /* read/write, accessed */
+#define X86_SEG_TSS_BUSY   0xb                     /* busy 32/64-bit TSS */
 #define X86_RESET_RIP      UINT64_C(0xfff0)        /* x86 state after RESET/INIT */
 #define X86_RESET_CS_BASE  UINT64_C(0xffff0000)
 
@@ -356,6 +371,8 @@ static void vcpu_pio_one(struct vcpu *v, uint16_t port, unsigned size, bool out,
 	}
 	if (vm->hostmem && hostmem_pv_pio(vm->hostmem, v->id, port, out, size, data))
 		return;
+	if (vm->testdev && testdev_pio(vm->testdev, port, out, size, data))
+		return;
 	if (!out)
 		memset(data, 0xff, size);                 /* nothing answers: a floating bus */
 	pthread_mutex_lock(&vm->lock);
@@ -428,18 +445,39 @@ static void vcpu_mmio(struct vcpu *v)
 	pthread_mutex_unlock(&vm->lock);
 }
 
-static void vcpu_answer_check(struct vcpu *v)
+/*
+ * The vCPU's part of a halt check (vm_all_halted): hold out of KVM_RUN; once main says every
+ * vCPU is out (vm.check_read), read the MP state and RFLAGS.IF; hold until main releases all.
+ */
+static void vcpu_check(struct vcpu *v)
 {
+	struct vm *vm = v->vm;
 	struct kvm_mp_state mp = { 0 };
 	struct kvm_regs regs = { 0 };
-	bool ok = ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0 && ioctl(v->fd, KVM_GET_REGS, &regs) == 0;
+	bool read, ok;
 
-	pthread_mutex_lock(&v->vm->lock);
-	v->mp_state = ok ? mp.mp_state : KVM_MP_STATE_RUNNABLE;   /* unknown: assume alive */
-	v->interrupts_on = !ok || (regs.rflags & X86_RFLAGS_IF);
-	v->check_done = true;
-	pthread_cond_broadcast(&v->vm->cond);
-	pthread_mutex_unlock(&v->vm->lock);
+	pthread_mutex_lock(&vm->lock);
+	v->check_parked = true;
+	pthread_cond_broadcast(&vm->cond);
+	while (vm->check_hold && !vm->check_read && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	read = vm->check_hold && vm->check_read;
+	pthread_mutex_unlock(&vm->lock);
+	if (read) {
+		ok = ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0 &&
+		     ioctl(v->fd, KVM_GET_REGS, &regs) == 0;
+		pthread_mutex_lock(&vm->lock);
+		v->mp_state = ok ? mp.mp_state : KVM_MP_STATE_RUNNABLE;   /* unknown: alive */
+		v->interrupts_on = !ok || (regs.rflags & X86_RFLAGS_IF);
+		v->check_done = true;
+		pthread_cond_broadcast(&vm->cond);
+		pthread_mutex_unlock(&vm->lock);
+	}
+	pthread_mutex_lock(&vm->lock);
+	while (vm->check_hold && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	v->check_parked = false;
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* Handle one exit; false when the vCPU must stop. */
@@ -527,7 +565,7 @@ static void *vcpu_thread(void *arg)
 		if (atomic_load(&vm->stopping))
 			break;
 		if (atomic_exchange(&v->check_wanted, false))
-			vcpu_answer_check(v);
+			vcpu_check(v);
 		vcpu_park(v);
 	}
 	return NULL;
@@ -544,44 +582,90 @@ static void vm_kick_handler(int sig)
 	(void)sig;                               /* its only job is to interrupt KVM_RUN */
 }
 
-/* The BSP at the PVH entry (include/memvisor/pvh.h): flat 32-bit protected mode, EBX = info. */
-static int vcpu_set_pvh_entry(struct vcpu *v, uint32_t entry)
+/*
+ * The boot vCPU in the state its protocol promises (boot.h): flat 32-bit protected mode for PVH
+ * and multiboot; for Linux, 64-bit long mode over the loader's identity page tables and GDT.
+ * The descriptor caches are loaded directly, so the GDT in guest memory only matters once the
+ * guest reloads a selector.
+ */
+static int vcpu_set_boot_entry(struct vcpu *v, const struct boot_entry *e)
 {
 	struct kvm_sregs s;
 	struct kvm_regs r = { 0 };
 	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0xb, /* exec/read, accessed */
+		.base = 0, .limit = 0xffffffff, .selector = X86_BOOT_CS, .type = X86_SEG_CODE_XRA,
 		.present = 1, .dpl = 0, .db = 1, .s = 1, .l = 0, .g = 1,
 	};
 	struct kvm_segment data = code;
 
 	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
 		return mv_fail(errno, "vCPU 0: KVM_GET_SREGS: %s", strerror(errno));
-	data.selector = 0x18;
-	data.type = 0x3;                         /* read/write, accessed */
-	s.cs = code;
-	s.ds = s.es = s.fs = s.gs = s.ss = data;
-	s.tr.type = 0xb;                         /* a busy 32-bit TSS, as VMX entry requires */
+	data.selector = X86_BOOT_DS;
+	data.type = X86_SEG_DATA_RWA;
+	s.tr.type = X86_SEG_TSS_BUSY;            /* a busy TSS, as VMX entry requires */
 	s.tr.present = 1;
 	s.cr0 = X86_CR0_PE | X86_CR0_ET;
 	s.cr4 = 0;
 	s.efer = 0;
+	if (e->protocol == BOOT_LINUX) {
+		code.l = 1;                      /* 64-bit code: L set, D/B clear */
+		code.db = 0;
+		s.cr0 |= X86_CR0_PG;
+		s.cr3 = e->cr3;
+		s.cr4 = X86_CR4_PAE;
+		s.efer = X86_EFER_LME | X86_EFER_LMA;
+		s.gdt.base = e->gdt;
+		s.gdt.limit = e->gdt_limit;
+	}
+	s.cs = code;
+	s.ds = s.es = s.fs = s.gs = s.ss = data;
 	r.rflags = X86_RFLAGS_FIXED;
-	r.rip = entry;
-	r.rbx = MV_GPA_START_INFO;
+	r.rip = e->rip;
+	r.rax = e->rax;
+	r.rbx = e->rbx;
+	r.rsi = e->rsi;
 	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0 || ioctl(v->fd, KVM_SET_REGS, &r) < 0)
-		return mv_fail(errno, "vCPU 0: setting the PVH entry state: %s", strerror(errno));
+		return mv_fail(errno, "vCPU 0: setting the %s entry state: %s",
+			       boot_protocol_name(e->protocol), strerror(errno));
 	return 0;
 }
 
-/* Kick every vCPU with check_wanted and wait for the answers; true if the VM is over. */
+/* Under vm.lock: wait until pred holds for every vCPU, the VM ends or the deadline passes. */
+static bool vm_wait_all_locked(struct vm *vm, bool (*pred)(const struct vcpu *v),
+			       const struct timespec *deadline)
+{
+	bool all = false;
+
+	while (!vm->ended) {
+		all = true;
+		for (unsigned i = 0; i < vm->m->nr_cpus; i++)
+			all &= pred(&vm->vcpus[i]);
+		if (all || pthread_cond_timedwait(&vm->cond, &vm->lock, deadline) == ETIMEDOUT)
+			break;
+	}
+	return all && !vm->ended;
+}
+
+static bool vcpu_is_check_parked(const struct vcpu *v)
+{
+	return v->check_parked;
+}
+
+static bool vcpu_is_check_done(const struct vcpu *v)
+{
+	return v->check_done;
+}
+
+/* The halt check (see the header): true if every vCPU was halted for good at one instant. */
 static bool vm_all_halted(struct vm *vm)
 {
 	const struct machine_config *m = vm->m;
 	struct timespec deadline;
-	bool answered = true, dead = true;
+	bool answered, dead = true;
 
 	pthread_mutex_lock(&vm->lock);
+	vm->check_hold = true;
+	vm->check_read = false;
 	for (unsigned i = 0; i < m->nr_cpus; i++)
 		vm->vcpus[i].check_done = false;
 	pthread_mutex_unlock(&vm->lock);
@@ -592,13 +676,13 @@ static bool vm_all_halted(struct vm *vm)
 	clock_gettime(CLOCK_REALTIME, &deadline);
 	deadline.tv_sec += VM_CHECK_WAIT_MS / 1000;
 	pthread_mutex_lock(&vm->lock);
-	for (unsigned i = 0; i < m->nr_cpus && !vm->ended; i++) {
-		while (!vm->vcpus[i].check_done && !vm->ended &&
-		       pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == 0)
-			;
-		answered &= vm->vcpus[i].check_done;
+	answered = vm_wait_all_locked(vm, vcpu_is_check_parked, &deadline);
+	if (answered) {                          /* every vCPU is out of KVM_RUN: read them */
+		vm->check_read = true;
+		pthread_cond_broadcast(&vm->cond);
+		answered = vm_wait_all_locked(vm, vcpu_is_check_done, &deadline);
 	}
-	for (unsigned i = 0; i < m->nr_cpus; i++) {
+	for (unsigned i = 0; answered && i < m->nr_cpus; i++) {
 		const struct vcpu *v = &vm->vcpus[i];
 		bool halted_off = v->mp_state == KVM_MP_STATE_HALTED && !v->interrupts_on;
 		bool never_started = v->mp_state == KVM_MP_STATE_UNINITIALIZED ||
@@ -606,17 +690,19 @@ static bool vm_all_halted(struct vm *vm)
 
 		dead &= halted_off || (i > 0 && never_started);
 	}
+	vm->check_hold = false;                  /* release every vCPU */
+	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
 	return answered && dead;
 }
 
-int vm_run(struct vm *vm, uint32_t pvh_entry)
+int vm_run(struct vm *vm, const struct boot_entry *entry)
 {
 	const struct machine_config *m = vm->m;
 	struct sigaction sa = { .sa_handler = vm_kick_handler };   /* no SA_RESTART */
 	int status, err;
 
-	err = vcpu_set_pvh_entry(&vm->vcpus[0], pvh_entry);
+	err = vcpu_set_boot_entry(&vm->vcpus[0], entry);
 	if (err) {
 		fprintf(stderr, "memvisor: %s\n", mv_error());
 		return VM_STATUS_UNEXPECTED;

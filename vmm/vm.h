@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "boot.h"
 #include "guest_mem.h"
 #include "machine.h"
 #include "serial.h"
@@ -47,6 +48,7 @@ struct vm_mmio_dev {
 
 struct vm;
 struct hostmem_pv;
+struct testdev;
 
 struct vcpu {
 	struct vm *vm;
@@ -55,9 +57,10 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	atomic_bool check_wanted;      /* main asks: report your MP state at the next chance */
-	/* answers to the halt check, under vm.lock */
-	bool check_done;
+	atomic_bool check_wanted;      /* main asks: join the halt check at the next chance */
+	/* the halt check (vm.c), under vm.lock */
+	bool check_parked;             /* out of KVM_RUN for the check */
+	bool check_done;               /* mp_state and interrupts_on read */
 	uint32_t mp_state;             /* KVM_MP_STATE_* */
 	bool interrupts_on;            /* RFLAGS.IF */
 	bool parked;                   /* under vm.lock: out of KVM_RUN for vm_pause */
@@ -76,6 +79,8 @@ struct vm {
 	unsigned nr_mmio;
 	struct hostmem_pv *hostmem;    /* optional host-memory device (hostmem_pv.h), the caller's:
 					* set after vm_create, before vm_run; NULL: ports unhandled */
+	struct testdev *testdev;       /* QEMU's test-device ports (testdev.h), the caller's; set
+					* like hostmem; NULL: none */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -83,6 +88,8 @@ struct vm {
 	bool ended;                    /* under lock */
 	int status;                    /* under lock: the first end's exit status */
 	bool paused;                   /* under lock: vm_pause() holds the vCPUs out of KVM_RUN */
+	bool check_hold;               /* under lock: a halt check holds the vCPUs out of KVM_RUN */
+	bool check_read;               /* under lock: all are out; each reads its state now */
 
 	/* accesses nothing answered (under lock); reported at the end */
 	uint64_t unhandled_pio, unhandled_mmio;
@@ -98,8 +105,9 @@ struct vm {
 int vm_create(struct vm *vm, const struct machine_config *m, const struct guest_mem *mem,
 	      int serial_fd);
 
-/* Start every vCPU at the PVH entry (BSP) and run until the guest ends; returns the status. */
-int vm_run(struct vm *vm, uint32_t pvh_entry);
+/* Put the boot vCPU in entry's state (boot.h), start every vCPU and run until the guest ends;
+ * returns the status. */
+int vm_run(struct vm *vm, const struct boot_entry *entry);
 
 /*
  * End the guest from another thread (e.g. guest memory service failed): vm_run returns status.

@@ -73,7 +73,8 @@ static int run_guest_dev(const char *code, const char *end, unsigned cpus, char 
 	if (dev)
 		CHECK_EQ(vm_add_mmio(&vm, MV_GPA_VIRTIO_BASE, MV_VIRTIO_MMIO_SIZE, fake_mmio_access,
 				     dev), 0);
-	status = vm_run(&vm, (uint32_t)MV_GPA_KERNEL_MIN);
+	status = vm_run(&vm, &(struct boot_entry){ .protocol = BOOT_PVH, .rip = MV_GPA_KERNEL_MIN,
+						   .rbx = MV_GPA_START_INFO });
 	vm_destroy(&vm);
 	ram_destroy(&mem);
 	rewind(f);
