@@ -1512,6 +1512,34 @@ int gmem_deflate(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages)
 	return 0;
 }
 
+
+int gmem_flush_page(struct gmem *g, gpa_t gpa)
+{
+	gpa_t page = gpa & ~(gpa_t)(MM_PAGE_SIZE - 1);
+	gpa_t c = gpa & ~(gpa_t)(g->cluster_size - 1);
+	uint8_t *hva = guest_mem_ptr(g->gm, page, MM_PAGE_SIZE);
+	int err = 0;
+
+	if (!hva)
+		return mv_fail(EINVAL, "flush of gpa 0x%" PRIx64 ": not guest RAM", gpa);
+	pthread_mutex_lock(&g->lock);
+	while ((g->cflags[cluster_index(g, c)] & GMEM_C_BUSY) && !g->fatal)
+		pthread_cond_wait(&g->busy_cond, &g->lock);
+	if (g->fatal) {
+		pthread_mutex_unlock(&g->lock);
+		return -EIO;
+	}
+	g->cflags[cluster_index(g, c)] |= GMEM_C_BUSY;
+	pthread_mutex_unlock(&g->lock);
+	if (mprotect(hva, MM_PAGE_SIZE, PROT_READ) < 0 ||
+	    mprotect(hva, MM_PAGE_SIZE, PROT_READ | PROT_WRITE) < 0)
+		err = mv_fail(errno, "flush of gpa 0x%" PRIx64 ": mprotect: %s", gpa, strerror(errno));
+	pthread_mutex_lock(&g->lock);
+	cluster_unbusy_locked(g, c);
+	pthread_mutex_unlock(&g->lock);
+	wake_range(g, c);               /* a vCPU may have faulted on it meanwhile */
+	return err;
+}
 /* ---- budgets ------------------------------------------------------------------------------ */
 
 int gmem_set_budget(struct gmem *g, unsigned node, uint64_t bytes)

@@ -264,6 +264,15 @@ int gmem_balloon(struct gmem *g, gpa_t gpa, uint64_t len, bool discard, uint64_t
 int gmem_deflate(struct gmem *g, gpa_t gpa, uint64_t len, uint64_t *pages);
 
 /*
+ * Write-protect and restore the host page behind gpa (QEMU pc-testdev's flush-page port): the
+ * two mprotect calls make KVM's MMU notifier drop its mappings of that page, which the guest's
+ * next access rebuilds; the contents stay. The cluster is held BUSY meanwhile, so no fault,
+ * eviction or migration remaps it between the calls. 0, -EINVAL (not guest RAM), -EIO (service
+ * has stopped), or mprotect's -errno; mv_error() names the gpa.
+ */
+int gmem_flush_page(struct gmem *g, gpa_t gpa);
+
+/*
  * Set guest node `node`'s host memory budget to `bytes` (a non-zero multiple of the cluster, at
  * most the pool made at start: pools do not grow). Lowering it evicts clusters to swap on the
  * calling thread until the pool is within it (so call it from a request thread, never a

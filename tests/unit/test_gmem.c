@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memvisor/layout.h>
+
 #include "error.h"
 #include "faultinj.h"
 #include "gmem.h"
@@ -725,6 +727,39 @@ TEST(page_out_and_page_in_requests)
 	CHECK_EQ_U(s1.uffd_faults, s0.uffd_faults);
 	CHECK_EQ_U(s1.node[1].frames_used, 1024);
 	CHECK_EQ_U(s1.node[1].pages_swapped, 0);
+	CHECK_OK(gmem_check(&f.g));
+	fx_teardown(&f);
+}
+
+/*
+ * The flush-page port's engine call (QEMU pc-testdev): write-protecting and restoring a page
+ * keeps its contents, its backing and its write access; untouched pages stay untouched; a gpa
+ * outside RAM is refused.
+ */
+TEST(flush_page_keeps_contents_backing_and_write_access)
+{
+	struct fx f;
+	struct gmem_stats s0, s1;
+	uint64_t sum[2], bad;
+	const uint64_t salt = 9;
+	uint64_t v = 42;
+	gpa_t page;
+
+	CHECK_OK(fx_setup(&f, &(struct fx_cfg){ 0 }));
+	page = node_gpa(&f, 0) + 3 * f.csize + 5 * PAGE;
+	CHECK_EQ(gmem_flush_page(&f.g, MV_GPA_MMIO_BASE), -EINVAL);
+	pat_run(&f, node_gpa(&f, 0), node_gpa(&f, 1), 1, true, salt, sum, &bad);
+	s0 = stats(&f);
+	CHECK_OK(gmem_flush_page(&f.g, page + 123));          /* any address inside the page */
+	CHECK_OK(gmem_flush_page(&f.g, node_gpa(&f, 1)));     /* never touched */
+	s1 = stats(&f);
+	CHECK_EQ_U(s1.node[0].frames_used, s0.node[0].frames_used);
+	CHECK_EQ_U(s1.node[1].frames_used, 0);
+	CHECK_EQ_U(pat_verify(&f, node_gpa(&f, 0), node_gpa(&f, 1), salt), 0);
+	segv_catch();
+	CHECK(guarded_access(gword(&f, page), true, &v));     /* still writable */
+	segv_default();
+	CHECK_EQ_U(*gword(&f, page), 42);
 	CHECK_OK(gmem_check(&f.g));
 	fx_teardown(&f);
 }
