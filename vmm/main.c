@@ -35,7 +35,11 @@ static void usage(FILE *f)
 	fputs("usage: memvisor COMMAND [OPTIONS]\n"
 	      "\n"
 	      "commands:\n"
-	      "  run IMAGE [OPTIONS]        boot a PVH ELF image under KVM (docs/cli.md)\n"
+	      "  run IMAGE [OPTIONS]        boot an image under KVM (docs/cli.md): a Linux bzImage,\n"
+	      "                             a multiboot v1 ELF32 or a PVH ELF (told by its bytes)\n"
+	      "      --kernel IMAGE         the image, as an option (QEMU's name)\n"
+	      "      --initrd FILE          Linux: the initrd; multiboot: modules \"path args,...\"\n"
+	      "      --append STRING        the same as --cmdline (QEMU's name)\n"
 	      "      --cpus N               vCPUs, 1..64 (default 2)\n"
 	      "      --numa SPEC            one NUMA node, repeatable (default: 2 nodes of 64 MiB):\n"
 	      "                             node=ID,size=SIZE[,cpus=A-B:C][,host-node=N]\n"
@@ -128,10 +132,20 @@ static int cmd_run(int argc, char **argv)
 				die_usage("--numa needs a value");
 			if (machine_parse_numa(&m, argv[++i]))
 				die_usage("%s", mv_error());
-		} else if (strcmp(opt, "--cmdline") == 0) {
+		} else if (strcmp(opt, "--cmdline") == 0 || strcmp(opt, "--append") == 0) {
 			if (!argv[i + 1])
-				die_usage("--cmdline needs a value");
+				die_usage("%s needs a value", opt);
 			m.cmdline = argv[++i];
+		} else if (strcmp(opt, "--kernel") == 0) {
+			if (!argv[i + 1])
+				die_usage("--kernel needs a file name");
+			if (o.image)
+				die_usage("run: more than one image ('%s' and '%s')", o.image, argv[i + 1]);
+			o.image = argv[++i];
+		} else if (strcmp(opt, "--initrd") == 0) {
+			if (!argv[i + 1])
+				die_usage("--initrd needs a file name");
+			o.initrd = argv[++i];
 		} else if (strcmp(opt, "--serial") == 0) {
 			if (!argv[i + 1])
 				die_usage("--serial needs a file name");

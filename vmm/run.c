@@ -10,36 +10,87 @@
 #include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <memvisor/layout.h>
+#include <memvisor/multiboot.h>
 
+#include "boot_linux.h"
+#include "boot_multiboot.h"
 #include "boot_pvh.h"
 #include "hostmem_pv.h"
 #include "error.h"
 #include "ram.h"
 #include "run_qmp.h"
+#include "testdev.h"
 #include "vm.h"
 
+/* The boot protocol of the image at path, from its first bytes (boot_detect). */
+static int run_detect(const char *path, enum boot_protocol *p)
+{
+	uint8_t head[MULTIBOOT_SEARCH];
+	ssize_t n;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return mv_fail(errno, "%s: cannot open: %s", path, strerror(errno));
+	while (got < sizeof(head) && (n = read(fd, head + got, sizeof(head) - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+
+			close(fd);
+			return mv_fail(err, "%s: cannot read: %s", path, strerror(err));
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	*p = boot_detect(head, got);
+	return 0;
+}
+
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
-		 const struct acpi_virtio_mmio *vio, unsigned nr_vio, struct pvh_image *img,
-		 struct acpi_layout *acpi)
+		 const char *initrd, const struct acpi_virtio_mmio *vio, unsigned nr_vio,
+		 struct boot_entry *e, struct acpi_layout *acpi)
 {
 	void *area = guest_mem_ptr(mem, MV_GPA_ACPI, MV_ACPI_SIZE);
+	enum boot_protocol proto;
+	struct pvh_image img;
+	struct linux_image li;
 	int err;
 
 	if (!area)
 		return mv_fail(EINVAL, "the ACPI area 0x%llx+0x%llx is not guest RAM",
 			       (unsigned long long)MV_GPA_ACPI, (unsigned long long)MV_ACPI_SIZE);
+	err = run_detect(image, &proto);
+	if (err)
+		return err;
 	err = acpi_build_devices(m, vio, nr_vio, area, MV_ACPI_SIZE, MV_GPA_ACPI, acpi);
 	if (err)
 		return err;
-	err = pvh_load_file(image, mem, img);       /* its messages name the image */
-	if (err)
-		return err;
-	return pvh_write_boot_info(m, mem, acpi->rsdp_gpa, m->cmdline);
+	switch (proto) {
+	case BOOT_LINUX:
+		return linux_load_files(m, mem, image, initrd, m->cmdline, acpi->rsdp_gpa, e, &li);
+	case BOOT_MULTIBOOT:
+		return multiboot_load_files(m, mem, image, m->cmdline, initrd, e);
+	case BOOT_PVH:
+	default:
+		if (initrd)
+			return mv_fail(EINVAL, "--initrd %s: memvisor passes an initrd to Linux bzImages "
+				       "and modules to multiboot kernels; %s is a PVH image", initrd,
+				       image);
+		err = pvh_load_file(image, mem, &img);     /* its messages name the image */
+		if (err)
+			return err;
+		*e = (struct boot_entry){ .protocol = BOOT_PVH, .rip = img.entry,
+					  .rbx = MV_GPA_START_INFO };
+		return pvh_write_boot_info(m, mem, acpi->rsdp_gpa, m->cmdline);
+	}
 }
 
 static int run_open_serial(const struct machine_config *m)
@@ -63,9 +114,10 @@ struct run_fill {
 	const struct machine_config *m;
 	struct guest_mem *mem;
 	const char *image;
+	const char *initrd;
 	struct acpi_virtio_mmio vio[1];     /* the balloon, with --balloon */
 	unsigned nr_vio;
-	struct pvh_image img;
+	struct boot_entry entry;
 	struct acpi_layout acpi;
 	int err;
 	char msg[512];                  /* the filler's mv_error() (it is per thread) */
@@ -77,7 +129,8 @@ struct run_fill {
 static void *run_fill_thread(void *arg)
 {
 	struct run_fill *f = arg;
-	int err = run_fill_ram(f->m, f->mem, f->image, f->vio, f->nr_vio, &f->img, &f->acpi);
+	int err = run_fill_ram(f->m, f->mem, f->image, f->initrd, f->vio, f->nr_vio, &f->entry,
+			       &f->acpi);
 
 	pthread_mutex_lock(&f->lock);
 	f->err = err;
@@ -228,6 +281,32 @@ static void run_trace_balloon(FILE *f, void *arg)
 		s.num_pages, s.actual);
 }
 
+/* QEMU's test devices (testdev.h): Bochs shutdown ends the VM cleanly; flush goes to gmem. */
+struct run_testdev_ctx {
+	struct vm *vm;
+	struct gmem *g;
+};
+
+static void run_testdev_shutdown(void *arg)
+{
+	struct run_testdev_ctx *c = arg;
+
+	serial_flush(&c->vm->serial);
+	vm_stop(c->vm, 0);
+}
+
+static int run_testdev_flush(void *arg, gpa_t gpa)
+{
+	struct run_testdev_ctx *c = arg;
+
+	return gmem_flush_page(c->g, gpa);
+}
+
+static void run_testdev_iomem(void *t, uint64_t off, uint8_t *data, unsigned len, bool write)
+{
+	testdev_iomem_access(t, off, data, len, write);
+}
+
 static void run_vm_mem_failed(void *arg)
 {
 	vm_stop(arg, GMEM_STATUS_FATAL);
@@ -319,13 +398,16 @@ static int run_end(const struct machine_config *m, const struct run_options *o,
 int run_machine(const struct machine_config *m, struct run_options *o)
 {
 	struct guest_mem mem = { 0 };
-	struct run_fill fill = { .m = m, .mem = &mem, .image = o->image };
+	struct run_fill fill = { .m = m, .mem = &mem, .image = o->image, .initrd = o->initrd };
 	struct swap_dev sw;
 	struct gmem_config mcfg = o->mem;
 	struct gmem g;
 	struct vm vm;
 	struct hostmem_pv pv;
 	struct virtio_balloon balloon;
+	struct testdev *td = NULL;
+	struct run_testdev_ctx tdc = { .vm = &vm, .g = &g };
+	struct testdev_ops tdops = { run_testdev_shutdown, run_testdev_flush, &tdc };
 	struct run_qmp rq = { 0 };
 	struct trace tr = { 0 };
 	bool swap_open_ok = false, gmem_ok = false, balloon_ok = false;
@@ -378,9 +460,23 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 		goto out;
 	}
 	vm.hostmem = &pv;
+	td = malloc(sizeof(*td));
+	if (!td || vm_add_mmio(&vm, MV_GPA_TESTDEV_IOMEM, MV_TESTDEV_IOMEM_SIZE, run_testdev_iomem,
+			       td)) {
+		fprintf(stderr, "memvisor: %s\n", td ? mv_error() : "out of memory for the test devices");
+		free(td);
+		hostmem_pv_destroy(&pv);
+		vm_destroy(&vm);
+		status = RUN_STATUS_NO_VM;
+		goto out;
+	}
+	testdev_init(td, m, &tdops);
+	vm.testdev = td;
 	if (o->balloon.given) {
 		if (run_balloon_create(&balloon, o, m, &mem, &g, &vm)) {
 			fprintf(stderr, "memvisor: %s\n", mv_error());
+			testdev_destroy(td);
+			free(td);
 			hostmem_pv_destroy(&pv);
 			vm_destroy(&vm);
 			status = RUN_STATUS_NO_VM;
@@ -403,7 +499,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 		status = RUN_STATUS_NO_VM;
 	} else {
 		status = __atomic_load_n(&g.fatal, __ATOMIC_ACQUIRE) ? GMEM_STATUS_FATAL
-								       : vm_run(&vm, fill.img.entry);
+								       : vm_run(&vm, &fill.entry);
 	}
 	memreq_stop(&o->requests);
 	if (trace_close(&tr))                   /* the last sample: the state at the end */
@@ -416,6 +512,8 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	status = run_end(m, o, &mem, &g, &pv, balloon_ok ? &balloon : NULL, status);
 	if (balloon_ok)
 		virtio_balloon_destroy(&balloon);
+	testdev_destroy(td);
+	free(td);
 	hostmem_pv_destroy(&pv);
 out:
 	if (serial_fd >= 0 && serial_fd != STDOUT_FILENO)
