@@ -210,6 +210,19 @@ static int build(enum thread_kind kind, uint32_t deny)
 
 	if (!ctx)
 		return mv_fail(ENOMEM, "seccomp: cannot create the %s filter", name);
+	/*
+	 * SECCOMP_FILTER_FLAG_SPEC_ALLOW: without it, loading a filter also turns on the kernel's
+	 * speculative-store-bypass mitigation (and STIBP) for the thread, as a side effect nobody
+	 * asked for here: a vCPU thread then runs KVM_RUN under SSBD. Besides its cost, it made a
+	 * Linux guest stall for good in the nested sandbox (kvm-amd under QEMU TCG), while the same
+	 * run without filters booted (docs/boot.md).
+	 */
+	err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_SSB, 1);
+	if (err) {
+		seccomp_release(ctx);
+		return mv_fail(-err, "seccomp: %s filter: cannot keep the speculation mitigations "
+			       "as they are (SCMP_FLTATR_CTL_SSB): %s", name, strerror(-err));
+	}
 	for (const char *const *c = common_calls; !err && *c; c++)
 		err = add_call(ctx, name, *c);
 	for (const char *const *c = l->calls; !err && *c; c++)
