@@ -1,0 +1,10 @@
+# kvm.linux.*: a stock Linux guest — Debian's own kernel (/boot/vmlinuz-*, the one the sandbox
+# boots) through the Linux boot protocol with a busybox initramfs built at test time
+# (linux_check.sh says what it checks): the NUMA nodes Linux finds in our SRAT, the virtio
+# balloon bound through the DSDT, and memory given back by guest and host when QMP raises the
+# balloon's target. TCG under the nested host makes the boot slow (about a minute).
+mv_add_kvm_test(NAME linux.numa_nodes_and_balloon
+    COMMAND ${CMAKE_CURRENT_LIST_DIR}/linux_check.sh $<TARGET_FILE:memvisor>
+            ${PROJECT_SOURCE_DIR}/tools/qmp-client ${CMAKE_CURRENT_LIST_DIR}/linux_init.sh
+            ${CMAKE_CURRENT_BINARY_DIR}
+    TIMEOUT 720)
