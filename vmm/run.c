@@ -307,6 +307,20 @@ static void run_testdev_iomem(void *t, uint64_t off, uint8_t *data, unsigned len
 	testdev_iomem_access(t, off, data, len, write);
 }
 
+/* What the guest did with the test devices, if anything (a test kernel's checks can be held
+ * against it: e.g. one flush-page write, one page flushed). */
+static void run_testdev_report(struct testdev *td, FILE *out)
+{
+	struct testdev_stats s;
+
+	testdev_get_stats(td, &s);
+	if (s.fw_cfg_reads || s.latch_writes || s.flushes || s.flush_refused || s.iomem_accesses)
+		fprintf(out, "  test devices: fw_cfg bytes read %" PRIu64 ", latch writes %" PRIu64
+			", pages flushed %" PRIu64 " (refused %" PRIu64 "), iomem accesses %" PRIu64
+			"\n", s.fw_cfg_reads, s.latch_writes, s.flushes, s.flush_refused,
+			s.iomem_accesses);
+}
+
 static void run_vm_mem_failed(void *arg)
 {
 	vm_stop(arg, GMEM_STATUS_FATAL);
@@ -512,6 +526,7 @@ int run_machine(const struct machine_config *m, struct run_options *o)
 	status = run_end(m, o, &mem, &g, &pv, balloon_ok ? &balloon : NULL, status);
 	if (balloon_ok)
 		virtio_balloon_destroy(&balloon);
+	run_testdev_report(td, stderr);
 	testdev_destroy(td);
 	free(td);
 	hostmem_pv_destroy(&pv);
