@@ -70,7 +70,8 @@ static inline void lf_init(struct lf_guest *g, const struct lf_region *r, unsign
 		struct machine_node *n = &g->m.nodes[r[i].node];
 
 		g->gm.r[i] = (struct guest_mem_region){ .gpa = r[i].gpa, .size = r[i].size,
-							 .hva = r[i].buf + guard, .node = r[i].node };
+							 .hva = r[i].buf + guard,
+							 .node = r[i].node };
 		n->host_node = -1;
 		n->size += r[i].size;
 		n->ranges[n->nr_ranges++] = (struct machine_range){ .gpa = r[i].gpa,
