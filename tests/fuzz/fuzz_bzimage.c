@@ -7,9 +7,9 @@
  *   the rest the initrd (none if empty)
  *
  * (inputs shorter than the 6-byte prefix are a kernel alone), each copied to an exact-size heap
- * buffer so ASan sees any read past its end. Guest memory is three regions, each its own static
- * buffer (ASan's redzones between globals catch a write running out of one), with a node
- * boundary where two touch and a hole:
+ * buffer so ASan sees any read past its end. Guest memory is loader_fixture.h's three regions,
+ * each its own static buffer (ASan's redzones between globals catch a write running out of one),
+ * with a node boundary where two touch and a hole:
  *
  *   0        1 MiB             4 MiB    5 MiB    6 MiB    7 MiB
  *   | low    | node 0          | node 1 |  hole  | node 1 |
@@ -28,11 +28,11 @@
 
 #include "boot_linux.h"
 #include "error.h"
+#include "../unit/loader_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MIB        (UINT64_C(1) << 20)
-#define PRIME      0xa5
 #define PREFIX     6                            /* u32 kernel length, u16 cmdline length */
 #define HDR_OFF    offsetof(struct boot_params, hdr)
 #define PAGE       UINT64_C(0x1000)
@@ -47,54 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		} \
 	} while (0)
 
-static uint8_t ram0[4 * MIB];      /* [0, 4 MiB) */
-static uint8_t ram1[MIB];          /* [4 MiB, 5 MiB) */
-static uint8_t ram2[MIB];          /* [6 MiB, 7 MiB) */
-static int primed;
-
-static void fz_prime(void)
-{
-	memset(ram0, PRIME, sizeof(ram0));
-	memset(ram1, PRIME, sizeof(ram1));
-	memset(ram2, PRIME, sizeof(ram2));
-	primed = 1;
-}
-
-/* Whether b[0..len) is all PRIME: memcmp against a primed block (a byte loop is ~50× slower
- * under ASan, and this runs over all guest memory after every failure). */
-static int fz_all_primed(const uint8_t *b, size_t len)
-{
-	static uint8_t block[64 * 1024];
-
-	if (block[0] != PRIME)
-		memset(block, PRIME, sizeof(block));
-	for (size_t off = 0; off < len; off += sizeof(block)) {
-		size_t n = len - off < sizeof(block) ? len - off : sizeof(block);
-
-		if (memcmp(b + off, block, n) != 0)
-			return 0;
-	}
-	return 1;
-}
-
-static void fz_guest(struct guest_mem *gm, struct machine_config *m)
-{
-	memset(gm, 0, sizeof(*gm));
-	gm->nr = 3;
-	gm->r[0] = (struct guest_mem_region){ .gpa = 0, .size = 4 * MIB, .hva = ram0, .node = 0 };
-	gm->r[1] = (struct guest_mem_region){ .gpa = 4 * MIB, .size = MIB, .hva = ram1,
-					      .node = 1 };
-	gm->r[2] = (struct guest_mem_region){ .gpa = 6 * MIB, .size = MIB, .hva = ram2,
-					      .node = 1 };
-	memset(m, 0, sizeof(*m));
-	m->nr_cpus = 1;
-	m->nr_nodes = 2;
-	m->nodes[0] = (struct machine_node){ .size = 4 * MIB, .host_node = -1, .nr_ranges = 1,
-					     .ranges = { { 0, 4 * MIB } } };
-	m->nodes[1] = (struct machine_node){ .size = 2 * MIB, .host_node = -1, .nr_ranges = 2,
-					     .ranges = { { 4 * MIB, MIB }, { 6 * MIB, MIB } } };
-	m->ram_end = 7 * MIB;
-}
+static struct lf_guest fz_g;
+static bool primed;                            /* fz_g's buffers hold LF_PRIME */
 
 /* Whether [gpa, gpa + len) is all in the fixture's RAM ([0, 5 MiB) or [6, 7 MiB)). */
 static int fz_is_ram(uint64_t gpa, uint64_t len)
@@ -107,12 +61,10 @@ static int fz_is_ram(uint64_t gpa, uint64_t len)
 /* Host byte of guest address gpa (which the loader accepted, so it is RAM). */
 static uint8_t *fz_byte(uint64_t gpa)
 {
-	if (gpa < 4 * MIB)
-		return ram0 + gpa;
-	if (gpa < 5 * MIB)
-		return ram1 + (gpa - 4 * MIB);
-	FZ_ASSERT(gpa >= 6 * MIB && gpa < 7 * MIB);
-	return ram2 + (gpa - 6 * MIB);
+	uint8_t *p = lf_host(&fz_g, gpa);
+
+	FZ_ASSERT(p);
+	return p;
 }
 
 /* Whether guest [gpa, gpa + len) (RAM, checked by the caller) holds src[0..len). */
@@ -218,10 +170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	size_t ksize = size, clen = 0, isize = 0, off = 0;
 	uint8_t *kernel, *initrd = NULL;
-	struct machine_config m;
 	struct linux_image out;
 	struct boot_entry e;
-	struct guest_mem gm;
 	char *cmdline;
 	int ret;
 
@@ -247,18 +197,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(initrd, data + off + ksize + clen, isize);
 	}
 
-	if (!primed)
-		fz_prime();
-	fz_guest(&gm, &m);
+	lf_init_three(&fz_g);
+	if (!primed) {
+		lf_prime(&fz_g);
+		primed = true;
+	}
 	mv_error_clear();
-	ret = linux_load(&m, &gm, kernel, ksize, initrd, isize, cmdline, MV_GPA_ACPI, &e, &out);
+	ret = linux_load(&fz_g.m, &fz_g.gm, kernel, ksize, initrd, isize, cmdline, MV_GPA_ACPI, &e,
+			 &out);
 	if (ret == 0) {
 		fz_check_loaded(kernel, ksize, cmdline, initrd, isize, &e, &out);
-		fz_prime();
+		lf_prime(&fz_g);
 	} else {
 		FZ_ASSERT(ret < 0 && mv_error()[0] != '\0');
-		FZ_ASSERT(fz_all_primed(ram0, sizeof(ram0)) && fz_all_primed(ram1, sizeof(ram1)) &&
-			  fz_all_primed(ram2, sizeof(ram2)));
+		FZ_ASSERT(lf_all_primed(&fz_g));
 	}
 	free(initrd);
 	free(cmdline);

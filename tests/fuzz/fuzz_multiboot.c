@@ -7,8 +7,8 @@
  *   offset 6   u8    bit 0: a module is given
  *   offset 7   L bytes of command line (cut at the first NUL), M bytes of module, the image
  *
- * Guest memory is three regions, each its own static buffer, described the same way to the
- * loader's guest_mem and to the machine_config its memory map is built from:
+ * Guest memory is loader_fixture.h's three regions, each its own static buffer, described the
+ * same way to the loader's guest_mem and to the machine_config its memory map is built from:
  *
  *   0        4 MiB    5 MiB     6 MiB    7 MiB
  *   | node 0 | node 1 |  hole   | node 1 |
@@ -35,11 +35,10 @@
 #include "boot_multiboot.h"
 #include "boot_pvh.h"
 #include "error.h"
+#include "../unit/loader_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define MIB   (UINT64_C(1) << 20)
-#define PRIME 0xa5
 #define FRAME 7                             /* bytes before the command line */
 
 #define FZ_ASSERT(cond) \
@@ -51,38 +50,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		} \
 	} while (0)
 
-static uint8_t ram0[4 * MIB];      /* [0, 4 MiB) */
-static uint8_t ram1[MIB];          /* [4 MiB, 5 MiB) */
-static uint8_t ram2[MIB];          /* [6 MiB, 7 MiB) */
-
-static void fz_guest(struct guest_mem *gm, struct machine_config *m)
-{
-	memset(gm, 0, sizeof(*gm));
-	gm->nr = 3;
-	gm->r[0] = (struct guest_mem_region){ .gpa = 0, .size = 4 * MIB, .hva = ram0, .node = 0 };
-	gm->r[1] = (struct guest_mem_region){ .gpa = 4 * MIB, .size = MIB, .hva = ram1,
-					      .node = 1 };
-	gm->r[2] = (struct guest_mem_region){ .gpa = 6 * MIB, .size = MIB, .hva = ram2,
-					      .node = 1 };
-	memset(m, 0, sizeof(*m));
-	m->nr_cpus = 1;
-	m->nr_nodes = 2;
-	m->nodes[0] = (struct machine_node){ .size = 4 * MIB, .host_node = -1, .nr_ranges = 1,
-					     .ranges = { { 0, 4 * MIB } } };
-	m->nodes[1] = (struct machine_node){ .size = 2 * MIB, .host_node = -1, .nr_ranges = 2,
-					     .ranges = { { 4 * MIB, MIB }, { 6 * MIB, MIB } } };
-	m->ram_end = 7 * MIB;
-}
+static struct lf_guest fz_g;
 
 /* Host byte of guest address gpa, which must be RAM. */
 static uint8_t *fz_byte(gpa_t gpa)
 {
-	if (gpa < 4 * MIB)
-		return ram0 + gpa;
-	if (gpa < 5 * MIB)
-		return ram1 + (gpa - 4 * MIB);
-	FZ_ASSERT(gpa >= 6 * MIB && gpa < 7 * MIB);
-	return ram2 + (gpa - 6 * MIB);
+	uint8_t *p = lf_host(&fz_g, gpa);
+
+	FZ_ASSERT(p);
+	return p;
 }
 
 static uint32_t fz_rd32(gpa_t gpa)
@@ -101,12 +77,10 @@ static uint32_t fz_img32(const uint8_t *p)
 	return v;
 }
 
-static uint8_t primed[MV_GPA_KERNEL_MIN];  /* PRIME everywhere: what the first MiB must hold */
-
-/* Guest [gpa, gpa + len), inside the first MiB, still holds PRIME everywhere. */
+/* Guest [gpa, gpa + len), inside the first MiB, still holds LF_PRIME everywhere. */
 static bool fz_primed(gpa_t gpa, uint64_t len)
 {
-	return memcmp(ram0 + gpa, primed, len) == 0;
+	return lf_first_unprimed(fz_byte(gpa), len) == len;
 }
 
 /* The image has a header the loader may accept: magic, checksum, flags. */
@@ -203,9 +177,7 @@ static void fz_check_info(const struct machine_config *m, const char *cmdline,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct multiboot_module mod = { .string = "fuzz.mod arg=1" };
-	struct machine_config m;
 	struct boot_entry e = { 0 };
-	struct guest_mem gm;
 	size_t cl_len, mod_len, img_size;
 	uint8_t *img, *mod_buf;
 	unsigned nr;
@@ -237,12 +209,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mod.data = mod_buf;
 	mod.size = mod_len;
 
-	fz_guest(&gm, &m);
-	if (primed[0] != PRIME)
-		memset(primed, PRIME, sizeof(primed));
-	memset(ram0, PRIME, MV_GPA_KERNEL_MIN);
+	lf_init_three(&fz_g);
+	memset(fz_byte(0), LF_PRIME, MV_GPA_KERNEL_MIN);
 	mv_error_clear();
-	ret = multiboot_load(&m, &gm, img, img_size, cmdline, &mod, nr, &e);
+	ret = multiboot_load(&fz_g.m, &fz_g.gm, img, img_size, cmdline, &mod, nr, &e);
 	if (ret == 0) {
 		uint64_t kernel_end;
 
@@ -250,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_ASSERT(e.rax == MULTIBOOT_BOOTLOADER_MAGIC && e.rbx == MV_GPA_MULTIBOOT_INFO);
 		fz_check_header(img, img_size);
 		kernel_end = fz_check_segments(img, &e);
-		fz_check_info(&m, cmdline, &mod, nr, kernel_end);
+		fz_check_info(&fz_g.m, cmdline, &mod, nr, kernel_end);
 		FZ_ASSERT(fz_primed(0, MV_GPA_MULTIBOOT_INFO));
 		FZ_ASSERT(fz_primed(MV_GPA_CMDLINE + MV_CMDLINE_MAX,
 				    MV_GPA_KERNEL_MIN - MV_GPA_CMDLINE - MV_CMDLINE_MAX));

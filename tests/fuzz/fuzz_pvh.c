@@ -2,8 +2,8 @@
  * fuzz_pvh — libFuzzer target for the PVH ELF loader (vmm/loader.h). Each input is an ELF image
  * handed to pvh_load() as is.
  *
- * Guest memory is three regions, each its own static buffer, so segments inside a region,
- * across two regions that touch, and across a hole are all reachable:
+ * Guest memory is loader_fixture.h's three regions, each its own static buffer, so segments
+ * inside a region, across two regions that touch, and across a hole are all reachable:
  *
  *   0        4 MiB    5 MiB     6 MiB    7 MiB
  *   | node 0 | node 1 |  hole   | node 1 |
@@ -25,10 +25,9 @@
 
 #include "error.h"
 #include "loader.h"
+#include "../unit/loader_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define MIB (UINT64_C(1) << 20)
 
 #define FZ_ASSERT(cond) \
 	do { \
@@ -39,30 +38,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 		} \
 	} while (0)
 
-static uint8_t ram0[4 * MIB];      /* [0, 4 MiB) */
-static uint8_t ram1[MIB];          /* [4 MiB, 5 MiB) */
-static uint8_t ram2[MIB];          /* [6 MiB, 7 MiB) */
-
-static void fz_guest(struct guest_mem *gm)
-{
-	memset(gm, 0, sizeof(*gm));
-	gm->nr = 3;
-	gm->r[0] = (struct guest_mem_region){ .gpa = 0, .size = 4 * MIB, .hva = ram0, .node = 0 };
-	gm->r[1] = (struct guest_mem_region){ .gpa = 4 * MIB, .size = MIB, .hva = ram1,
-					      .node = 1 };
-	gm->r[2] = (struct guest_mem_region){ .gpa = 6 * MIB, .size = MIB, .hva = ram2,
-					      .node = 1 };
-}
+static struct lf_guest fz_g;
 
 /* Host byte of guest address gpa (the loader accepted the range, so it is RAM). */
 static uint8_t *fz_byte(gpa_t gpa)
 {
-	if (gpa < 4 * MIB)
-		return ram0 + gpa;
-	if (gpa < 5 * MIB)
-		return ram1 + (gpa - 4 * MIB);
-	FZ_ASSERT(gpa >= 6 * MIB && gpa < 7 * MIB);
-	return ram2 + (gpa - 6 * MIB);
+	uint8_t *p = lf_host(&fz_g, gpa);
+
+	FZ_ASSERT(p);
+	return p;
 }
 
 /* Program header i of an image pvh_load() accepted (so the table is inside the image). */
@@ -126,7 +110,6 @@ static void fz_check_loaded(const uint8_t *img, const struct pvh_image *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pvh_image out;
-	struct guest_mem gm;
 	uint8_t *img;
 	int ret;
 
@@ -134,9 +117,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	img = malloc(size ? size : 1);
 	FZ_ASSERT(img);
 	memcpy(img, data, size);
-	fz_guest(&gm);
+	lf_init_three(&fz_g);
 	mv_error_clear();
-	ret = pvh_load(img, size, &gm, &out);
+	ret = pvh_load(img, size, &fz_g.gm, &out);
 	if (ret == 0)
 		fz_check_loaded(img, &out);
 	else

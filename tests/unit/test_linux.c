@@ -38,6 +38,7 @@
 #include "error.h"
 #include "machine.h"
 #include "mvtest.h"
+#include "loader_fixture.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -51,97 +52,32 @@
 				 (substr), mvt_e_); \
 	} while (0)
 
-/* ---- guest memory fixture ------------------------------------------------------------------ */
+/* ---- guest memory fixture (loader_fixture.h) ----------------------------------------------- */
 
 #define RSIZE        (8 * MIB)      /* region size of the synthetic tests */
 #define BIG_RSIZE    (64 * MIB)     /* region size for the real kernel (window ~80 MiB) */
-#define GUARD        (64 * KIB)
-#define PRIME        0xa5
 #define ADJACENT_GPA RSIZE          /* region 1 right after region 0 */
 #define HOLE_GPA     (3 * RSIZE)    /* region 1 after an 8 MiB hole */
 
-static uint8_t backing[2][GUARD + BIG_RSIZE + GUARD];
-
-struct tguest {
-	struct guest_mem gm;
-	struct machine_config m;
-	uint64_t rsize;             /* bytes of each region */
-};
-
-/* The primed extent of each backing buffer: guards and region. */
-static uint64_t primed_len;
+static uint8_t backing[2][LF_GUARD + BIG_RSIZE + LF_GUARD];
 
 /* Two regions of rsize bytes, region 0 at 0 (node 0), region 1 at region1_gpa (node 1). */
-static void guest_init_sized(struct tguest *g, uint64_t rsize, gpa_t region1_gpa)
+static void guest_init_sized(struct lf_guest *g, uint64_t rsize, gpa_t region1_gpa)
 {
-	struct machine_node *n0, *n1;
-
-	primed_len = GUARD + rsize + GUARD;
-	memset(backing[0], PRIME, primed_len);
-	memset(backing[1], PRIME, primed_len);
-	memset(g, 0, sizeof(*g));
-	g->rsize = rsize;
-	g->gm.nr = 2;
-	g->gm.r[0] = (struct guest_mem_region){ .gpa = 0, .size = rsize,
-						 .hva = backing[0] + GUARD, .node = 0 };
-	g->gm.r[1] = (struct guest_mem_region){ .gpa = region1_gpa, .size = rsize,
-						 .hva = backing[1] + GUARD, .node = 1 };
-	g->m.nr_cpus = 1;
-	g->m.nr_nodes = 2;
-	n0 = &g->m.nodes[0];
-	n1 = &g->m.nodes[1];
-	n0->size = n1->size = rsize;
-	n0->host_node = n1->host_node = -1;
-	n0->nr_ranges = n1->nr_ranges = 1;
-	n0->ranges[0] = (struct machine_range){ .gpa = 0, .size = rsize };
-	n1->ranges[0] = (struct machine_range){ .gpa = region1_gpa, .size = rsize };
-	g->m.ram_end = region1_gpa + rsize;
+	lf_init_two(g, backing[0], backing[1], rsize, region1_gpa);
 }
 
-static void guest_init(struct tguest *g, gpa_t region1_gpa)
+static void guest_init(struct lf_guest *g, gpa_t region1_gpa)
 {
 	guest_init_sized(g, RSIZE, region1_gpa);
 }
 
-/* Host pointer to guest byte gpa (the test's own view, independent of guest_mem_ptr). */
-static uint8_t *gpa_byte(struct tguest *g, gpa_t gpa)
-{
-	for (unsigned i = 0; i < g->gm.nr; i++)
-		if (gpa >= g->gm.r[i].gpa && gpa - g->gm.r[i].gpa < g->rsize)
-			return g->gm.r[i].hva + (gpa - g->gm.r[i].gpa);
-	mvt_fail(__FILE__, __LINE__, "test bug: gpa %#llx is not in the fixture",
-		 (unsigned long long)gpa);
-}
-
-static uint64_t rd64(struct tguest *g, gpa_t gpa)
+static uint64_t rd64(struct lf_guest *g, gpa_t gpa)
 {
 	uint64_t v;
 
-	memcpy(&v, gpa_byte(g, gpa), sizeof(v));
+	memcpy(&v, lf_byte(g, gpa), sizeof(v));
 	return v;
-}
-
-/* Index of the first byte of b[0..len) that is not PRIME, or len. */
-static size_t first_unprimed(const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != PRIME)
-			return i;
-	return len;
-}
-
-static void check_guards(void)
-{
-	for (unsigned i = 0; i < 2; i++) {
-		CHECK_EQ_U(first_unprimed(backing[i], GUARD), GUARD);
-		CHECK_EQ_U(first_unprimed(backing[i] + primed_len - GUARD, GUARD), GUARD);
-	}
-}
-
-static void check_untouched(void)
-{
-	for (unsigned i = 0; i < 2; i++)
-		CHECK_EQ_U(first_unprimed(backing[i], primed_len), primed_len);
 }
 
 /* ---- bzImage builder ----------------------------------------------------------------------- */
@@ -192,7 +128,7 @@ static struct bzimg *bz_new(void)
 	return b;
 }
 
-/* Kernel byte i of the pattern (distinct from PRIME at most offsets). */
+/* Kernel byte i of the pattern (distinct from LF_PRIME at most offsets). */
 static uint8_t kbyte(size_t i)
 {
 	return (uint8_t)(i * 13 + 7 + (i >> 8));
@@ -235,7 +171,7 @@ struct result {
 };
 
 /* Load the laid-out b with cmdline and isize bytes of initrd into a fresh guest. */
-static int load_built(struct tguest *g, gpa_t region1_gpa, struct bzimg *b, size_t isize,
+static int load_built(struct lf_guest *g, gpa_t region1_gpa, struct bzimg *b, size_t isize,
 		      const char *cmdline, struct result *r)
 {
 	const uint8_t *initrd = isize ? initrd_of(isize) : NULL;
@@ -248,7 +184,7 @@ static int load_built(struct tguest *g, gpa_t region1_gpa, struct bzimg *b, size
 }
 
 /* bz_finish(b), then load_built(); returns linux_load's result. */
-static int load_into(struct tguest *g, gpa_t region1_gpa, struct bzimg *b, size_t isize,
+static int load_into(struct lf_guest *g, gpa_t region1_gpa, struct bzimg *b, size_t isize,
 		     const char *cmdline, struct result *r)
 {
 	bz_finish(b);
@@ -260,11 +196,11 @@ static void expect_reject_with(struct bzimg *b, gpa_t region1_gpa, size_t isize,
 			       const char *cmdline, int err, const char *what)
 {
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, region1_gpa, b, isize, cmdline, &r), -err);
 	CHECK_ERROR(what);
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 static void expect_reject(struct bzimg *b, int err, const char *what)
@@ -279,7 +215,7 @@ TEST(load_rejects_null_arguments)
 	struct bzimg *b = bz_new();
 	size_t size = bz_finish(b);
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(linux_load(NULL, &g.gm, b->buf, size, NULL, 0, "", 0, &e, NULL), -EINVAL);
@@ -289,20 +225,20 @@ TEST(load_rejects_null_arguments)
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, size, NULL, 0, "", 0, NULL, NULL), -EINVAL);
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, size, NULL, 10, "", 0, &e, NULL), -EINVAL);
 	CHECK_ERROR("initrd is NULL but its size is 10");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_image_smaller_than_two_sectors)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	bz_finish(b);
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, 1023, NULL, 0, "", 0, &r.e, &r.out), -ENOEXEC);
 	CHECK_ERROR("image is 1023 bytes, too small for a bzImage (at least 1024");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_bad_magic)
@@ -368,7 +304,7 @@ TEST(load_rejects_truncated_setup)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.setup_sects = 4;
 	bz_finish(b);
@@ -376,7 +312,7 @@ TEST(load_rejects_truncated_setup)
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, 2000, NULL, 0, "", 0, &r.e, &r.out), -ENOEXEC);
 	CHECK_ERROR("truncated bzImage: it is 2000 bytes, but its setup_sects (4) put the setup "
 		    "code at 0..2560");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_image_without_kernel_bytes)
@@ -490,7 +426,7 @@ TEST(load_rejects_kernel_bytes_outside_ram)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	/* No init_size to speak of, but the image itself is larger than the first region. */
 	b->h.init_size = 0x1000;
@@ -503,7 +439,7 @@ TEST(load_rejects_kernel_bytes_outside_ram)
 	CHECK_ERROR("kernel needs guest RAM at [0x100000, 0x103000) (12288 bytes loaded at "
 		    "0x100000, init_size 0x1000 from 0x100000 where it decompresses)");
 	CHECK_ERROR("but 0x102000 is not RAM");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_initrd_too_large)
@@ -540,7 +476,7 @@ TEST(load_rejects_boot_pages_outside_ram)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	bz_finish(b);
 	guest_init(&g, ADJACENT_GPA);
@@ -553,35 +489,35 @@ TEST(load_rejects_boot_pages_outside_ram)
 	g.gm.r[0].gpa = MV_GPA_LINUX_ZERO_PAGE + 0x800;
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, b->size, NULL, 0, "", 0, &r.e, &r.out), -EINVAL);
 	CHECK_ERROR("zero page 0x6000+0x1000 is not guest RAM");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_rsdp_outside_ram)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	bz_finish(b);
 	guest_init(&g, HOLE_GPA);
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, b->size, NULL, 0, "", RSIZE - 16, &r.e, &r.out),
 		 -EINVAL);
 	CHECK_ERROR("RSDP at 0x7ffff0+36 is not guest RAM");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_bad_machine_without_writing)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	bz_finish(b);
 	guest_init(&g, ADJACENT_GPA);
 	g.m.nodes[1].ranges[0].gpa = 2 * MIB;
 	CHECK_EQ(linux_load(&g.m, &g.gm, b->buf, b->size, NULL, 0, "", 0, &r.e, &r.out), -EINVAL);
 	CHECK_ERROR("overlaps node 0 range 0");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_a_valid_image_with_a_bad_initrd_without_writing)
@@ -597,7 +533,7 @@ TEST(load_rejects_a_valid_image_with_a_bad_initrd_without_writing)
 /* ---- images that load ---------------------------------------------------------------------- */
 
 /* The zero page as the test expects it: b's header, then the loader's fields. */
-static void expected_zero_page(struct tguest *g, const struct bzimg *b, struct boot_params *bp,
+static void expected_zero_page(struct lf_guest *g, const struct bzimg *b, struct boot_params *bp,
 			       gpa_t initrd_gpa, uint64_t isize, uint64_t rsdp)
 {
 	struct hvm_memmap_table_entry map[PVH_MEMMAP_MAX];
@@ -620,9 +556,9 @@ static void expected_zero_page(struct tguest *g, const struct bzimg *b, struct b
 }
 
 /* The zero page in guest memory equals want, byte for byte. */
-static void check_zero_page(struct tguest *g, const struct boot_params *want)
+static void check_zero_page(struct lf_guest *g, const struct boot_params *want)
 {
-	const uint8_t *got = gpa_byte(g, MV_GPA_LINUX_ZERO_PAGE), *w = (const uint8_t *)want;
+	const uint8_t *got = lf_byte(g, MV_GPA_LINUX_ZERO_PAGE), *w = (const uint8_t *)want;
 
 	for (size_t i = 0; i < sizeof(*want); i++)
 		if (got[i] != w[i])
@@ -631,14 +567,14 @@ static void check_zero_page(struct tguest *g, const struct boot_params *want)
 }
 
 /* The kernel's bytes are at 1 MiB, and the bytes around them were not written. */
-static void check_kernel_loaded(struct tguest *g, const struct bzimg *b, size_t setup)
+static void check_kernel_loaded(struct lf_guest *g, const struct bzimg *b, size_t setup)
 {
 	for (size_t i = 0; i < b->size - setup; i++)
-		if (*gpa_byte(g, KGPA + i) != b->buf[setup + i])
+		if (*lf_byte(g, KGPA + i) != b->buf[setup + i])
 			mvt_fail(__FILE__, __LINE__, "kernel byte %#zx is %#x, expected %#x", i,
-				 *gpa_byte(g, KGPA + i), b->buf[setup + i]);
-	CHECK_EQ_U(*gpa_byte(g, KGPA - 1), PRIME);
-	CHECK_EQ_U(*gpa_byte(g, KGPA + (b->size - setup)), PRIME);
+				 *lf_byte(g, KGPA + i), b->buf[setup + i]);
+	CHECK_EQ_U(*lf_byte(g, KGPA - 1), LF_PRIME);
+	CHECK_EQ_U(*lf_byte(g, KGPA + (b->size - setup)), LF_PRIME);
 }
 
 TEST(load_standard_image_fills_the_zero_page)
@@ -646,13 +582,13 @@ TEST(load_standard_image_fills_the_zero_page)
 	struct bzimg *b = bz_new();
 	struct boot_params want;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "console=ttyS0", &r), 0);
 	expected_zero_page(&g, b, &want, 0, 0, RSDP_GPA);
 	check_zero_page(&g, &want);
 	/* the same, field by field, for the fields a reader looks for */
-	memcpy(&want, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(want));
+	memcpy(&want, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(want));
 	CHECK_EQ_U(want.hdr.type_of_loader, 0xff);
 	CHECK_EQ_U(want.hdr.cmd_line_ptr, 0x7000);
 	CHECK_EQ_U(want.ext_cmd_line_ptr, 0);
@@ -663,8 +599,8 @@ TEST(load_standard_image_fills_the_zero_page)
 	CHECK_EQ_U(want.hdr.init_size, 4 * MIB);
 	CHECK_EQ_U(want.sentinel, 0);
 	CHECK_EQ(want.e820_entries, 5);
-	CHECK_STREQ((const char *)gpa_byte(&g, MV_GPA_CMDLINE), "console=ttyS0");
-	check_guards();
+	CHECK_STREQ((const char *)lf_byte(&g, MV_GPA_CMDLINE), "console=ttyS0");
+	lf_check_guards(&g);
 }
 
 /*
@@ -685,10 +621,10 @@ TEST(load_writes_the_e820_map)
 	struct bzimg *b = bz_new();
 	struct boot_params bp;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, NULL, &r), 0);
-	memcpy(&bp, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
+	memcpy(&bp, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
 	CHECK_EQ(bp.e820_entries, MM_ARRAY_SIZE(want));
 	for (unsigned i = 0; i < MM_ARRAY_SIZE(want); i++) {
 		CHECK_EQ_U(bp.e820_table[i].addr, want[i].addr);
@@ -702,7 +638,7 @@ TEST(load_fills_the_entry_and_result)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
 	CHECK_EQ(r.e.protocol, BOOT_LINUX);
@@ -721,21 +657,21 @@ TEST(load_fills_the_entry_and_result)
 	CHECK_EQ_U(r.out.initrd_gpa, 0);
 	CHECK_EQ_U(r.out.initrd_size, 0);
 	check_kernel_loaded(&g, b, 1024);
-	check_guards();
+	lf_check_guards(&g);
 }
 
 TEST(load_writes_the_boot_gdt)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
 	CHECK_EQ_U(rd64(&g, 0x9000), 0);
 	CHECK_EQ_U(rd64(&g, 0x9008), 0);
 	CHECK_EQ_U(rd64(&g, 0x9010), 0x00af9b000000ffffull);      /* __BOOT_CS: 64-bit code */
 	CHECK_EQ_U(rd64(&g, 0x9018), 0x00cf93000000ffffull);      /* __BOOT_DS: data */
-	CHECK_EQ_U(*gpa_byte(&g, 0x9020), PRIME);
+	CHECK_EQ_U(*lf_byte(&g, 0x9020), LF_PRIME);
 }
 
 /*
@@ -746,7 +682,7 @@ TEST(load_writes_the_identity_page_tables)
 	const uint64_t table = 0x3, leaf = 0x83;    /* P | RW, P | RW | PS */
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
 	CHECK_EQ_U(rd64(&g, 0xa000), 0xb000 | table);
@@ -762,14 +698,14 @@ TEST(load_writes_the_identity_page_tables)
 				   ((i << 30) + (j << 21)) | leaf);
 	CHECK_EQ_U(rd64(&g, 0xc000 + 8 * 1), 0x200083);               /* 2 MiB */
 	CHECK_EQ_U(rd64(&g, 0xf000 + 8 * 511), 0xffe00083);           /* 4 GiB - 2 MiB */
-	CHECK_EQ_U(*gpa_byte(&g, 0x10000), PRIME);
+	CHECK_EQ_U(*lf_byte(&g, 0x10000), LF_PRIME);
 }
 
 TEST(load_setup_sects_0_means_4)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.setup_sects = 0;
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
@@ -781,7 +717,7 @@ TEST(load_kernel_with_trailing_signature)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->ksize = KSIZE + 0x5c0;       /* syssize covers KSIZE; a signed image appends more */
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
@@ -795,13 +731,13 @@ TEST(load_copies_only_the_header_the_jump_gives)
 	struct bzimg *b = bz_new();
 	struct boot_params bp, want;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.version = 0x020c;
 	b->h.kernel_info_offset = 0xdeadbeef;   /* in the image at 0x268, past the header */
 	b->hdr_end = 0x268;
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
-	memcpy(&bp, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
+	memcpy(&bp, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
 	CHECK_EQ_U(bp.hdr.kernel_info_offset, 0);
 	CHECK_EQ_U(bp.hdr.handover_offset, 0);
 	CHECK_EQ_U(bp.acpi_rsdp_addr, 0);       /* 2.12 predates acpi_rsdp_addr */
@@ -815,7 +751,7 @@ TEST(load_bounds_the_header_copy_by_the_struct)
 	struct bzimg *b = bz_new();
 	struct boot_params want;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->hdr_end = 0x290;
 	bz_finish(b);
@@ -823,7 +759,7 @@ TEST(load_bounds_the_header_copy_by_the_struct)
 	CHECK_EQ(load_built(&g, ADJACENT_GPA, b, 0, "", &r), 0);
 	expected_zero_page(&g, b, &want, 0, 0, RSDP_GPA);
 	check_zero_page(&g, &want);
-	CHECK_EQ_U(*gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE + HDR_END), 0);
+	CHECK_EQ_U(*lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE + HDR_END), 0);
 }
 
 TEST(load_rsdp_given_from_protocol_2_14)
@@ -831,16 +767,16 @@ TEST(load_rsdp_given_from_protocol_2_14)
 	struct bzimg *b = bz_new();
 	struct boot_params bp;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.version = 0x020d;
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
-	memcpy(&bp, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
+	memcpy(&bp, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
 	CHECK_EQ_U(bp.acpi_rsdp_addr, 0);
 	b = bz_new();
 	b->h.version = 0x020e;
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, "", &r), 0);
-	memcpy(&bp, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
+	memcpy(&bp, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
 	CHECK_EQ_U(bp.acpi_rsdp_addr, RSDP_GPA);
 }
 
@@ -848,14 +784,14 @@ TEST(load_cmdline_of_cmdline_size_bytes)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 	char cl[256];
 
 	memset(cl, 'z', 255);
 	cl[255] = '\0';
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, cl, &r), 0);
-	CHECK_STREQ((const char *)gpa_byte(&g, MV_GPA_CMDLINE), cl);
-	CHECK_EQ_U(*gpa_byte(&g, MV_GPA_CMDLINE + MV_CMDLINE_MAX - 1), 0);   /* page cleared */
+	CHECK_STREQ((const char *)lf_byte(&g, MV_GPA_CMDLINE), cl);
+	CHECK_EQ_U(*lf_byte(&g, MV_GPA_CMDLINE + MV_CMDLINE_MAX - 1), 0);   /* page cleared */
 }
 
 TEST(load_null_cmdline_is_empty)
@@ -863,12 +799,12 @@ TEST(load_null_cmdline_is_empty)
 	struct bzimg *b = bz_new();
 	struct boot_params bp;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0, NULL, &r), 0);
-	memcpy(&bp, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
+	memcpy(&bp, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
 	CHECK_EQ_U(bp.hdr.cmd_line_ptr, MV_GPA_CMDLINE);
-	CHECK_EQ_U(*gpa_byte(&g, MV_GPA_CMDLINE), 0);
+	CHECK_EQ_U(*lf_byte(&g, MV_GPA_CMDLINE), 0);
 }
 
 /*
@@ -881,7 +817,7 @@ TEST(load_non_relocatable_kernel_window_from_pref_address)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.relocatable_kernel = 0;
 	b->h.kernel_alignment = 3;              /* ignored: not relocatable */
@@ -896,7 +832,7 @@ TEST(load_relocatable_kernel_window_from_aligned_load_address)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.pref_address = MIB;
 	b->h.kernel_alignment = 4 * MIB;
@@ -911,15 +847,15 @@ TEST(load_relocatable_kernel_window_from_aligned_load_address)
 }
 
 /* The initrd's bytes are at gpa, the bytes around it untouched. */
-static void check_initrd_loaded(struct tguest *g, gpa_t gpa, size_t len)
+static void check_initrd_loaded(struct lf_guest *g, gpa_t gpa, size_t len)
 {
 	const uint8_t *want = initrd_of(len);
 
 	for (size_t i = 0; i < len; i++)
-		if (*gpa_byte(g, gpa + i) != want[i])
+		if (*lf_byte(g, gpa + i) != want[i])
 			mvt_fail(__FILE__, __LINE__, "initrd byte %#zx is %#x, expected %#x", i,
-				 *gpa_byte(g, gpa + i), want[i]);
-	CHECK_EQ_U(*gpa_byte(g, gpa - 1), PRIME);
+				 *lf_byte(g, gpa + i), want[i]);
+	CHECK_EQ_U(*lf_byte(g, gpa - 1), LF_PRIME);
 }
 
 /*
@@ -934,17 +870,17 @@ TEST(load_initrd_at_the_top_of_ram)
 	struct bzimg *b = bz_new();
 	struct boot_params want;
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0x2345, "initrd=1", &r), 0);
 	CHECK_EQ_U(r.out.initrd_gpa, 2 * RSIZE - 0x3000);
 	CHECK_EQ_U(r.out.initrd_size, 0x2345);
 	check_initrd_loaded(&g, 2 * RSIZE - 0x3000, 0x2345);
-	CHECK_EQ_U(*gpa_byte(&g, 2 * RSIZE - 0x3000 + 0x2345), PRIME);     /* tail padding */
+	CHECK_EQ_U(*lf_byte(&g, 2 * RSIZE - 0x3000 + 0x2345), LF_PRIME);     /* tail padding */
 	expected_zero_page(&g, b, &want, 2 * RSIZE - 0x3000, 0x2345, RSDP_GPA);
 	check_zero_page(&g, &want);
 	check_kernel_loaded(&g, b, 1024);
-	check_guards();
+	lf_check_guards(&g);
 }
 
 /*
@@ -957,12 +893,12 @@ TEST(load_initrd_across_touching_regions)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 9 * MIB, "", &r), 0);
 	CHECK_EQ_U(r.out.initrd_gpa, 7 * MIB);
 	check_initrd_loaded(&g, 7 * MIB, 9 * MIB);
-	check_guards();
+	lf_check_guards(&g);
 }
 
 /* Exactly the room above the window: the initrd starts where the window ends. */
@@ -970,7 +906,7 @@ TEST(load_initrd_filling_all_the_room)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 10 * MIB, "", &r), 0);
 	CHECK_EQ_U(r.out.initrd_gpa, WINDOW_END);
@@ -987,7 +923,7 @@ TEST(load_initrd_below_initrd_addr_max)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	b->h.initrd_addr_max = 7 * MIB - 1;
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, b, 0x1800, "", &r), 0);
@@ -1006,7 +942,7 @@ TEST(load_initrd_on_either_side_of_a_hole)
 {
 	struct bzimg *b = bz_new();
 	struct result r;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, HOLE_GPA, b, 5 * MIB, "", &r), 0);
 	CHECK_EQ_U(r.out.initrd_gpa, HOLE_GPA + 3 * MIB);
@@ -1035,13 +971,13 @@ static void temp_file(char *path, size_t cap, const void *data, size_t len)
 TEST(load_files_names_a_missing_kernel)
 {
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(linux_load_files(&g.m, &g.gm, "/nonexistent/vmlinuz", NULL, "", 0, &e, NULL),
 		 -ENOENT);
 	CHECK_ERROR("/nonexistent/vmlinuz: cannot open: No such file or directory");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_files_names_a_missing_initrd)
@@ -1049,7 +985,7 @@ TEST(load_files_names_a_missing_initrd)
 	struct bzimg *b = bz_new();
 	size_t size = bz_finish(b);
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 	char path[64];
 	int ret;
 
@@ -1059,13 +995,13 @@ TEST(load_files_names_a_missing_initrd)
 	unlink(path);
 	CHECK_EQ(ret, -ENOENT);
 	CHECK_ERROR("/nonexistent/initrd: cannot open");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_files_rejects_a_directory_and_an_oversized_file)
 {
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 	char path[64];
 	int ret;
 
@@ -1081,7 +1017,7 @@ TEST(load_files_rejects_a_directory_and_an_oversized_file)
 	CHECK_EQ(ret, -EINVAL);
 	CHECK_ERROR("/dev/null: not a regular file");
 	unlink(path);
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_files_prefixes_errors_with_the_file_they_concern)
@@ -1089,7 +1025,7 @@ TEST(load_files_prefixes_errors_with_the_file_they_concern)
 	struct bzimg *b = bz_new();
 	char kpath[64], ipath[64], want[160];
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 	size_t size;
 	int ret;
 
@@ -1112,7 +1048,7 @@ TEST(load_files_prefixes_errors_with_the_file_they_concern)
 	CHECK_EQ(ret, -ENOEXEC);
 	snprintf(want, sizeof(want), "%s: unsupported boot-protocol version 2.00", kpath);
 	CHECK_ERROR(want);
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_files_loads_kernel_and_initrd)
@@ -1121,7 +1057,7 @@ TEST(load_files_loads_kernel_and_initrd)
 	char kpath[64], ipath[64];
 	struct linux_image out;
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 	size_t size = bz_finish(b);
 	int ret;
 
@@ -1136,7 +1072,7 @@ TEST(load_files_loads_kernel_and_initrd)
 	CHECK_EQ_U(out.initrd_gpa, 2 * RSIZE - 0x2000);
 	check_initrd_loaded(&g, out.initrd_gpa, 0x1234);
 	check_kernel_loaded(&g, b, 1024);
-	CHECK_STREQ((const char *)gpa_byte(&g, MV_GPA_CMDLINE), "root=/dev/vda");
+	CHECK_STREQ((const char *)lf_byte(&g, MV_GPA_CMDLINE), "root=/dev/vda");
 }
 
 /* The host's own kernel: /boot/vmlinuz-<release> (the first one found), read as a file. */
@@ -1162,7 +1098,7 @@ TEST(load_files_the_hosts_debian_kernel)
 	struct linux_image out;
 	struct boot_params bp;
 	struct boot_entry e;
-	struct tguest g;
+	struct lf_guest g;
 	char path[512];
 	uint8_t *img;
 	size_t setup;
@@ -1178,7 +1114,7 @@ TEST(load_files_the_hosts_debian_kernel)
 	CHECK_GE(out.protocol, 0x020c);
 	CHECK_EQ_U(e.rip, MIB + 0x200);
 	CHECK_EQ_U(e.rsi, MV_GPA_LINUX_ZERO_PAGE);
-	memcpy(&bp, gpa_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
+	memcpy(&bp, lf_byte(&g, MV_GPA_LINUX_ZERO_PAGE), sizeof(bp));
 	CHECK_EQ_U(bp.hdr.header, 0x53726448);
 	CHECK_EQ_U(bp.hdr.version, out.protocol);
 	CHECK(bp.hdr.xloadflags & XLF_KERNEL_64);
@@ -1199,7 +1135,7 @@ TEST(load_files_the_hosts_debian_kernel)
 	fclose(f);
 	setup = ((size_t)(img[HDR_OFF] ? img[HDR_OFF] : 4) + 1) * 512;
 	CHECK_EQ_U(out.kernel_size, (size_t)len - setup);
-	CHECK(memcmp(gpa_byte(&g, MIB), img + setup, (size_t)len - setup) == 0);
+	CHECK(memcmp(lf_byte(&g, MIB), img + setup, (size_t)len - setup) == 0);
 	free(img);
-	check_guards();
+	lf_check_guards(&g);
 }

@@ -33,6 +33,7 @@
 #include "error.h"
 #include "machine.h"
 #include "mvtest.h"
+#include "loader_fixture.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -40,92 +41,28 @@
 /* The last mv_error() contains substr. */
 #define CHECK_ERROR(substr) CHECK_CONTAINS(mv_error(), (substr))
 
-/* ---- guest memory and machine fixture ------------------------------------------------------- */
+/* ---- guest memory and machine fixture (loader_fixture.h) ----------------------------------- */
 
 #define REGION_SIZE  (4 * MIB)
-#define GUARD        (64 * KIB)
-#define PRIME        0xa5
 #define ADJACENT_GPA (4 * MIB)      /* region 1 right after region 0 */
 #define HOLE_GPA     (12 * MIB)     /* region 1 after an 8 MiB hole */
 
-static uint8_t backing[2][GUARD + REGION_SIZE + GUARD];
+static uint8_t backing[2][LF_GUARD + REGION_SIZE + LF_GUARD];
 
-struct tguest {
-	struct guest_mem gm;
-	struct machine_config m;
-};
+static struct lf_guest the_guest;
 
-static struct tguest the_guest;
-
-static struct tguest *guest_init(gpa_t region1_gpa)
+static struct lf_guest *guest_init(gpa_t region1_gpa)
 {
-	struct tguest *g = &the_guest;
-
-	memset(backing, PRIME, sizeof(backing));
-	memset(g, 0, sizeof(*g));
-	g->gm.nr = 2;
-	g->gm.r[0] = (struct guest_mem_region){ .gpa = 0, .size = REGION_SIZE,
-						 .hva = backing[0] + GUARD, .node = 0 };
-	g->gm.r[1] = (struct guest_mem_region){ .gpa = region1_gpa, .size = REGION_SIZE,
-						 .hva = backing[1] + GUARD, .node = 1 };
-	g->m.nr_cpus = 1;
-	g->m.nr_nodes = 2;
-	for (unsigned n = 0; n < 2; n++) {
-		g->m.nodes[n].size = REGION_SIZE;
-		g->m.nodes[n].host_node = -1;
-		g->m.nodes[n].nr_ranges = 1;
-		g->m.nodes[n].ranges[0] = (struct machine_range){ .gpa = n ? region1_gpa : 0,
-								  .size = REGION_SIZE };
-	}
-	g->m.ram_end = region1_gpa + REGION_SIZE;
-	return g;
+	lf_init_two(&the_guest, backing[0], backing[1], REGION_SIZE, region1_gpa);
+	return &the_guest;
 }
 
-/* Host pointer to guest byte gpa (the test's own view, independent of guest_mem_ptr). */
-static uint8_t *gpa_byte(struct tguest *g, gpa_t gpa)
-{
-	for (unsigned i = 0; i < g->gm.nr; i++)
-		if (gpa >= g->gm.r[i].gpa && gpa - g->gm.r[i].gpa < REGION_SIZE)
-			return g->gm.r[i].hva + (gpa - g->gm.r[i].gpa);
-	mvt_fail(__FILE__, __LINE__, "test bug: gpa %#llx is not in the fixture",
-		 (unsigned long long)gpa);
-}
-
-static uint32_t rd32(struct tguest *g, gpa_t gpa)
+static uint32_t rd32(struct lf_guest *g, gpa_t gpa)
 {
 	uint32_t v;
 
-	memcpy(&v, gpa_byte(g, gpa), sizeof(v));
+	memcpy(&v, lf_byte(g, gpa), sizeof(v));
 	return v;
-}
-
-/* Index of the first byte of b[0..len) that is not PRIME, or len. */
-static size_t first_unprimed(const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != PRIME)
-			return i;
-	return len;
-}
-
-static void check_guards(void)
-{
-	for (unsigned i = 0; i < 2; i++) {
-		CHECK_EQ_U(first_unprimed(backing[i], GUARD), GUARD);
-		CHECK_EQ_U(first_unprimed(backing[i] + GUARD + REGION_SIZE, GUARD), GUARD);
-	}
-}
-
-static void check_untouched(void)
-{
-	for (unsigned i = 0; i < 2; i++)
-		CHECK_EQ_U(first_unprimed(backing[i], sizeof(backing[i])), sizeof(backing[i]));
-}
-
-/* Guest [gpa, gpa + len) still holds PRIME everywhere. */
-static void check_primed(struct tguest *g, gpa_t gpa, uint64_t len)
-{
-	CHECK_EQ_U(first_unprimed(gpa_byte(g, gpa), len), len);
 }
 
 /* ---- ELF32 + multiboot image builder --------------------------------------------------------- */
@@ -250,7 +187,7 @@ static struct multiboot_module mod(unsigned i, size_t size, const char *string)
 #define CMDLINE "/boot/kernel.elf console=ttyS0"
 
 /* multiboot_load() of im into a fresh guest with region 1 at region1_gpa. */
-static int load(struct tguest **gp, gpa_t region1_gpa, struct img *im, const char *cmdline,
+static int load(struct lf_guest **gp, gpa_t region1_gpa, struct img *im, const char *cmdline,
 		const struct multiboot_module *mods, unsigned nr, struct boot_entry *e)
 {
 	size_t size = img_finish(im);
@@ -266,12 +203,12 @@ static void expect_reject_mods(struct img *im, gpa_t region1_gpa, const char *cm
 			       const char *what)
 {
 	struct boot_entry e = { .rip = 0x1234 };
-	struct tguest *g;
+	struct lf_guest *g;
 
 	CHECK_EQ(load(&g, region1_gpa, im, cmdline, mods, nr, &e), -err);
 	CHECK_ERROR(what);
 	CHECK_EQ_U(e.rip, 0x1234);              /* the entry is not filled either */
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 static void expect_reject(struct img *im, int err, const char *what)
@@ -285,7 +222,7 @@ TEST(rejects_null_arguments)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 
 	CHECK_EQ(multiboot_load(NULL, &g->gm, im->buf, size, "", NULL, 0, &e), -EINVAL);
@@ -295,7 +232,7 @@ TEST(rejects_null_arguments)
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, size, NULL, NULL, 0, &e), -EINVAL);
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, size, "", NULL, 0, NULL), -EINVAL);
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, size, "", NULL, 1, &e), -EINVAL);
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(rejects_a_module_without_string_or_data)
@@ -357,7 +294,7 @@ TEST(rejects_a_truncated_header)
 {
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	img_finish(im);
 	g = guest_init(ADJACENT_GPA);
@@ -365,7 +302,7 @@ TEST(rejects_a_truncated_header)
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, MB_OFF + 8, CMDLINE, NULL, 0, &e),
 		 -ENOEXEC);
 	CHECK_ERROR("no multiboot header");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(rejects_a_bad_checksum)
@@ -452,13 +389,13 @@ TEST(rejects_a_header_without_elf)
 	img_finish(im);
 	memset(im->buf, 0, sizeof(Elf32_Ehdr));
 	{
-		struct tguest *g = guest_init(ADJACENT_GPA);
+		struct lf_guest *g = guest_init(ADJACENT_GPA);
 		struct boot_entry e;
 
 		CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, im->size, CMDLINE, NULL, 0, &e),
 			 -ENOEXEC);
 		CHECK_ERROR("not an ELF image: bad magic 00 00 00 00");
-		check_untouched();
+		lf_check_untouched(g);
 	}
 }
 
@@ -466,14 +403,14 @@ TEST(rejects_a_truncated_segment)
 {
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 	size_t size = img_finish(im);
 
 	g = guest_init(ADJACENT_GPA);
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, size - 1, CMDLINE, NULL, 0, &e), -ENOEXEC);
 	CHECK_ERROR("segment 1: file range");
 	CHECK_ERROR("is past the end of the image");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(rejects_a_truncated_program_header_table)
@@ -592,20 +529,20 @@ TEST(rejects_a_machine_without_a_valid_memory_map)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 
 	g->m.nodes[1].ranges[0].gpa = 2 * MIB;  /* overlaps node 0 */
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, size, CMDLINE, NULL, 0, &e), -EINVAL);
 	CHECK_ERROR("overlaps");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(rejects_boot_pages_that_are_not_ram)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 
 	/* Region 0 starts at 1 MiB in guest_mem (the machine still says 0). */
@@ -613,42 +550,42 @@ TEST(rejects_boot_pages_that_are_not_ram)
 	g->gm.r[0].size = REGION_SIZE - MIB;
 	CHECK_EQ(multiboot_load(&g->m, &g->gm, im->buf, size, CMDLINE, NULL, 0, &e), -EINVAL);
 	CHECK_ERROR("multiboot information page 0x6000 or strings page 0x7000 is not guest RAM");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 /* ---- loaded: segments, entry, information ------------------------------------------------------ */
 
 /* Segment i of im is in guest memory: its file bytes, then zeroes up to memsz. */
-static void check_segment(struct tguest *g, const struct img *im, unsigned i)
+static void check_segment(struct lf_guest *g, const struct img *im, unsigned i)
 {
 	const struct tphdr *t = &im->ph[i];
 
-	CHECK(memcmp(gpa_byte(g, t->paddr), im->buf + t->offset, t->filesz) == 0);
+	CHECK(memcmp(lf_byte(g, t->paddr), im->buf + t->offset, t->filesz) == 0);
 	for (uint32_t b = t->filesz; b < t->memsz; b++)
-		CHECK_EQ_U(*gpa_byte(g, t->paddr + b), 0);
+		CHECK_EQ_U(*lf_byte(g, t->paddr + b), 0);
 }
 
 /* Nothing outside what the loader owns was written: page 0 .. 0x5fff, 0x8000 .. 1 MiB. */
-static void check_low_memory_untouched(struct tguest *g)
+static void check_low_memory_untouched(struct lf_guest *g)
 {
-	check_primed(g, 0, MV_GPA_MULTIBOOT_INFO);
-	check_primed(g, MV_GPA_CMDLINE + MV_CMDLINE_MAX, MV_GPA_KERNEL_MIN - MV_GPA_CMDLINE -
+	lf_check_primed(g, 0, MV_GPA_MULTIBOOT_INFO);
+	lf_check_primed(g, MV_GPA_CMDLINE + MV_CMDLINE_MAX, MV_GPA_KERNEL_MIN - MV_GPA_CMDLINE -
 		     MV_CMDLINE_MAX);
-	check_guards();
+	lf_check_guards(g);
 }
 
 TEST(loads_segments_and_zeroes_the_bss)
 {
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	CHECK_EQ(load(&g, ADJACENT_GPA, im, CMDLINE, NULL, 0, &e), 0);
 	check_segment(g, im, 0);
 	check_segment(g, im, 1);
-	CHECK_EQ_U(*gpa_byte(g, KBASE + 0x1000), PRIME);            /* past memsz */
-	CHECK_EQ_U(*gpa_byte(g, KDATA + KDATA_MEMSZ), PRIME);
-	CHECK_EQ_U(*gpa_byte(g, KBASE - 1), PRIME);
+	CHECK_EQ_U(*lf_byte(g, KBASE + 0x1000), LF_PRIME);            /* past memsz */
+	CHECK_EQ_U(*lf_byte(g, KDATA + KDATA_MEMSZ), LF_PRIME);
+	CHECK_EQ_U(*lf_byte(g, KBASE - 1), LF_PRIME);
 	check_low_memory_untouched(g);
 }
 
@@ -656,7 +593,7 @@ TEST(sets_the_entry_state)
 {
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	memset(&e, 0xff, sizeof(e));
 	CHECK_EQ(load(&g, ADJACENT_GPA, im, CMDLINE, NULL, 0, &e), 0);
@@ -675,7 +612,7 @@ TEST(translates_a_virtual_entry_like_qemu)
 	/* A higher-half kernel: text linked at 0xc0200000, loaded at 2 MiB. */
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	im->ph[0].vaddr = 0xc0000000 + KBASE;
 	im->entry = 0xc0000000 + KENTRY;
@@ -692,7 +629,7 @@ TEST(takes_the_first_header_whose_checksum_holds)
 	struct img *im = img_std();
 	uint32_t bad[3] = { MULTIBOOT_HEADER_MAGIC, 0, 0 };     /* checksum does not hold */
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	im->mb_off = MB_OFF + 0x10;
 	memcpy(im->buf + MB_OFF, bad, sizeof(bad));
@@ -704,7 +641,7 @@ TEST(finds_a_header_ending_at_8k)
 {
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	im->mb_off = MULTIBOOT_SEARCH - 12;
 	CHECK_EQ(load(&g, ADJACENT_GPA, im, CMDLINE, NULL, 0, &e), 0);
@@ -714,7 +651,7 @@ TEST(ignores_optional_flag_bits_and_accepts_no_flags)
 {
 	struct img *im = img_std();
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	im->mb_flags |= UINT32_C(0xfffe0000);   /* bits 17-31: optional, 16 excluded */
 	CHECK_EQ(load(&g, ADJACENT_GPA, im, CMDLINE, NULL, 0, &e), 0);
@@ -722,13 +659,13 @@ TEST(ignores_optional_flag_bits_and_accepts_no_flags)
 	CHECK_EQ(load(&g, ADJACENT_GPA, im, CMDLINE, NULL, 0, &e), 0);
 }
 
-static const char *guest_str(struct tguest *g, uint32_t gpa)
+static const char *guest_str(struct lf_guest *g, uint32_t gpa)
 {
-	return (const char *)gpa_byte(g, gpa);
+	return (const char *)lf_byte(g, gpa);
 }
 
 /* The info fields that do not depend on the modules or the layout. */
-static void check_info_common(struct tguest *g, unsigned nr_mods)
+static void check_info_common(struct lf_guest *g, unsigned nr_mods)
 {
 	gpa_t info = MV_GPA_MULTIBOOT_INFO;
 	uint32_t flags = rd32(g, info + offsetof(struct multiboot_info, flags));
@@ -757,7 +694,7 @@ static void check_info_common(struct tguest *g, unsigned nr_mods)
 TEST(writes_the_information_structure)
 {
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	CHECK_EQ(load(&g, ADJACENT_GPA, img_std(), CMDLINE, NULL, 0, &e), 0);
 	check_info_common(g, 0);
@@ -777,7 +714,7 @@ TEST(writes_the_memory_map_from_pvh_build_memmap)
 {
 	struct hvm_memmap_table_entry want[PVH_MEMMAP_MAX];
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 	gpa_t mmap;
 	int n;
 
@@ -818,7 +755,7 @@ TEST(places_modules_in_order_after_the_kernel)
 	static const uint32_t start[3] = { 0x302000, 0x304000, 0x504000 };
 	gpa_t list;
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	CHECK_EQ(load(&g, ADJACENT_GPA, img_std(), CMDLINE, m, 3, &e), 0);
 	check_info_common(g, 3);
@@ -834,14 +771,14 @@ TEST(places_modules_in_order_after_the_kernel)
 			    m[i].string);
 		CHECK_EQ_U(rd32(g, ml + offsetof(struct multiboot_mod_list, pad)), 0);
 		for (size_t b = 0; b < m[i].size; b += 0x7ff)
-			CHECK_EQ_U(*gpa_byte(g, s + b), m[i].data[b]);
+			CHECK_EQ_U(*lf_byte(g, s + b), m[i].data[b]);
 		if (m[i].size)
-			CHECK_EQ_U(*gpa_byte(g, s + m[i].size - 1), m[i].data[m[i].size - 1]);
+			CHECK_EQ_U(*lf_byte(g, s + m[i].size - 1), m[i].data[m[i].size - 1]);
 	}
 	/* Between the kernel and module 0, and after module 0: nothing written. */
-	check_primed(g, KDATA + KDATA_MEMSZ, 0x302000 - KDATA - KDATA_MEMSZ);
-	check_primed(g, 0x303800, 0x800);
-	check_primed(g, 0x504000, 0x1000);
+	lf_check_primed(g, KDATA + KDATA_MEMSZ, 0x302000 - KDATA - KDATA_MEMSZ);
+	lf_check_primed(g, 0x303800, 0x800);
+	lf_check_primed(g, 0x504000, 0x1000);
 	check_low_memory_untouched(g);
 }
 
@@ -850,15 +787,15 @@ TEST(lays_out_the_strings_page)
 	struct multiboot_module m[2] = { mod(0, 1, "a b"), mod(1, 1, "c") };
 	static const char want[] = CMDLINE "\0memvisor\0a b\0c";
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	CHECK_EQ(load(&g, ADJACENT_GPA, img_std(), CMDLINE, m, 2, &e), 0);
-	CHECK(memcmp(gpa_byte(g, MV_GPA_CMDLINE), want, sizeof(want)) == 0);
+	CHECK(memcmp(lf_byte(g, MV_GPA_CMDLINE), want, sizeof(want)) == 0);
 	/* The rest of both pages is zeroed. */
 	for (uint64_t b = sizeof(want); b < MV_CMDLINE_MAX; b++)
-		CHECK_EQ_U(*gpa_byte(g, MV_GPA_CMDLINE + b), 0);
+		CHECK_EQ_U(*lf_byte(g, MV_GPA_CMDLINE + b), 0);
 	for (uint64_t b = sizeof(struct multiboot_info) + 5 * 24 + 2 * 16; b < 0x1000; b++)
-		CHECK_EQ_U(*gpa_byte(g, MV_GPA_MULTIBOOT_INFO + b), 0);
+		CHECK_EQ_U(*lf_byte(g, MV_GPA_MULTIBOOT_INFO + b), 0);
 }
 
 TEST(fits_strings_that_fill_the_page_exactly)
@@ -866,20 +803,20 @@ TEST(fits_strings_that_fill_the_page_exactly)
 	static char s[MV_CMDLINE_MAX];
 	struct multiboot_module m = mod(0, 1, s);
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	/* 31 + 9 bytes used by the command line and loader name, the module string the rest. */
 	memset(s, 's', MV_CMDLINE_MAX - 40 - 1);
 	CHECK_EQ(load(&g, ADJACENT_GPA, img_std(), CMDLINE, &m, 1, &e), 0);
-	CHECK_EQ_U(*gpa_byte(g, MV_GPA_CMDLINE + MV_CMDLINE_MAX - 1), 0);
-	CHECK_EQ_U(*gpa_byte(g, MV_GPA_CMDLINE + MV_CMDLINE_MAX - 2), 's');
+	CHECK_EQ_U(*lf_byte(g, MV_GPA_CMDLINE + MV_CMDLINE_MAX - 1), 0);
+	CHECK_EQ_U(*lf_byte(g, MV_GPA_CMDLINE + MV_CMDLINE_MAX - 2), 's');
 }
 
 TEST(fits_the_most_modules)
 {
 	struct multiboot_module m[MULTIBOOT_MAX_MODULES];
 	struct boot_entry e;
-	struct tguest *g;
+	struct lf_guest *g;
 
 	for (unsigned i = 0; i < MULTIBOOT_MAX_MODULES; i++)
 		m[i] = mod(0, 0x10, "module");
@@ -908,7 +845,7 @@ static void temp_file(char *path, const char *templ, const void *data, size_t le
 
 TEST(load_files_names_a_missing_image)
 {
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 
 	CHECK_EQ(multiboot_load_files(&g->m, &g->gm, "/nonexistent/kernel", NULL, NULL, &e),
@@ -917,14 +854,14 @@ TEST(load_files_names_a_missing_image)
 	CHECK_EQ(multiboot_load_files(&g->m, &g->gm, "/", NULL, NULL, &e), -EINVAL);
 	CHECK_ERROR("/: not a regular file");
 	CHECK_EQ(multiboot_load_files(&g->m, &g->gm, NULL, NULL, NULL, &e), -EINVAL);
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(load_files_names_a_missing_module)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 	char path[64];
 	int ret;
@@ -934,12 +871,12 @@ TEST(load_files_names_a_missing_module)
 	unlink(path);
 	CHECK_EQ(ret, -ENOENT);
 	CHECK_ERROR("/nonexistent/mod: cannot open: No such file or directory");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(load_files_rejects_bad_module_lists)
 {
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	static char many[40 * 2 + 1];
 	struct boot_entry e;
 
@@ -956,14 +893,14 @@ TEST(load_files_rejects_bad_module_lists)
 		strcat(many, i ? ",m" : "m");   /* "m,m,...,m": 33 modules */
 	CHECK_EQ(multiboot_load_files(&g->m, &g->gm, "/nonexistent", NULL, many, &e), -EINVAL);
 	CHECK_ERROR("names more than the 32 modules");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(load_files_rejects_an_oversized_module)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 	char path[64], mpath[64];
 	int ret;
@@ -976,13 +913,13 @@ TEST(load_files_rejects_an_oversized_module)
 	unlink(mpath);
 	CHECK_EQ(ret, -EFBIG);
 	CHECK_ERROR("268435457 bytes is more than the 256 MiB a multiboot module may have");
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 TEST(load_files_prefixes_load_errors_with_the_image_path)
 {
 	struct img *im = img_std();
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 	char path[64], want[128];
 	size_t size;
@@ -996,7 +933,7 @@ TEST(load_files_prefixes_load_errors_with_the_image_path)
 	CHECK_EQ(ret, -ENOEXEC);
 	snprintf(want, sizeof(want), "%s: multiboot header at offset 512: bad checksum", path);
 	CHECK_ERROR(want);
-	check_untouched();
+	lf_check_untouched(g);
 }
 
 /*
@@ -1007,7 +944,7 @@ TEST(load_files_reads_the_image_modules_and_command_line)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	char path[64], m0[64], m1[64], spec[256], m0_string[128], *m0_escaped;
 	gpa_t list;
 	struct boot_entry e;
@@ -1041,11 +978,11 @@ TEST(load_files_reads_the_image_modules_and_command_line)
 	list = rd32(g, MV_GPA_MULTIBOOT_INFO + offsetof(struct multiboot_info, mods_addr));
 	CHECK_EQ_U(rd32(g, list), KEND_PAGE);
 	CHECK_EQ_U(rd32(g, list + 4), KEND_PAGE + 4);
-	CHECK(memcmp(gpa_byte(g, KEND_PAGE), "zero", 4) == 0);
+	CHECK(memcmp(lf_byte(g, KEND_PAGE), "zero", 4) == 0);
 	CHECK_STREQ(guest_str(g, rd32(g, list + 8)), m0_string);
 	CHECK_EQ_U(rd32(g, list + 16), KEND_PAGE + 0x1000);
 	CHECK_EQ_U(rd32(g, list + 20), KEND_PAGE + 0x1000 + 5);
-	CHECK(memcmp(gpa_byte(g, KEND_PAGE + 0x1000), "one!!", 5) == 0);
+	CHECK(memcmp(lf_byte(g, KEND_PAGE + 0x1000), "one!!", 5) == 0);
 	CHECK_STREQ(guest_str(g, rd32(g, list + 24)), m1);
 	check_low_memory_untouched(g);
 	unlink(path);
@@ -1057,7 +994,7 @@ TEST(load_files_without_arguments_or_modules)
 {
 	struct img *im = img_std();
 	size_t size = img_finish(im);
-	struct tguest *g = guest_init(ADJACENT_GPA);
+	struct lf_guest *g = guest_init(ADJACENT_GPA);
 	struct boot_entry e;
 	char path[64];
 	int ret;

@@ -31,6 +31,7 @@
 #include "loader.h"
 #include "machine.h"
 #include "mvtest.h"
+#include "loader_fixture.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -45,62 +46,17 @@
 				 (substr), mvt_e_); \
 	} while (0)
 
-/* ---- guest memory fixture ------------------------------------------------------------------ */
+/* ---- guest memory fixture (loader_fixture.h) ----------------------------------------------- */
 
 #define REGION_SIZE  (4 * MIB)
-#define GUARD        (64 * KIB)
-#define PRIME        0xa5
 #define ADJACENT_GPA (4 * MIB)      /* region 1 right after region 0 */
 #define HOLE_GPA     (12 * MIB)     /* region 1 after an 8 MiB hole */
 
-static uint8_t backing[2][GUARD + REGION_SIZE + GUARD];
+static uint8_t backing[2][LF_GUARD + REGION_SIZE + LF_GUARD];
 
-struct tguest {
-	struct guest_mem gm;
-};
-
-static void guest_init(struct tguest *g, gpa_t region1_gpa)
+static void guest_init(struct lf_guest *g, gpa_t region1_gpa)
 {
-	memset(backing, PRIME, sizeof(backing));
-	memset(g, 0, sizeof(*g));
-	g->gm.nr = 2;
-	g->gm.r[0] = (struct guest_mem_region){ .gpa = 0, .size = REGION_SIZE,
-						 .hva = backing[0] + GUARD, .node = 0 };
-	g->gm.r[1] = (struct guest_mem_region){ .gpa = region1_gpa, .size = REGION_SIZE,
-						 .hva = backing[1] + GUARD, .node = 1 };
-}
-
-/* Host pointer to guest byte gpa (the test's own view, independent of guest_mem_ptr). */
-static uint8_t *gpa_byte(struct tguest *g, gpa_t gpa)
-{
-	for (unsigned i = 0; i < g->gm.nr; i++)
-		if (gpa >= g->gm.r[i].gpa && gpa - g->gm.r[i].gpa < REGION_SIZE)
-			return g->gm.r[i].hva + (gpa - g->gm.r[i].gpa);
-	mvt_fail(__FILE__, __LINE__, "test bug: gpa %#llx is not in the fixture",
-		 (unsigned long long)gpa);
-}
-
-/* Index of the first byte of b[0..len) that is not PRIME, or len. */
-static size_t first_unprimed(const uint8_t *b, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != PRIME)
-			return i;
-	return len;
-}
-
-static void check_guards(void)
-{
-	for (unsigned i = 0; i < 2; i++) {
-		CHECK_EQ_U(first_unprimed(backing[i], GUARD), GUARD);
-		CHECK_EQ_U(first_unprimed(backing[i] + GUARD + REGION_SIZE, GUARD), GUARD);
-	}
-}
-
-static void check_untouched(void)
-{
-	for (unsigned i = 0; i < 2; i++)
-		CHECK_EQ_U(first_unprimed(backing[i], sizeof(backing[i])), sizeof(backing[i]));
+	lf_init_two(g, backing[0], backing[1], REGION_SIZE, region1_gpa);
 }
 
 /* ---- ELF image builder --------------------------------------------------------------------- */
@@ -285,7 +241,7 @@ static struct img *img_pvh(unsigned cls)
 }
 
 /* Load im into a fresh guest (region 1 at region1_gpa); returns pvh_load's result. */
-static int load_into(struct tguest *g, gpa_t region1_gpa, struct img *im, struct pvh_image *out)
+static int load_into(struct lf_guest *g, gpa_t region1_gpa, struct img *im, struct pvh_image *out)
 {
 	size_t size = img_finish(im);
 
@@ -298,11 +254,11 @@ static int load_into(struct tguest *g, gpa_t region1_gpa, struct img *im, struct
 static void expect_reject(struct img *im, gpa_t region1_gpa, int err, const char *what)
 {
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, region1_gpa, im, &out), -err);
 	CHECK_ERROR(what);
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 /* ---- loader: arguments and the ELF header -------------------------------------------------- */
@@ -312,27 +268,27 @@ TEST(load_rejects_null_arguments)
 	struct img *im = img_pvh(ELFCLASS64);
 	size_t size = img_finish(im);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load(NULL, size, &g.gm, &out), -EINVAL);
 	CHECK_ERROR("must not be NULL");
 	CHECK_EQ(pvh_load(im->buf, size, NULL, &out), -EINVAL);
 	CHECK_EQ(pvh_load(im->buf, size, &g.gm, NULL), -EINVAL);
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_image_smaller_than_ident)
 {
 	struct img *im = img_pvh(ELFCLASS64);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_finish(im);
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load(im->buf, EI_NIDENT - 1, &g.gm, &out), -ENOEXEC);
 	CHECK_ERROR("image is 15 bytes, too small for an ELF header");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_bad_magic)
@@ -349,7 +305,7 @@ TEST(load_rejects_bad_magic)
 TEST(load_rejects_bzimage_with_a_hint)
 {
 	static uint8_t bz[0x400];
-	struct tguest g;
+	struct lf_guest g;
 
 	guest_init(&g, ADJACENT_GPA);
 	bz[0] = 'M';
@@ -358,7 +314,7 @@ TEST(load_rejects_bzimage_with_a_hint)
 	CHECK_EQ(pvh_load(bz, sizeof(bz), &g.gm, &(struct pvh_image){ 0 }), -ENOEXEC);
 	CHECK_ERROR("bad magic 4d 5a 00 00");
 	CHECK_ERROR("this is a bzImage (vmlinuz): boot the uncompressed vmlinux");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_unknown_class)
@@ -389,26 +345,26 @@ TEST(load_rejects_truncated_elf64_header)
 {
 	struct img *im = img_pvh(ELFCLASS64);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_finish(im);
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load(im->buf, sizeof(Elf64_Ehdr) - 1, &g.gm, &out), -ENOEXEC);
 	CHECK_ERROR("image is 63 bytes, too small for an ELF64 header (64)");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_truncated_elf32_header)
 {
 	struct img *im = img_pvh(ELFCLASS32);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_finish(im);
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load(im->buf, sizeof(Elf32_Ehdr) - 1, &g.gm, &out), -ENOEXEC);
 	CHECK_ERROR("image is 51 bytes, too small for an ELF32 header (52)");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_bad_e_version)
@@ -465,14 +421,14 @@ TEST(load_rejects_too_many_program_headers)
 	struct img *im = img_pvh(ELFCLASS64);
 	size_t size = img_finish(im);
 	uint16_t phnum = PVH_MAX_PHDRS + 1;
-	struct tguest g;
+	struct lf_guest g;
 
 	/* PN_XNUM (0xffff, extended numbering) is refused by the same check. */
 	memcpy(im->buf + offsetof(Elf64_Ehdr, e_phnum), &phnum, sizeof(phnum));
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load(im->buf, size, &g.gm, &(struct pvh_image){ 0 }), -ENOEXEC);
 	CHECK_ERROR("e_phnum 129 is more than the 128 program headers");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(load_rejects_phdr_table_past_end)
@@ -721,36 +677,36 @@ TEST(load_rejects_entry_in_bss)
 /* ---- loader: images that load -------------------------------------------------------------- */
 
 /* Segment i of im is in guest memory: its file bytes at paddr, zeroes up to memsz. */
-static void check_segment_loaded(struct tguest *g, const struct img *im, unsigned i)
+static void check_segment_loaded(struct lf_guest *g, const struct img *im, unsigned i)
 {
 	const struct tphdr *s = &im->ph[i];
 
 	for (uint64_t b = 0; b < s->filesz; b++)
-		if (*gpa_byte(g, s->paddr + b) != im->buf[s->offset + b])
+		if (*lf_byte(g, s->paddr + b) != im->buf[s->offset + b])
 			mvt_fail(__FILE__, __LINE__, "segment %u byte %#llx: %#x, expected %#x", i,
-				 (unsigned long long)b, *gpa_byte(g, s->paddr + b),
+				 (unsigned long long)b, *lf_byte(g, s->paddr + b),
 				 im->buf[s->offset + b]);
 	for (uint64_t b = s->filesz; b < s->memsz; b++)
-		if (*gpa_byte(g, s->paddr + b) != 0)
+		if (*lf_byte(g, s->paddr + b) != 0)
 			mvt_fail(__FILE__, __LINE__, "segment %u bss byte %#llx is %#x, not 0", i,
-				 (unsigned long long)b, *gpa_byte(g, s->paddr + b));
+				 (unsigned long long)b, *lf_byte(g, s->paddr + b));
 }
 
 /* ... and the bytes just around it were not written. */
-static void check_segment_alone(struct tguest *g, const struct img *im, unsigned i)
+static void check_segment_alone(struct lf_guest *g, const struct img *im, unsigned i)
 {
 	const struct tphdr *s = &im->ph[i];
 
 	check_segment_loaded(g, im, i);
-	CHECK_EQ_U(*gpa_byte(g, s->paddr - 1), PRIME);
-	CHECK_EQ_U(*gpa_byte(g, s->paddr + s->memsz), PRIME);
+	CHECK_EQ_U(*lf_byte(g, s->paddr - 1), LF_PRIME);
+	CHECK_EQ_U(*lf_byte(g, s->paddr + s->memsz), LF_PRIME);
 }
 
 static void check_standard_image_loaded(unsigned cls)
 {
 	struct img *im = img_pvh(cls);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, im, &out), 0);
 	CHECK_EQ_U(out.entry, KENTRY);
@@ -759,7 +715,7 @@ static void check_standard_image_loaded(unsigned cls)
 	CHECK_EQ(out.nr_segments, 1);
 	CHECK_EQ(out.elf_class, cls);
 	check_segment_alone(&g, im, 0);
-	check_guards();
+	lf_check_guards(&g);
 }
 
 TEST(load_elf64_copies_bytes_and_zeroes_bss)
@@ -776,7 +732,7 @@ TEST(load_elf32_em386)
 {
 	struct img *im = img_pvh(ELFCLASS32);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	im->machine = EM_386;
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, im, &out), 0);
@@ -790,7 +746,7 @@ TEST(load_entry_from_8_byte_desc)
 	struct notes n = { .align = 4 };
 	uint64_t entry = KBASE + 0x850;         /* as Linux's vmlinux: .quad */
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_add_load(im, KBASE, NULL, 0x1000, 0x1000);
 	notes_add(&n, "Xen", 4, XEN_ELFNOTE_PHYS32_ENTRY, &entry, 8);
@@ -811,7 +767,7 @@ TEST(load_notes_with_padding)
 	struct img *im = img_new(ELFCLASS64);
 	struct notes n = { .align = 4 };
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_add_load(im, KBASE, NULL, 0x100, 0x100);
 	notes_add(&n, "Linux", 6, 1, "6.1", 3);
@@ -835,7 +791,7 @@ TEST(load_notes_aligned_to_8)
 	struct notes n = { .align = 8 };
 	uint64_t entry = KBASE + 0x30;
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_add_load(im, KBASE, NULL, 0x100, 0x100);
 	notes_add(&n, "GNU", 4, 5, "abcd", 4);
@@ -851,7 +807,7 @@ TEST(load_last_note_may_lack_padding)
 	struct img *im = img_new(ELFCLASS32);
 	struct notes n = { .align = 4 };
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_add_load(im, KBASE, NULL, 0x100, 0x100);
 	notes_add_entry32(&n, KBASE);
@@ -868,7 +824,7 @@ TEST(load_agreeing_duplicate_entry_notes)
 	struct notes n = { .align = 4 };
 	uint64_t entry = KENTRY;
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	notes_add(&n, "Xen", 4, XEN_ELFNOTE_PHYS32_ENTRY, &entry, 8);
 	img_add_notes(im, &n);
@@ -887,7 +843,7 @@ TEST(load_segment_across_adjacent_regions)
 	struct img *im = img_new(ELFCLASS64);
 	struct notes n = { .align = 4 };
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_add_load(im, 4 * MIB - 0x800, NULL, 0x1800, 0x2000);
 	notes_add_entry32(&n, 4 * MIB - 0x800);
@@ -895,7 +851,7 @@ TEST(load_segment_across_adjacent_regions)
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, im, &out), 0);
 	check_segment_alone(&g, im, 0);
 	CHECK_EQ_U(out.load_end, 4 * MIB + 0x1800);
-	check_guards();
+	lf_check_guards(&g);
 }
 
 TEST(load_several_segments_reports_their_extent)
@@ -903,7 +859,7 @@ TEST(load_several_segments_reports_their_extent)
 	struct img *im = img_new(ELFCLASS64);
 	struct notes n = { .align = 4 };
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 
 	img_add_ph(im, (struct tphdr){ .type = PT_GNU_STACK });          /* ignored */
 	img_add_load(im, 6 * MIB, NULL, 0x300, 0x400);
@@ -920,10 +876,10 @@ TEST(load_several_segments_reports_their_extent)
 	check_segment_alone(&g, im, 1);
 	check_segment_loaded(&g, im, 3);
 	check_segment_loaded(&g, im, 4);
-	CHECK_EQ_U(*gpa_byte(&g, 3 * MIB - 1), PRIME);
-	CHECK_EQ_U(*gpa_byte(&g, 3 * MIB + 0x1200), PRIME);
-	CHECK_EQ_U(*gpa_byte(&g, 7 * MIB), PRIME);     /* the empty segment wrote nothing */
-	check_guards();
+	CHECK_EQ_U(*lf_byte(&g, 3 * MIB - 1), LF_PRIME);
+	CHECK_EQ_U(*lf_byte(&g, 3 * MIB + 0x1200), LF_PRIME);
+	CHECK_EQ_U(*lf_byte(&g, 7 * MIB), LF_PRIME);     /* the empty segment wrote nothing */
+	lf_check_guards(&g);
 }
 
 /* ---- loader: files ------------------------------------------------------------------------- */
@@ -945,7 +901,7 @@ TEST(load_file_reads_the_image)
 	struct img *im = img_pvh(ELFCLASS64);
 	size_t size = img_finish(im);
 	struct pvh_image out;
-	struct tguest g;
+	struct lf_guest g;
 	char path[64];
 	int ret;
 
@@ -960,7 +916,7 @@ TEST(load_file_reads_the_image)
 
 TEST(load_file_names_a_missing_path)
 {
-	struct tguest g;
+	struct lf_guest g;
 
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load_file("/nonexistent/vmlinux", &g.gm, &(struct pvh_image){ 0 }), -ENOENT);
@@ -969,7 +925,7 @@ TEST(load_file_names_a_missing_path)
 
 TEST(load_file_rejects_a_directory)
 {
-	struct tguest g;
+	struct lf_guest g;
 
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_load_file("/", &g.gm, &(struct pvh_image){ 0 }), -EINVAL);
@@ -978,7 +934,7 @@ TEST(load_file_rejects_a_directory)
 
 TEST(load_file_rejects_an_oversized_file)
 {
-	struct tguest g;
+	struct lf_guest g;
 	char path[64];
 	int ret;
 
@@ -996,7 +952,7 @@ TEST(load_file_prefixes_load_errors_with_the_path)
 {
 	struct img *im = img_pvh(ELFCLASS64);
 	size_t size;
-	struct tguest g;
+	struct lf_guest g;
 	char path[64], want[128];
 	int ret;
 
@@ -1009,7 +965,7 @@ TEST(load_file_prefixes_load_errors_with_the_path)
 	CHECK_EQ(ret, -ENOEXEC);
 	snprintf(want, sizeof(want), "%s: e_type 1 is not ET_EXEC", path);
 	CHECK_ERROR(want);
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 /* ---- memory map ---------------------------------------------------------------------------- */
@@ -1304,11 +1260,11 @@ static void two_node_machine(struct machine_config *m)
 	mc_range(m, 1, 4 * MIB, 4 * MIB);
 }
 
-static struct hvm_start_info read_start_info(struct tguest *g)
+static struct hvm_start_info read_start_info(struct lf_guest *g)
 {
 	struct hvm_start_info si;
 
-	memcpy(&si, gpa_byte(g, MV_GPA_START_INFO), sizeof(si));
+	memcpy(&si, lf_byte(g, MV_GPA_START_INFO), sizeof(si));
 	return si;
 }
 
@@ -1325,72 +1281,72 @@ TEST(boot_info_rejects_long_cmdline)
 {
 	static char cl[MV_CMDLINE_MAX + 1];
 	struct machine_config m;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
 	memset(cl, 'x', MV_CMDLINE_MAX);
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, RSDP_GPA, cl), -EINVAL);
 	CHECK_ERROR("command line is 4096 bytes, longer than the 4095 that fit at 0x7000");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(boot_info_rejects_bad_machine_without_writing)
 {
 	struct machine_config m;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	m.nodes[1].ranges[0].gpa = 2 * MIB;
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, RSDP_GPA, ""), -EINVAL);
 	CHECK_ERROR("overlaps node 0 range 0");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(boot_info_rejects_start_info_outside_ram)
 {
 	struct machine_config m;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
 	g.gm.r[0].gpa = MV_GPA_START_INFO + 0x800;      /* the page is cut */
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, 0, ""), -EINVAL);
 	CHECK_ERROR("start info page 0x6000 is not guest RAM");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(boot_info_rejects_cmdline_outside_ram)
 {
 	struct machine_config m;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
 	g.gm.r[0].size = MV_GPA_CMDLINE + 0x100;        /* region 0 ends inside the line */
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, 0, ""), -EINVAL);
 	CHECK_ERROR("command line page 0x7000 is not guest RAM");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(boot_info_rejects_rsdp_outside_ram)
 {
 	struct machine_config m;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, HOLE_GPA);
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, 4 * MIB - 16, ""), -EINVAL);
 	CHECK_ERROR("RSDP at 0x3ffff0+36 is not guest RAM");
-	check_untouched();
+	lf_check_untouched(&g);
 }
 
 TEST(boot_info_writes_start_info)
 {
 	struct machine_config m;
 	struct hvm_start_info si;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
@@ -1406,8 +1362,8 @@ TEST(boot_info_writes_start_info)
 	CHECK_EQ_U(si.memmap_paddr, MV_GPA_START_INFO + 56);
 	CHECK_EQ(si.memmap_entries, 5);
 	CHECK_EQ_U(si.reserved, 0);
-	CHECK_STREQ((const char *)gpa_byte(&g, MV_GPA_CMDLINE), "console=ttyS0");
-	check_guards();
+	CHECK_STREQ((const char *)lf_byte(&g, MV_GPA_CMDLINE), "console=ttyS0");
+	lf_check_guards(&g);
 }
 
 TEST(boot_info_writes_the_memory_map_after_the_start_info)
@@ -1420,25 +1376,25 @@ TEST(boot_info_writes_the_memory_map_after_the_start_info)
 	struct hvm_memmap_table_entry map[MM_ARRAY_SIZE(want)];
 	struct machine_config m;
 	struct hvm_start_info si;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, 0, NULL), 0);
 	si = read_start_info(&g);
-	memcpy(map, gpa_byte(&g, si.memmap_paddr), sizeof(map));
+	memcpy(map, lf_byte(&g, si.memmap_paddr), sizeof(map));
 	check_map(map, (int)si.memmap_entries, want, MM_ARRAY_SIZE(want));
 	/* The rest of the page is zero, and nothing was written past it. */
-	CHECK_EQ(*gpa_byte(&g, si.memmap_paddr + sizeof(map)), 0);
-	CHECK_EQ(*gpa_byte(&g, MV_GPA_START_INFO + 0xfff), 0);
-	CHECK_EQ_U(*gpa_byte(&g, MV_GPA_START_INFO - 1), PRIME);
+	CHECK_EQ(*lf_byte(&g, si.memmap_paddr + sizeof(map)), 0);
+	CHECK_EQ(*lf_byte(&g, MV_GPA_START_INFO + 0xfff), 0);
+	CHECK_EQ_U(*lf_byte(&g, MV_GPA_START_INFO - 1), LF_PRIME);
 }
 
 TEST(boot_info_without_cmdline_or_rsdp)
 {
 	struct machine_config m;
 	struct hvm_start_info si;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
@@ -1446,19 +1402,19 @@ TEST(boot_info_without_cmdline_or_rsdp)
 	si = read_start_info(&g);
 	CHECK_EQ_U(si.cmdline_paddr, 0);
 	CHECK_EQ_U(si.rsdp_paddr, 0);
-	CHECK_EQ(*gpa_byte(&g, MV_GPA_CMDLINE), 0);
+	CHECK_EQ(*lf_byte(&g, MV_GPA_CMDLINE), 0);
 }
 
 TEST(boot_info_accepts_longest_cmdline)
 {
 	static char cl[MV_CMDLINE_MAX];
 	struct machine_config m;
-	struct tguest g;
+	struct lf_guest g;
 
 	two_node_machine(&m);
 	guest_init(&g, ADJACENT_GPA);
 	memset(cl, 'y', MV_CMDLINE_MAX - 1);
 	CHECK_EQ(pvh_write_boot_info(&m, &g.gm, RSDP_GPA, cl), 0);
-	CHECK_EQ(strlen((const char *)gpa_byte(&g, MV_GPA_CMDLINE)), MV_CMDLINE_MAX - 1);
-	CHECK_EQ_U(*gpa_byte(&g, MV_GPA_CMDLINE + MV_CMDLINE_MAX), PRIME);
+	CHECK_EQ(strlen((const char *)lf_byte(&g, MV_GPA_CMDLINE)), MV_CMDLINE_MAX - 1);
+	CHECK_EQ_U(*lf_byte(&g, MV_GPA_CMDLINE + MV_CMDLINE_MAX), LF_PRIME);
 }
