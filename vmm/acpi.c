@@ -3,17 +3,21 @@
  * sees at base_gpa. Owns nothing beyond the call; no locks.
  *
  * What the tables say, and why:
- *   FADT  hardware-reduced ACPI (no PM1/GPE/PM timer blocks, no FACS, no SCI, no sleep
- *         registers); power and sleep buttons "control-method" (i.e. not fixed-feature — there
- *         are none); headless; IAPC_BOOT_ARCH: no 8042, no VGA, no CMOS RTC, no ISA/LPC devices
- *         for the OS to probe (COM1, our one legacy-port device, is listed in the DSDT).
+ *   FADT  hardware-reduced ACPI (no PM1/GPE/PM timer blocks, no FACS, no SCI); the sleep
+ *         control and status registers both at I/O port MV_PORT_ACPI_SLEEP, 8 bits (testdev.c
+ *         powers off on SLP_EN with SLP_TYP 5); power and sleep buttons "control-method" (i.e.
+ *         not fixed-feature — there are none); headless; IAPC_BOOT_ARCH: no 8042, no VGA, no
+ *         CMOS RTC, no ISA/LPC devices for the OS to probe (COM1, our one legacy-port device, is
+ *         listed in the DSDT).
  *   MADT  the in-kernel LAPIC of each vCPU (APIC id = vCPU index), the IOAPIC (id = nr_cpus),
  *         PCAT_COMPAT because KVM_CREATE_IRQCHIP also gives a pair of 8259 PICs, and the PC
  *         override ISA IRQ 0 → GSI 2, made true by vm.c's KVM_SET_GSI_ROUTING (GSI 0, where the
  *         in-kernel PIT fires, goes to IOAPIC pin 2, as on a PC and in QEMU).
  *   SRAT  vCPU → node (proximity domain = node id), one Memory Affinity entry per node range.
  *   SLIT  the nodes' distance rows.
- *   DSDT  \_SB.COM1 (PNP0501, ports 0x3f8-0x3ff, IRQ 4) and any virtio-mmio devices.
+ *   DSDT  \_S5 (SLP_TYPa 5: without it Linux has no S5 and `poweroff` only halts), then
+ *         \_SB.COM1 (PNP0501, ports 0x3f8-0x3ff, IRQ 4) and any virtio-mmio devices. \_S5 is
+ *         named by its root path inside Scope (\_SB), so the DSDT stays a single top-level term.
  */
 #include "acpi.h"
 
@@ -33,6 +37,12 @@
 #define ACPI_ISA_TIMER_GSI     2
 #define ACPI_4G                (UINT64_C(1) << 32)
 #define ACPI_VIRTIO_MMIO_HID   "LNRO0005"
+#define ACPI_SLEEP_REG_BITS    8
+#define AML_NAME_OP            0x08    /* ACPI 6.3, 20.3: what aml.h has no helper for */
+#define AML_PACKAGE_OP         0x12
+#define ACPI_S5_ELEMENTS_MAX   8       /* NumElements + two small integers, with room to spare */
+#define AML_PKGLEN_1BYTE_MAX   63
+_Static_assert(ACPI_S5_ELEMENTS_MAX + 1 <= AML_PKGLEN_1BYTE_MAX, "\\_S5's PkgLength is 1 byte");
 
 /* Where the next table goes in the caller's buffer. */
 struct acpi_writer {
@@ -218,6 +228,16 @@ static void acpi_rsdp_seal(struct acpi_writer *w, struct acpi_rsdp *r, gpa_t xsd
 	w->out->rsdp_length = sizeof(*r);
 }
 
+/* An 8-bit register at an I/O port, accessed a byte at a time. */
+static void acpi_gas_io8(struct acpi_gas *g, uint16_t port)
+{
+	g->address_space_id = ACPI_GAS_SPACE_SYSTEM_IO;
+	g->register_bit_width = ACPI_SLEEP_REG_BITS;
+	g->register_bit_offset = 0;
+	g->access_size = ACPI_GAS_ACCESS_BYTE;
+	g->address = htole64(port);
+}
+
 static struct acpi_fadt *acpi_fadt(struct acpi_writer *w)
 {
 	struct acpi_fadt *f = acpi_place(w, sizeof(*f), "FADT");
@@ -230,6 +250,8 @@ static struct acpi_fadt *acpi_fadt(struct acpi_writer *w)
 	f->flags = htole32(ACPI_FADT_WBINVD | ACPI_FADT_PWR_BUTTON | ACPI_FADT_SLP_BUTTON |
 			   ACPI_FADT_HEADLESS | ACPI_FADT_HW_REDUCED_ACPI);
 	f->fadt_minor_version = ACPI_FADT_MINOR_VERSION;
+	acpi_gas_io8(&f->sleep_control_reg, MV_PORT_ACPI_SLEEP);
+	acpi_gas_io8(&f->sleep_status_reg, MV_PORT_ACPI_SLEEP);
 	/* The identity is the 8 bytes of the name in order, not a number. */
 	memcpy((uint8_t *)f + offsetof(struct acpi_fadt, hypervisor_vendor_identity),
 	       ACPI_HYPERVISOR_ID, sizeof(f->hypervisor_vendor_identity));
@@ -297,6 +319,32 @@ static void acpi_dsdt_com1(struct aml *a)
 	aml_end(a);
 }
 
+/*
+ * Name (\_S5, Package () { ACPI_SLP_TYP_S5, Zero }): the OS reads SLP_TYPa from element 0 (and
+ * SLP_TYPb, unused in hardware-reduced ACPI, from element 1). The elements are encoded into a
+ * scratch buffer first, so the package's PkgLength is known before it is written.
+ */
+static void acpi_dsdt_s5(struct aml *a)
+{
+	uint8_t elems[ACPI_S5_ELEMENTS_MAX];
+	struct aml e;
+	size_t elen;
+
+	aml_init(&e, elems, sizeof(elems));
+	aml_raw(&e, (const uint8_t[]){ 2 }, 1);           /* NumElements */
+	aml_integer(&e, ACPI_SLP_TYP_S5);
+	aml_integer(&e, 0);
+	if (aml_finish(&e, &elen)) {
+		aml_fail(a, e.err);
+		return;
+	}
+	aml_raw(a, (const uint8_t[]){ AML_NAME_OP }, 1);
+	aml_name_string(a, "\\_S5");
+	/* PkgLength counts itself: one byte, as the elements fit in ACPI_S5_ELEMENTS_MAX. */
+	aml_raw(a, (const uint8_t[]){ AML_PACKAGE_OP, (uint8_t)(1 + elen) }, 2);
+	aml_raw(a, elems, elen);
+}
+
 /* The DSDT: header + AML written straight into the rest of the area. */
 static struct acpi_table_header *acpi_dsdt(struct acpi_writer *w,
 					   const struct acpi_virtio_mmio *vio, unsigned nr_vio)
@@ -309,6 +357,7 @@ static struct acpi_table_header *acpi_dsdt(struct acpi_writer *w,
 		return NULL;
 	aml_init(&a, w->buf + w->off, w->size - w->off);
 	aml_scope_begin(&a, "\\_SB");
+	acpi_dsdt_s5(&a);
 	acpi_dsdt_com1(&a);
 	for (unsigned i = 0; i < nr_vio; i++)
 		acpi_dsdt_add_virtio_mmio(&a, i, &vio[i]);

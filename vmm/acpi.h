@@ -3,7 +3,7 @@
  * (MV_GPA_ACPI, MV_ACPI_SIZE bytes; layout.h). A guest finds them from the RSDP at the start of
  * the area (hvm_start_info.rsdp_paddr, or by scanning 0xe0000-0xfffff).
  *
- *   offset 0   RSDP (revision 2) ──► XSDT ──► FADT ──► DSDT (AML: \_SB.COM1, virtio-mmio)
+ *   offset 0   RSDP (revision 2) ──► XSDT ──► FADT ──► DSDT (AML: \_S5, \_SB.COM1, virtio-mmio)
  *                                       ├──► MADT (a Local APIC per vCPU, the IOAPIC, IRQ0 → GSI 2)
  *                                       ├──► SRAT (vCPU → node, node RAM ranges)
  *                                       └──► SLIT (node distances)
@@ -32,6 +32,22 @@
 #define ACPI_CREATOR_ID       "MVSR"
 #define ACPI_CREATOR_REVISION 1
 #define ACPI_HYPERVISOR_ID    "memvisor"  /* FADT Hypervisor Vendor Identity: exactly 8 bytes */
+
+/* Generic Address Structure (ACPI 6.3, 5.2.3.2) values the FADT uses. */
+#define ACPI_GAS_SPACE_SYSTEM_IO  1
+#define ACPI_GAS_ACCESS_BYTE      1
+
+/*
+ * The hardware-reduced sleep control register (ACPI 6.3, 4.8.3.7) at MV_PORT_ACPI_SLEEP:
+ * SLP_TYP in bits 4:2 and SLP_EN in bit 5 — what Linux's acpi_hw_extended_sleep() writes. The
+ * sleep status register shares the port; its WAK_STS is bit 7. ACPI_SLP_TYP_S5 is the value
+ * the DSDT's \_S5 package gives the OS as SLP_TYPa.
+ */
+#define ACPI_SLP_TYP_SHIFT        2
+#define ACPI_SLP_TYP_MASK         (UINT8_C(0x7) << ACPI_SLP_TYP_SHIFT)
+#define ACPI_SLP_EN               (UINT8_C(1) << 5)
+#define ACPI_WAK_STS              (UINT8_C(1) << 7)
+#define ACPI_SLP_TYP_S5           5
 
 struct acpi_table_loc {
 	char signature[5];            /* as in the table header, NUL-terminated: XSDT FACP DSDT APIC

@@ -107,6 +107,12 @@
 #define MV_PORT_BOCHS_SHUTDOWN   0x8900
 #define MV_PORT_TESTDEV_LATCH    0xe0
 #define MV_PORT_TESTDEV_FLUSH    0xe4
+/*
+ * ACPI hardware-reduced sleep control and sleep status registers (the FADT's sleep_control_reg
+ * and sleep_status_reg, 8 bits each, both here as in Cloud Hypervisor): a 1-byte write of
+ * SLP_EN with SLP_TYP 5 (the DSDT's \_S5) powers the machine off; reads return 0.
+ */
+#define MV_PORT_ACPI_SLEEP       0x600
 
 /*
  * Codes the memvisor guest (guest/) writes to MV_PORT_EXIT. Under QEMU's isa-debug-exit the

@@ -450,8 +450,35 @@ TEST(fadt_is_revision_6_hardware_reduced)
 	CHECK_EQ_U(le64toh(f->x_dsdt), lay.table[2].gpa);
 	CHECK_EQ_U(le32toh(f->pm1a_evt_blk), 0);
 	CHECK_EQ_U(le64toh(f->x_pm_tmr_blk.address), 0);
-	CHECK_EQ_U(le64toh(f->sleep_control_reg.address), 0);
 	CHECK_EQ(memcmp(&f->hypervisor_vendor_identity, "memvisor", 8), 0);
+}
+
+/* Both HW-reduced sleep registers: one byte at I/O port 0x600, what Linux's S5 path writes. */
+TEST(fadt_sleep_registers_are_one_io_byte_at_0x600)
+{
+	for (unsigned i = 0; i < NR_FIXTURES; i++) {
+		struct machine_config m;
+		const struct acpi_fadt *f;
+		const struct acpi_gas *regs[2];
+
+		fixtures[i](&m);
+		CHECK_EQ(build(&m), 0);
+		f = xsdt_find("FACP");
+		/* The fields exist from FADT revision 5 (ACPI 5.0) and a 268+-byte table on. */
+		CHECK_GE(f->header.revision, 5);
+		CHECK_EQ_U(offsetof(struct acpi_fadt, sleep_control_reg), 244);
+		CHECK_EQ_U(offsetof(struct acpi_fadt, sleep_status_reg), 256);
+		regs[0] = &f->sleep_control_reg;
+		regs[1] = &f->sleep_status_reg;
+		for (unsigned r = 0; r < 2; r++) {
+			CHECK_EQ(regs[r]->address_space_id, 1);     /* System I/O */
+			CHECK_EQ(regs[r]->register_bit_width, 8);
+			CHECK_EQ(regs[r]->register_bit_offset, 0);
+			CHECK_EQ(regs[r]->access_size, 1);          /* byte access */
+			CHECK_EQ_U(le64toh(regs[r]->address), 0x600);
+			CHECK_EQ_U(le64toh(regs[r]->address), MV_PORT_ACPI_SLEEP);
+		}
+	}
 }
 
 TEST(madt_has_one_enabled_lapic_per_vcpu_the_ioapic_and_irq0_override)
@@ -639,12 +666,20 @@ TEST(slit_holds_the_distance_matrix)
 }
 
 /*
- * Scope (\_SB) { Device (COM1) { Name (_HID, EisaId ("PNP0501")) Name (_UID, Zero)
+ * Name (\_S5, Package (0x02) { 0x05, Zero }): named by its root path (the OS looks for \_S5),
+ * though it lies inside Scope (\_SB); SLP_TYPa 5 is what the sleep control port acts on.
+ */
+static const uint8_t s5_aml[] = {
+	0x08, 0x5c, '_', 'S', '5', '_',
+	0x12, 0x05, 0x02, 0x0a, 0x05, 0x00,
+};
+
+/*
+ * Device (COM1) { Name (_HID, EisaId ("PNP0501")) Name (_UID, Zero)
  *   Method (_STA) { Return (0x0F) }
- *   Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 1, 8) IRQNoFlags () {4} }) } }
+ *   Name (_CRS, ResourceTemplate () { IO (Decode16, 0x3F8, 0x3F8, 1, 8) IRQNoFlags () {4} }) }
  */
 static const uint8_t com1_aml[] = {
-	0x10, 0x3d, 0x5c, '_', 'S', 'B', '_',
 	0x5b, 0x82, 0x35, 'C', 'O', 'M', '1',
 	0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x05, 0x01,
 	0x08, '_', 'U', 'I', 'D', 0x00,
@@ -655,18 +690,39 @@ static const uint8_t com1_aml[] = {
 	0x79, 0x00,
 };
 
-TEST(dsdt_holds_com1)
+/*
+ * The DSDT is one term, Scope (\_SB) { body }, whose body (s5_aml, com1_aml, ...) has more than
+ * 63 - 1 - 5 bytes, so its PkgLength takes 2 bytes:
+ *
+ *   0x10 | 0x40 + len & 0xf | len >> 4 | \ _ S B _ | body       len = 2 + 5 + body_len
+ *
+ * Returns the body, checking the header and that the table holds exactly it.
+ */
+static const uint8_t *dsdt_sb_body(const struct acpi_table_header *d, size_t body_len)
+{
+	const uint8_t *aml = (const uint8_t *)(d + 1);
+	size_t len = 2 + 5 + body_len;
+
+	CHECK_EQ(memcmp(d->signature, "DSDT", 4), 0);
+	CHECK_EQ(d->revision, 2);
+	CHECK_EQ_U(le32toh(d->length), 36 + 1 + len);
+	CHECK_EQ_U(aml[0], 0x10);
+	CHECK_EQ_U(aml[1], 0x40 | (len & 0xf));
+	CHECK_EQ_U(aml[2], len >> 4);
+	CHECK_EQ(memcmp(aml + 3, "\\_SB_", 5), 0);
+	return aml + 8;
+}
+
+TEST(dsdt_holds_s5_then_com1)
 {
 	struct machine_config m;
-	const struct acpi_table_header *d;
+	const uint8_t *body;
 
 	fixture_one(&m);
 	CHECK_EQ(build(&m), 0);
-	d = table_at(lay.table[2].gpa);
-	CHECK_EQ(memcmp(d->signature, "DSDT", 4), 0);
-	CHECK_EQ(d->revision, 2);
-	CHECK_EQ_U(le32toh(d->length), 36 + sizeof(com1_aml));
-	CHECK_EQ(memcmp(d + 1, com1_aml, sizeof(com1_aml)), 0);
+	body = dsdt_sb_body(table_at(lay.table[2].gpa), sizeof(s5_aml) + sizeof(com1_aml));
+	CHECK_EQ(memcmp(body, s5_aml, sizeof(s5_aml)), 0);
+	CHECK_EQ(memcmp(body + sizeof(s5_aml), com1_aml, sizeof(com1_aml)), 0);
 }
 
 TEST(dsdt_lists_virtio_mmio_devices_after_com1)
@@ -686,21 +742,17 @@ TEST(dsdt_lists_virtio_mmio_devices_after_com1)
 		0x79, 0x00,
 	};
 	struct machine_config m;
-	const struct acpi_table_header *d;
 	const uint8_t *aml;
 	size_t vr00_len = sizeof(vr01);          /* the same shape: _UID Zero is one byte too */
 
 	fixture_two(&m);
 	CHECK_EQ(build_vio(&m, fixture_virtio, FIX_NR_VIRTIO), 0);
-	d = table_at(lay.table[2].gpa);
-	aml = (const uint8_t *)(d + 1);
-	CHECK_EQ_U(le32toh(d->length), 36 + sizeof(com1_aml) + vr00_len + sizeof(vr01) + 1);
-	/* The scope grew past 63 bytes: PkgLength takes 2 bytes, the rest is COM1, VR00, VR01. */
-	CHECK_EQ_U(aml[0], 0x10);
-	CHECK_EQ_U(aml[1], 0x40 | ((2 + 5 + 55 + 2 * sizeof(vr01)) & 0xf));
-	CHECK_EQ_U(aml[2], (2 + 5 + 55 + 2 * sizeof(vr01)) >> 4);
-	CHECK_EQ(memcmp(aml + 3, com1_aml + 2, sizeof(com1_aml) - 2), 0);
-	aml += 1 + sizeof(com1_aml);
+	aml = dsdt_sb_body(table_at(lay.table[2].gpa),
+			   sizeof(s5_aml) + sizeof(com1_aml) + vr00_len + sizeof(vr01));
+	CHECK_EQ(memcmp(aml, s5_aml, sizeof(s5_aml)), 0);
+	aml += sizeof(s5_aml);
+	CHECK_EQ(memcmp(aml, com1_aml, sizeof(com1_aml)), 0);
+	aml += sizeof(com1_aml);
 	CHECK_EQ(memcmp(aml, "\x5b\x82\x3aVR00", 7), 0);
 	CHECK_EQ_U(aml[27], 0x00);                      /* _UID Zero */
 	CHECK_EQ(memcmp(aml + vr00_len, vr01, sizeof(vr01)), 0);
