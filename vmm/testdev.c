@@ -1,6 +1,7 @@
 /*
  * testdev.c — QEMU's test devices (testdev.h): fw_cfg's legacy port interface, the Bochs shutdown
- * port, pc-testdev's latch, flush-page port and 64 KiB iomem window. Every access comes from a
+ * port, pc-testdev's latch, flush-page port and 64 KiB iomem window; and the ACPI sleep
+ * control/status port the FADT names (acpi.c), which ends the machine the same way. Every access comes from a
  * guest, so every size, port and offset is checked; a malformed access is ignored (writes) or
  * reads as zeros, never an error that stops the machine.
  *
@@ -15,6 +16,13 @@
  *   0xe0-0xe3       1, 2, 4   the latch: bytes [port - 0xe0, + size) of a 4-byte register,
  *                             read back as written; an access crossing 0xe4 is ignored
  *   0xe4-0xe7       4 at 0xe4 write: ops.flush_page(value & ~0xfff); anything else ignored
+ *   0x600           1         write: SLP_EN with SLP_TYP 5 (S5, the DSDT's \_S5) calls
+ *                             ops.shutdown. Any other value — SLP_EN clear (Linux first writes
+ *                             WAK_STS there to clear it), another SLP_TYP (S1-S4: no sleep
+ *                             state is offered, so an OS has no cause to ask) — is ignored and
+ *                             not counted: the guest keeps running, as on hardware without
+ *                             that state. Wider writes are ignored; reads of any size give 0
+ *                             (sleep status: WAK_STS never set)
  *   0xff000000 +    1..8      iomem: RAM-like, little-endian, reads return what was written;
  *   [0, 0x10000)              an access running past the window is ignored (reads 0)
  *
@@ -26,6 +34,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "acpi.h"
 #include "error.h"
 
 /* fw_cfg keys (QEMU's FW_CFG_*), the items this device provides. */
@@ -167,10 +176,18 @@ static void testdev_flush(struct testdev *t, uint32_t value)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/* A write to the ACPI sleep control register: true if it asks for S5 (power off). */
+static bool testdev_acpi_sleep_is_s5(unsigned size, uint8_t value)
+{
+	unsigned typ = (value & ACPI_SLP_TYP_MASK) >> ACPI_SLP_TYP_SHIFT;
+
+	return size == 1 && (value & ACPI_SLP_EN) && typ == ACPI_SLP_TYP_S5;
+}
+
 static bool testdev_owns_port(uint16_t port)
 {
 	return port == MV_PORT_FW_CFG_SEL || port == MV_PORT_FW_CFG_DATA ||
-	       port == MV_PORT_BOCHS_SHUTDOWN ||
+	       port == MV_PORT_BOCHS_SHUTDOWN || port == MV_PORT_ACPI_SLEEP ||
 	       (port >= MV_PORT_TESTDEV_LATCH && port < MV_PORT_TESTDEV_LATCH + TESTDEV_LATCH_SIZE) ||
 	       (port >= MV_PORT_TESTDEV_FLUSH && port < MV_PORT_TESTDEV_FLUSH + TESTDEV_FLUSH_SIZE);
 }
@@ -206,6 +223,14 @@ bool testdev_pio(struct testdev *t, uint16_t port, bool out, unsigned size, uint
 			memset(data, 0, size);
 		pthread_mutex_unlock(&t->lock);
 		if (shutdown && t->ops.shutdown)
+			t->ops.shutdown(t->ops.arg);
+		return true;
+	}
+
+	if (port == MV_PORT_ACPI_SLEEP) {             /* no state: no lock */
+		if (!out)
+			memset(data, 0, size);
+		else if (testdev_acpi_sleep_is_s5(size, data[0]) && t->ops.shutdown)
 			t->ops.shutdown(t->ops.arg);
 		return true;
 	}

@@ -26,7 +26,8 @@
 #include "machine.h"
 
 struct testdev_ops {
-	void (*shutdown)(void *arg);              /* "Shutdown" written to MV_PORT_BOCHS_SHUTDOWN */
+	void (*shutdown)(void *arg);              /* "Shutdown" at MV_PORT_BOCHS_SHUTDOWN, or
+	                                             ACPI S5 at MV_PORT_ACPI_SLEEP */
 	int (*flush_page)(void *arg, gpa_t gpa);  /* write-protect and restore the page; 0/-errno */
 	void *arg;
 };

@@ -2,7 +2,8 @@
  * test_testdev.c — QEMU's test devices (vmm/testdev.c) driven the way a test kernel drives them:
  * port accesses of 1, 2 and 4 bytes and iomem accesses of 1..8, with the callbacks recorded.
  * Error cases first: foreign ports, bad sizes, unknown fw_cfg keys, reads past an item's end,
- * wrong shutdown sequences, refused flushes and iomem accesses running past the window.
+ * wrong shutdown sequences, refused flushes and iomem accesses running past the window, ACPI
+ * sleep-control writes that are not S5 with SLP_EN or are wider than a byte.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -126,7 +127,7 @@ static struct testdev_stats stats(struct testdev *t)
 TEST(pio_leaves_foreign_ports_alone)
 {
 	static const uint16_t ports[] = { 0x50f, 0x512, 0x514, 0x88ff, 0x8901, 0xdf, 0xe8, 0xf4,
-					  0x3f8 };
+					  0x3f8, 0x5ff, 0x601 };
 	struct testdev *t = SETUP(2);
 	uint8_t d[4] = { 1, 2, 3, 4 };
 
@@ -316,6 +317,68 @@ TEST(iomem_access_past_the_window_is_ignored)
 	testdev_destroy(t);
 }
 
+/*
+ * The sleep control register (ACPI 6.3, 4.8.3.7):
+ *
+ *    7        6      5        4   3   2      1   0
+ *   WAK_STS  rsvd  SLP_EN  [ SLP_TYP  ]    rsvd
+ *
+ * Every byte value is written once; only SLP_EN with SLP_TYP 5 (0x34, whatever the reserved
+ * and WAK_STS bits say) powers off: SLP_EN clear (0x14: S5 not enabled; 0x80: Linux clearing
+ * WAK_STS before it sleeps) and SLP_TYP 0-4, 6, 7 are ignored.
+ */
+TEST(acpi_sleep_ignores_all_but_slp_en_with_s5)
+{
+	struct testdev *t = SETUP(2);
+	int expected = 0;
+
+	for (unsigned v = 0; v <= 0xff; v++) {
+		bool s5 = (v & 0x3c) == 0x34;
+
+		out8(t, MV_PORT_ACPI_SLEEP, (uint8_t)v);
+		expected += s5;
+		if (fx.shutdowns != expected)
+			mvt_fail(__FILE__, __LINE__, "write %#x: %d shutdowns, expected %d", v,
+				 fx.shutdowns, expected);
+	}
+	CHECK_EQ(expected, 16);                      /* 2 reserved bits + WAK_STS + bit 6 free */
+	testdev_destroy(t);
+}
+
+TEST(acpi_sleep_wide_writes_are_ignored)
+{
+	struct testdev *t = SETUP(2);
+
+	out16(t, MV_PORT_ACPI_SLEEP, 0x0034);
+	out16(t, MV_PORT_ACPI_SLEEP, 0x3434);
+	out32(t, MV_PORT_ACPI_SLEEP, 0x34);
+	out32(t, MV_PORT_ACPI_SLEEP, 0x34343434);
+	CHECK_EQ(fx.shutdowns, 0);
+	testdev_destroy(t);
+}
+
+TEST(acpi_sleep_reads_are_zero_and_never_power_off)
+{
+	struct testdev *t = SETUP(2);
+
+	out8(t, MV_PORT_ACPI_SLEEP, 0x14);           /* S5 without SLP_EN: nothing latched */
+	CHECK_EQ_U(in(t, MV_PORT_ACPI_SLEEP, 1), 0);
+	CHECK_EQ_U(in(t, MV_PORT_ACPI_SLEEP, 2), 0);
+	CHECK_EQ_U(in(t, MV_PORT_ACPI_SLEEP, 4), 0);
+	CHECK_EQ(fx.shutdowns, 0);
+	testdev_destroy(t);
+}
+
+TEST(acpi_s5_without_a_callback_does_nothing)
+{
+	struct testdev *t = SETUP(2);
+
+	t->ops.shutdown = NULL;
+	out8(t, MV_PORT_ACPI_SLEEP, 0x34);
+	CHECK_EQ(fx.shutdowns, 0);
+	testdev_destroy(t);
+}
+
 /* ---- what a test kernel sees ---- */
 
 TEST(fw_cfg_items_describe_the_machine)
@@ -384,6 +447,21 @@ TEST(shutdown_sequence_calls_back_once)
 	t->ops.shutdown = NULL;                      /* no callback: nothing happens */
 	write_string(t, "Shutdown");
 	CHECK_EQ(fx.shutdowns, 1);
+	testdev_destroy(t);
+}
+
+/* Linux's acpi_hw_extended_sleep(ACPI_STATE_S5): clear WAK_STS, write SLP_TYP 5 | SLP_EN. */
+TEST(acpi_s5_as_linux_writes_it_calls_back_each_time)
+{
+	struct testdev *t = SETUP(2);
+
+	out8(t, MV_PORT_ACPI_SLEEP, 0x80);
+	CHECK_EQ(fx.shutdowns, 0);
+	out8(t, MV_PORT_ACPI_SLEEP, (5 << 2) | 0x20);
+	CHECK_EQ(fx.shutdowns, 1);
+	CHECK_EQ_U(in(t, MV_PORT_ACPI_SLEEP, 1), 0);  /* the status poll: WAK_STS stays clear */
+	out8(t, MV_PORT_ACPI_SLEEP, 0x34);            /* no state: a second request is honoured */
+	CHECK_EQ(fx.shutdowns, 2);
 	testdev_destroy(t);
 }
 
