@@ -40,13 +40,12 @@
 /*
  * The hardware-reduced sleep control register (ACPI 6.3, 4.8.3.7) at MV_PORT_ACPI_SLEEP:
  * SLP_TYP in bits 4:2 and SLP_EN in bit 5 — what Linux's acpi_hw_extended_sleep() writes. The
- * sleep status register shares the port; its WAK_STS is bit 7. ACPI_SLP_TYP_S5 is the value
- * the DSDT's \_S5 package gives the OS as SLP_TYPa.
+ * sleep status register shares the port and reads 0 (WAK_STS, bit 7, never set: nothing wakes).
+ * ACPI_SLP_TYP_S5 is the value the DSDT's \_S5 package gives the OS as SLP_TYPa.
  */
 #define ACPI_SLP_TYP_SHIFT        2
 #define ACPI_SLP_TYP_MASK         (UINT8_C(0x7) << ACPI_SLP_TYP_SHIFT)
 #define ACPI_SLP_EN               (UINT8_C(1) << 5)
-#define ACPI_WAK_STS              (UINT8_C(1) << 7)
 #define ACPI_SLP_TYP_S5           5
 
 struct acpi_table_loc {

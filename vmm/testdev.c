@@ -1,9 +1,9 @@
 /*
  * testdev.c — QEMU's test devices (testdev.h): fw_cfg's legacy port interface, the Bochs shutdown
  * port, pc-testdev's latch, flush-page port and 64 KiB iomem window; and the ACPI sleep
- * control/status port the FADT names (acpi.c), which ends the machine the same way. Every access comes from a
- * guest, so every size, port and offset is checked; a malformed access is ignored (writes) or
- * reads as zeros, never an error that stops the machine.
+ * control/status port the FADT names (acpi.c), which ends the machine the same way. Every access
+ * comes from a guest, so every size, port and offset is checked; a malformed access is ignored
+ * (writes) or reads as zeros, never an error that stops the machine.
  *
  *   port/gpa        size      access
  *   0x510           2         write: select an fw_cfg key, the read offset goes back to 0
