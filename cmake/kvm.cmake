@@ -20,10 +20,10 @@
 # the sandbox's message and every kvm case is reported "Not Run" (a failure, not a skip).
 #
 # MV_KVM_SANDBOX_ARGS (cache) sets the sandbox's topology for the batch (default 2 nodes,
-# 2048 MiB, 1 vCPU: docs/sandbox.md says why not more), which every kvm case sees.
+# 2048 MiB, 2 vCPUs), which every kvm case sees.
 include_guard(GLOBAL)
 
-set(MV_KVM_SANDBOX_ARGS "--nodes;2;--mem;2048;--cpus;1" CACHE STRING
+set(MV_KVM_SANDBOX_ARGS "--nodes;2;--mem;2048;--cpus;2" CACHE STRING
     "tools/sandbox options for the kvm.batch boot (a ;-list)")
 set(MV_KVM_RESULTS ${CMAKE_BINARY_DIR}/kvm-results)
 set(MV_KVM_CASES_FILE ${CMAKE_BINARY_DIR}/kvm-cases.list)
