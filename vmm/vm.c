@@ -4,7 +4,7 @@
  * Ending the VM: whoever ends it (a vCPU thread on an exit-port write, a shutdown or an
  * unexpected exit; the main thread when every vCPU has halted) calls vm_end(), which records the
  * first status and wakes the main thread; the main thread then sets vm.stopping and kicks every
- * vCPU out of KVM_RUN. A kick is `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the
+ * vCPU out of KVM_RUN. A vCPU whose port write ended it does not enter KVM_RUN again at all. A kick is `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the
  * signal interrupts a running KVM_RUN, and immediate_exit makes a KVM_RUN that has not started
  * yet return -EINTR at once, so no kick is lost between the flag check and the ioctl.
  *
@@ -488,7 +488,9 @@ static bool vcpu_handle_exit(struct vcpu *v)
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		vcpu_pio(v);
-		return true;
+		/* A write that ended the machine (exit port, Bochs or ACPI power-off) is the last
+		 * instruction this vCPU runs, as on hardware: the guest must not see itself survive. */
+		return !vm_ending(v->vm);
 	case KVM_EXIT_MMIO:
 		vcpu_mmio(v);
 		return true;
