@@ -52,36 +52,46 @@ bound=$(ls /sys/bus/virtio/drivers/virtio_balloon 2>/dev/null | grep '^virtio')
 [ -n "$bound" ] && say "virtio_balloon bound to $bound ($(cat /sys/bus/virtio/devices/$bound/device))" \
 	|| bad "virtio_balloon is not bound to any device"
 
+# memfree: now = MemFree in KiB, read without forking (the wait loops below should not touch
+# fresh memory while the host measures it).
+memfree() {
+	while read -r key now rest; do
+		[ "$key" = MemFree: ] && return 0
+	done </proc/meminfo
+}
+
 # Touch memory the balloon will take: write a file into tmpfs and delete it (its pages stay
 # backed on the host, free in the guest).
 dd if=/dev/zero of=/tmp/fill bs=1M count=$((want_kib / 1024 + 32)) 2>/dev/null
 rm -f /tmp/fill
-before=$(awk '/MemFree/ { print $2 }' /proc/meminfo)
+memfree
+before=$now
 say "READY memfree_kib=$before"
 
-# The host raises the balloon target after READY; wait up to 120 s for MemFree to drop.
-i=0 now=$before
-while [ $i -lt 1200 ]; do
-	now=$(awk '/MemFree/ { print $2 }' /proc/meminfo)
-	[ $((before - now)) -ge "$want_kib" ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ $((before - now)) -ge "$want_kib" ]; then
+# memfree_moves FROM SIGN: poll MemFree every 0.1 s for up to 120 s until it has moved from FROM
+# by want_kib in the direction SIGN (-1 down, 1 up); 0 if it did. Leaves now (the last MemFree)
+# and i (tenths of a second waited).
+memfree_moves() {
+	i=0
+	while [ $i -lt 1200 ]; do
+		memfree
+		[ $(($2 * (now - $1))) -ge "$want_kib" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# The host raises the balloon target after READY: MemFree must drop.
+if memfree_moves "$before" -1; then
 	say "BALLOON memfree_kib=$now dropped_kib=$((before - now)) after $((i / 10)).$((i % 10)) s"
 else
 	bad "MemFree dropped by $((before - now)) KiB only, not $want_kib"
 fi
 # The host takes its figures while the balloon is inflated, then sets the target back to all of
-# memory: wait up to 120 s for MemFree to rise by as much again.
-low=$now i=0
-while [ $i -lt 1200 ]; do
-	now=$(awk '/MemFree/ { print $2 }' /proc/meminfo)
-	[ $((now - low)) -ge "$want_kib" ] && break
-	sleep 0.1
-	i=$((i + 1))
-done
-if [ $((now - low)) -ge "$want_kib" ]; then
+# memory: MemFree must rise by as much again.
+low=$now
+if memfree_moves "$low" 1; then
 	say "DEFLATE memfree_kib=$now risen_kib=$((now - low)) after $((i / 10)).$((i % 10)) s"
 else
 	bad "MemFree rose by $((now - low)) KiB only after deflation, not $want_kib"
