@@ -60,9 +60,11 @@ memfree() {
 	done </proc/meminfo
 }
 
-# Touch memory the balloon will take: write a file into tmpfs and delete it (its pages stay
-# backed on the host, free in the guest).
-dd if=/dev/zero of=/tmp/fill bs=1M count=$((want_kib / 1024 + 32)) 2>/dev/null
+# Touch the memory the balloon may take: fill tmpfs with all but 64 MiB of the free memory and
+# delete the file, so the free pages are backed on the host (the balloon driver takes whichever
+# free pages it gets; untouched ones would free nothing there).
+memfree
+dd if=/dev/zero of=/tmp/fill bs=1M count=$(((now - 65536) / 1024)) 2>/dev/null
 rm -f /tmp/fill
 memfree
 before=$now
