@@ -10,7 +10,7 @@
 # Why a nested host of its own: the kvm batch's nested host has 2 vCPUs, and with more than one
 # QEMU's TCG SVM delivers interrupts into a Linux guest with interrupts off, which deadlocks it
 # (docs/sandbox.md, "QEMU's SVM and interrupts"). With one vCPU that is rare but not gone: in
-# 1 boot of 17 Linux still stopped after bringing up its second CPU, and the one-vCPU nested host
+# 1 boot of 16 Linux still stopped after bringing up its second CPU, and the one-vCPU nested host
 # itself stopped now and then (QEMU idle) — causes not found. So in the nested sandbox a check
 # that reports a stalled guest (status 2) or a sandbox that timed out (124) is tried again, at
 # most 3 boots; every other status is the result. With a real /dev/kvm there is one boot: a
