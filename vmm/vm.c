@@ -4,9 +4,10 @@
  * Ending the VM: whoever ends it (a vCPU thread on an exit-port write, a shutdown or an
  * unexpected exit; the main thread when every vCPU has halted) calls vm_end(), which records the
  * first status and wakes the main thread; the main thread then sets vm.stopping and kicks every
- * vCPU out of KVM_RUN. A vCPU whose port write ended it does not enter KVM_RUN again at all. A kick is `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the
- * signal interrupts a running KVM_RUN, and immediate_exit makes a KVM_RUN that has not started
- * yet return -EINTR at once, so no kick is lost between the flag check and the ioctl.
+ * vCPU out of KVM_RUN. A vCPU whose port write ended it does not enter KVM_RUN again at all. A
+ * kick is `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the signal interrupts a
+ * running KVM_RUN, and immediate_exit makes a KVM_RUN that has not started yet return -EINTR at
+ * once, so no kick is lost between the flag check and the ioctl.
  *
  * Halt detection: with an in-kernel LAPIC, HLT never exits to user space, so every
  * VM_HALT_CHECK_MS the main thread takes a snapshot of every vCPU (vm_all_halted): it kicks each

@@ -12,12 +12,12 @@
 # 128 MiB back (balloon value = 384 MiB), waits for the guest to report MemFree down by
 # 100 MiB, reads the pool figures again, then gives the memory back (value = 512 MiB) and waits
 # for the guest to see MemFree rise again and power off. Checks: status 0 (the guest's checks
-# passed and `poweroff` reached memvisor through ACPI S5); Linux up on both vCPUs; node 0 and node 1 online with 256 MiB each (memory blocks),
-# cpu 0 on node 0 and cpu 1 on node 1, node 1's range read from our SRAT; the balloon driver
-# bound; the guest's MemFree dropped by at least 100 MiB, the host's pools hold as much as
-# ballooned and their frames in use dropped by at least half that; MemFree rose again on
-# deflation; memvisor's consistency check ok. The serial log stays in
-# DIR/linux.serial.
+# passed and `poweroff` reached memvisor through ACPI S5); Linux up on both vCPUs; node 0 and
+# node 1 online with 256 MiB each (memory blocks), cpu 0 on node 0 and cpu 1 on node 1, node 1's
+# range read from our SRAT; the balloon driver bound; the guest's MemFree dropped by at least
+# 100 MiB, the host's pools hold as much as ballooned and their frames in use dropped by at least
+# half that; MemFree rose again on deflation; memvisor's consistency check ok. The serial log
+# stays in DIR/linux.serial.
 #
 # One boot. A boot whose serial log stays still for $stall_s seconds is killed and the check
 # exits 2 naming the last line (linux_sandbox.sh, which runs it in the nested sandbox, then
@@ -97,7 +97,8 @@ step() {
     wait_for "$1"
     case $? in
     1) wait $pid; fail "memvisor ended (status $?) before $2" ;;
-    2) stall_status=2 fail "Linux stalled before $2: no serial output for $stall_s s after: $(tail -n 1 "$serial" | cut -c1-160)" ;;
+    2) stall_status=2 fail "Linux stalled before $2: no serial output for $stall_s s" \
+           "after: $(tail -n 1 "$serial" | cut -c1-160)" ;;
     esac
 }
 step '^LINUXTEST READY' "the guest said READY"
