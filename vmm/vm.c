@@ -2,12 +2,13 @@
  * vm.c — the KVM virtual machine and its vCPU threads (vm.h).
  *
  * Ending the VM: whoever ends it (a vCPU thread on an exit-port write, a shutdown or an
- * unexpected exit; the main thread when every vCPU has halted) calls vm_end(), which records the
- * first status and wakes the main thread; the main thread then sets vm.stopping and kicks every
- * vCPU out of KVM_RUN. A vCPU whose port write ended it does not enter KVM_RUN again at all. A
- * kick is `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the signal interrupts a
- * running KVM_RUN, and immediate_exit makes a KVM_RUN that has not started yet return -EINTR at
- * once, so no kick is lost between the flag check and the ioctl.
+ * unexpected exit; the main thread when every vCPU has halted; QMP quit) calls vm_end(), which
+ * records the first status, sets vm.stopping and wakes the main thread; the main thread then
+ * kicks every vCPU out of KVM_RUN. Every vCPU looks at vm.stopping before each KVM_RUN, so the
+ * vCPU whose port write ended the machine never runs another guest instruction. A kick is
+ * `run->immediate_exit = 1` followed by SIGUSR1 to the thread: the signal interrupts a running
+ * KVM_RUN, and immediate_exit makes a KVM_RUN that has not started yet return -EINTR at once, so
+ * no kick is lost between the flag check and the ioctl.
  *
  * Halt detection: with an in-kernel LAPIC, HLT never exits to user space, so every
  * VM_HALT_CHECK_MS the main thread takes a snapshot of every vCPU (vm_all_halted): it kicks each
@@ -275,23 +276,16 @@ out:
 	return err;
 }
 
-static bool vm_ending(struct vm *vm)
-{
-	bool ended;
-
-	pthread_mutex_lock(&vm->lock);
-	ended = vm->ended;
-	pthread_mutex_unlock(&vm->lock);
-	return ended;
-}
-
-/* Record the end of the guest (the first one wins) and wake the main thread. */
+/*
+ * Record the end of the guest (the first one wins), stop every vCPU at its next look at
+ * vm.stopping, and wake the main thread and every vCPU waiting on vm.cond.
+ */
 static void vm_end(struct vm *vm, int status)
 {
 	pthread_mutex_lock(&vm->lock);
-	if (!vm->ended) {
-		vm->ended = true;
+	if (!atomic_load(&vm->stopping)) {
 		vm->status = status;
+		atomic_store(&vm->stopping, true);
 	}
 	pthread_cond_broadcast(&vm->cond);
 	pthread_mutex_unlock(&vm->lock);
@@ -488,10 +482,8 @@ static bool vcpu_handle_exit(struct vcpu *v)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
-		vcpu_pio(v);
-		/* A write that ended the machine (exit port, Bochs or ACPI power-off) is the last
-		 * instruction this vCPU runs, as on hardware: the guest must not see itself survive. */
-		return !vm_ending(v->vm);
+		vcpu_pio(v);   /* a write that ends the machine sets vm.stopping (vm_end) */
+		return true;
 	case KVM_EXIT_MMIO:
 		vcpu_mmio(v);
 		return true;
@@ -557,7 +549,7 @@ static void *vcpu_thread(void *arg)
 				break;
 			continue;
 		}
-		if (errno == EFAULT && vm_ending(vm))
+		if (errno == EFAULT && atomic_load(&vm->stopping))
 			break;          /* guest memory service stopped (gmem.h) and refuses faults */
 		if (errno != EINTR && errno != EAGAIN) {
 			vcpu_fatal(v, VM_STATUS_UNEXPECTED, "KVM_RUN failed: %s", strerror(errno));
@@ -639,14 +631,14 @@ static bool vm_wait_all_locked(struct vm *vm, bool (*pred)(const struct vcpu *v)
 {
 	bool all = false;
 
-	while (!vm->ended) {
+	while (!atomic_load(&vm->stopping)) {
 		all = true;
 		for (unsigned i = 0; i < vm->m->nr_cpus; i++)
 			all &= pred(&vm->vcpus[i]);
 		if (all || pthread_cond_timedwait(&vm->cond, &vm->lock, deadline) == ETIMEDOUT)
 			break;
 	}
-	return all && !vm->ended;
+	return all && !atomic_load(&vm->stopping);
 }
 
 static bool vcpu_is_check_parked(const struct vcpu *v)
@@ -728,14 +720,15 @@ int vm_run(struct vm *vm, const struct boot_entry *entry)
 	}
 
 	pthread_mutex_lock(&vm->lock);
-	while (!vm->ended) {
+	while (!atomic_load(&vm->stopping)) {
 		struct timespec t;
 
 		clock_gettime(CLOCK_REALTIME, &t);
 		t.tv_nsec += VM_HALT_CHECK_MS * 1000000L;
 		t.tv_sec += t.tv_nsec / 1000000000L;
 		t.tv_nsec %= 1000000000L;
-		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) == 0 || vm->ended || vm->paused)
+		if (pthread_cond_timedwait(&vm->cond, &vm->lock, &t) == 0 ||
+		    atomic_load(&vm->stopping) || vm->paused)
 			continue;
 		pthread_mutex_unlock(&vm->lock);
 		if (vm_all_halted(vm))
@@ -745,10 +738,6 @@ int vm_run(struct vm *vm, const struct boot_entry *entry)
 	status = vm->status;
 	pthread_mutex_unlock(&vm->lock);
 
-	atomic_store(&vm->stopping, true);
-	pthread_mutex_lock(&vm->lock);
-	pthread_cond_broadcast(&vm->cond);      /* parked vCPUs (vm_pause) leave too */
-	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < m->nr_cpus; i++)
 		if (vm->vcpus[i].thread_started)
 			vcpu_kick(&vm->vcpus[i]);
@@ -787,12 +776,12 @@ int vm_pause(struct vm *vm)
 		all = true;
 		for (unsigned i = 0; i < m->nr_cpus; i++)
 			all &= !vm->vcpus[i].thread_started || vm->vcpus[i].parked;
-		if (all || vm->ended || !vm->paused ||
+		if (all || atomic_load(&vm->stopping) || !vm->paused ||
 		    pthread_cond_timedwait(&vm->cond, &vm->lock, &deadline) == ETIMEDOUT)
 			break;
 	}
 	pthread_mutex_unlock(&vm->lock);
-	if (!all && !vm_ending(vm))
+	if (!all && !atomic_load(&vm->stopping))
 		return mv_fail(ETIMEDOUT, "not every vCPU stopped within %d ms (each stops when it "
 			       "leaves KVM_RUN)", VM_PAUSE_WAIT_MS);
 	return 0;

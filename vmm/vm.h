@@ -4,8 +4,10 @@
  * (16550 at MV_PORT_COM1, the isa-debug-exit port at MV_PORT_EXIT) and one thread per vCPU.
  *
  * Life cycle: the caller builds guest RAM (ram_create) and loads it (image, ACPI, boot info), then
- * vm_create → vm_run (returns when the guest ends) → vm_destroy; the RAM stays the caller's. vm_run's result is the process exit status:
- *     0            every vCPU halted with interrupts off (or never started): a clean end
+ * vm_create → vm_run (returns when the guest ends) → vm_destroy; the RAM stays the caller's.
+ * vm_run's result is the process exit status:
+ *     0            every vCPU halted with interrupts off (or never started), or the guest powered
+ *                  off (ACPI S5 or the Bochs port, testdev.h): a clean end
  *     (c<<1)|1     the guest wrote c to the exit port (QEMU isa-debug-exit convention; odd)
  *     VM_STATUS_SHUTDOWN   guest shutdown (triple fault), reported with the vCPU's registers
  *     VM_STATUS_UNEXPECTED an exit memvisor does not handle, reported by name with registers,
@@ -84,8 +86,8 @@ struct vm {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	atomic_bool stopping;          /* the guest has ended; vCPU threads leave KVM_RUN */
-	bool ended;                    /* under lock */
+	atomic_bool stopping;          /* set under lock, read anywhere: the guest has ended
+					* (vm_end); vCPU threads leave KVM_RUN */
 	int status;                    /* under lock: the first end's exit status */
 	bool paused;                   /* under lock: vm_pause() holds the vCPUs out of KVM_RUN */
 	bool check_hold;               /* under lock: a halt check holds the vCPUs out of KVM_RUN */
