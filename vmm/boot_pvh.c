@@ -200,9 +200,9 @@ static int pvh_place_initrd(const struct guest_mem *gm, gpa_t image_end, uint64_
 	gpa_t hole;
 
 	if (!loader_place_top(gm, lo, MV_GPA_LOW_RAM_END, isize, gpa, &room))
-		return mv_fail(EINVAL, "initrd of %" PRIu64 " bytes does not fit in guest RAM below "
-			       "0x%" PRIx64 " (largest room: %" PRIu64 " bytes, above the image "
-			       "ending at 0x%" PRIx64 ")", isize, MV_GPA_LOW_RAM_END, room, lo);
+		return mv_fail(EINVAL, "initrd of %" PRIu64 " bytes does not fit in guest RAM "
+			       "below 0x%" PRIx64 " (largest room: %" PRIu64 " bytes, above the "
+			       "image ending at 0x%" PRIx64 ")", isize, MV_GPA_LOW_RAM_END, room, lo);
 	/* Impossible by construction; checked so a placement bug cannot corrupt the image. */
 	if (*gpa < lo || !loader_gm_is_ram(gm, *gpa, isize, &hole))
 		return mv_fail(EFAULT, "internal error: initrd placed at 0x%" PRIx64 "+0x%" PRIx64
@@ -227,8 +227,8 @@ static int pvh_write_named(const struct machine_config *m, struct guest_mem *gm,
 	if (!gm)
 		return mv_fail(EINVAL, "pvh_write_boot_info: guest memory is NULL");
 	if (!initrd && isize)
-		return mv_fail(EINVAL, "pvh_write_boot_info: initrd is NULL but its size is %" PRIu64,
-			       isize);
+		return mv_fail(EINVAL, "pvh_write_boot_info: initrd is NULL but its size is "
+			       "%" PRIu64, isize);
 	if (cmdline) {
 		cl_len = strlen(cmdline);
 		if (cl_len > MV_CMDLINE_MAX - 1)

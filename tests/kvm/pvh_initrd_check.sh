@@ -59,7 +59,8 @@ crc=$(python3 -c '
 import random, sys, zlib
 data = random.Random(20261124).randbytes(int(sys.argv[2]))
 open(sys.argv[1], "wb").write(data)
-print("0x%08x" % zlib.crc32(data))' "$initrd" "$size") || { echo "cannot write $initrd" >&2; exit 2; }
+print("0x%08x" % zlib.crc32(data))' "$initrd" "$size") ||
+    { echo "cannot write $initrd" >&2; exit 2; }
 
 timeout 100 "$memvisor" run "$image" --initrd "$initrd" "$@" >"$out" 2>"$err"
 rc=$?
@@ -73,14 +74,16 @@ fail() {
 
 if [[ -n $too_large ]]; then
     [[ $rc == 2 ]] || fail "exit status $rc, expected 2 (the initrd does not fit)"
-    want="$initrd: initrd of $size bytes does not fit in guest RAM below 0xc0000000 (largest room: $room bytes, above the image ending at 0x"
+    want="$initrd: initrd of $size bytes does not fit in guest RAM below 0xc0000000"
+    want+=" (largest room: $room bytes, above the image ending at 0x"
     grep -qF -- "$want" "$err" || fail "stderr lacks '$want...'"
     grep -q '^TAP version' "$out" && fail "the guest ran"
     echo "ok: refused with status 2: $(cat "$err")"
     exit 0
 fi
 
-(( size <= room )) || { echo "test bug: $size bytes do not fit the $room above the image" >&2; exit 2; }
+(( size <= room )) ||
+    { echo "test bug: $size bytes do not fit the $room above the image" >&2; exit 2; }
 paddr=$(printf '0x%x' $(( (top - size) & ~0xfff )))
 [[ $rc == 1 ]] || fail "exit status $rc, expected 1 (every guest check ok)"
 grep -q '^not ok' "$out" && fail "a guest check failed"
