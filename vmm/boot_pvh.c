@@ -190,7 +190,8 @@ static int pvh_prefix(int ret, const char *name)
  *                                                    ^ align_down(top - isize, 4 KiB)
  *
  * Below 1 MiB are the start info, command line and ACPI tables; the image's PT_LOADs all lie
- * below image_end. RAM below the image is not used, as QEMU and the Linux loader do not.
+ * below image_end. RAM below the image is never used (the Linux loader's rule for its kernel
+ * window), so no image byte can be overwritten whatever its segments' gaps hold.
  */
 static int pvh_place_initrd(const struct guest_mem *gm, gpa_t image_end, uint64_t isize,
 			    gpa_t *gpa)
