@@ -1,6 +1,7 @@
 /*
  * guest/main.c — the PVH ELF note and kmain(): check the start info, copy the memory map and the
- * command line out of low memory, then run the scenario the command line selects
+ * command line out of low memory, report the modules the VMM passed (an initrd: size and CRC-32,
+ * read before anything can reuse their RAM), then run the scenario the command line selects
  * (guest/README.md): the topology report (default), a deliberate exception, the memtest, or a
  * memory-manager scenario (scenario=NAME, mmtest.c), a process scenario (scenario=NAME,
  * proctest.c), the fault-injection workload (scenario=faultinj with fail_*= options,
@@ -124,6 +125,82 @@ static void read_cmdline(const struct hvm_start_info *si)
 	cmdline[len] = '\0';
 }
 
+/* Modules listed in the start info beyond this many are a failed check and not read. */
+#define GUEST_MAX_MODULES 16
+
+#define CRC32_POLY_REFLECTED 0xedb88320u         /* IEEE 802.3 CRC-32, bit-reversed */
+
+/* zlib's crc32() of p[0..len): reflected, initial value and final xor 0xffffffff. */
+static uint32_t crc32_ieee(const uint8_t *p, uint64_t len)
+{
+	static uint32_t table[256];
+	uint32_t crc = 0xffffffffu;
+
+	if (!table[1])
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? CRC32_POLY_REFLECTED ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	for (uint64_t i = 0; i < len; i++)
+		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return crc ^ 0xffffffffu;
+}
+
+/* [pa, pa + len) lies in RAM entries of the memory map (sorted; entries that touch, such as two
+ * nodes back to back, continue each other). */
+static bool memmap_has_ram(uint64_t pa, uint64_t len)
+{
+	uint64_t end = pa + len;
+
+	if (end < pa)
+		return false;
+	for (unsigned i = 0; i < memmap.n && pa < end; i++) {
+		const struct hvm_memmap_table_entry *m = &memmap.e[i];
+
+		if (m->type == E820_TYPE_RAM && m->addr <= pa && pa - m->addr < m->size)
+			pa = m->addr + m->size;     /* covered up to here: the next must go on */
+	}
+	return pa >= end;
+}
+
+/*
+ * The modules in the start info (none: nothing printed). Each one's place, size and CRC-32 are
+ * printed ("# module I: paddr 0x.. size N crc32 0x........") for the host to compare with the
+ * file it passed, with TAP checks that it lies in RAM of the memory map and in the boot identity
+ * map. Called before any scenario: the memtest and the memory manager reuse that RAM.
+ */
+static void read_modules(const struct hvm_start_info *si)
+{
+	const struct hvm_modlist_entry *mod;
+
+	if (si->nr_modules == 0)
+		return;
+	kprintf("# modules: %u at 0x%lx\n", si->nr_modules, si->modlist_paddr);
+	mod = phys_ptr(si->modlist_paddr, (uint64_t)si->nr_modules * sizeof(*mod));
+	if (!tap_check(mod && si->nr_modules <= GUEST_MAX_MODULES,
+		       "module list: 1..%u entries, mapped (%u at 0x%lx)", GUEST_MAX_MODULES,
+		       si->nr_modules, si->modlist_paddr))
+		return;
+	for (unsigned i = 0; i < si->nr_modules; i++) {
+		struct hvm_modlist_entry m = mod[i];
+		const uint8_t *p = phys_ptr(m.paddr, m.size);
+
+		if (p)
+			kprintf("# module %u: paddr 0x%lx size %lu crc32 0x%08x\n", i, m.paddr,
+				m.size, crc32_ieee(p, m.size));
+		else
+			kprintf("# module %u: paddr 0x%lx size %lu (not mapped)\n", i, m.paddr,
+				m.size);
+		tap_check(memmap_has_ram(m.paddr, m.size), "module %u 0x%lx+0x%lx lies in RAM of "
+			  "the memory map", i, m.paddr, m.size);
+		tap_check(p != NULL, "module %u lies below 0x%lx, in the boot identity map", i,
+			  GUEST_MAPPED_END);
+	}
+}
+
 enum scenario { SCENARIO_TOPOLOGY, SCENARIO_EXC_UD, SCENARIO_EXC_PF, SCENARIO_MEMTEST,
 		SCENARIO_SMP, SCENARIO_MM, SCENARIO_PROC, SCENARIO_FAULTINJ, SCENARIO_SOAK };
 
@@ -214,6 +291,7 @@ void kmain(const struct hvm_start_info *si)
 	read_memmap(si);
 	read_cmdline(si);
 	kprintf("# cmdline: \"%s\"\n", cmdline);
+	read_modules(si);
 
 	opt = parse_cmdline();
 	switch (opt.sc) {

@@ -1,7 +1,14 @@
 /*
- * boot_pvh.c — the PVH start info, memory map and command line (boot_pvh.h). Owns nothing
- * beyond the call; no locks. The memory map is built and every input checked before the first
- * byte of guest memory is written.
+ * boot_pvh.c — the PVH start info, memory map, module list, command line and initrd
+ * (boot_pvh.h). Owns nothing beyond the call; no locks. The memory map is built, the initrd
+ * placed and every input checked before the first byte of guest memory is written.
+ *
+ * The start-info page (MV_GPA_START_INFO):
+ *
+ *   +0                 struct hvm_start_info (56 bytes)
+ *   +56                memory map: memmap_entries × struct hvm_memmap_table_entry (24 bytes)
+ *   +56 + 24 × n       module list (only with an initrd): one struct hvm_modlist_entry
+ *   ...                zero to the end of the page
  */
 #include "boot_pvh.h"
 
@@ -9,11 +16,14 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <memvisor/layout.h>
 
 #include "error.h"
+#include "loader.h"
+#include "loader_common.h"
 
 _Static_assert(sizeof(struct hvm_start_info) +
 	       MV_START_INFO_MAX_MEMMAP * sizeof(struct hvm_memmap_table_entry) <= MM_PAGE_SIZE,
@@ -25,6 +35,13 @@ _Static_assert(MV_GPA_LEGACY_HOLE < MV_GPA_ACPI && MV_GPA_ACPI + MV_ACPI_SIZE ==
 	       "the low entries of the memory map tile [0, 1 MiB)");
 _Static_assert(PVH_MEMMAP_MAX <= MV_START_INFO_MAX_MEMMAP,
 	       "every memory map pvh_build_memmap() can produce fits the start info page");
+_Static_assert(sizeof(struct hvm_start_info) +
+	       PVH_MEMMAP_MAX * sizeof(struct hvm_memmap_table_entry) +
+	       PVH_MAX_MODULES * sizeof(struct hvm_modlist_entry) <= MM_PAGE_SIZE,
+	       "the module list fits the start info page after the largest memory map");
+_Static_assert(sizeof(struct hvm_start_info) % 8 == 0 &&
+	       sizeof(struct hvm_memmap_table_entry) % 8 == 0,
+	       "the module list after the memory map is 8-byte aligned");
 
 #define LOW_END       MV_GPA_KERNEL_MIN          /* the fixed entries cover [0, 1 MiB) */
 #define RSDP_V2_SIZE  36                         /* ACPI 2.0+ RSDP */
@@ -152,17 +169,67 @@ int pvh_build_memmap(const struct machine_config *m, struct hvm_memmap_table_ent
 	return (int)n;
 }
 
-int pvh_write_boot_info(const struct machine_config *m, struct guest_mem *gm, uint64_t rsdp_gpa,
-			const char *cmdline)
+/* Prefix the current error with name ("PATH: ...") when name is given; returns ret. */
+static int pvh_prefix(int ret, const char *name)
+{
+	char why[512];
+
+	if (ret == 0 || !name)
+		return ret;
+	/* mv_error() is the buffer mv_fail() writes: copy it before prefixing. */
+	snprintf(why, sizeof(why), "%s", mv_error());
+	return mv_fail(-ret, "%s: %s", name, why);
+}
+
+/*
+ * Place isize bytes of initrd page-aligned as high as they fit in one run of guest RAM inside
+ * [max(image_end, MV_GPA_KERNEL_MIN), MV_GPA_LOW_RAM_END) (loader_place_top()):
+ *
+ *   0 .. 1 MiB              image        image_end                    run end or 3 GiB
+ *   | start info, ACPI | ... | PVH image |    free    | initrd |pad|
+ *                                                    ^ align_down(top - isize, 4 KiB)
+ *
+ * Below 1 MiB are the start info, command line and ACPI tables; the image's PT_LOADs all lie
+ * below image_end. RAM below the image is never used (the Linux loader's rule for its kernel
+ * window), so no image byte can be overwritten whatever its segments' gaps hold.
+ */
+static int pvh_place_initrd(const struct guest_mem *gm, gpa_t image_end, uint64_t isize,
+			    gpa_t *gpa)
+{
+	gpa_t lo = image_end > MV_GPA_KERNEL_MIN ? image_end : MV_GPA_KERNEL_MIN;
+	uint64_t room;
+	gpa_t hole;
+
+	if (!loader_place_top(gm, lo, MV_GPA_LOW_RAM_END, isize, gpa, &room))
+		return mv_fail(EINVAL, "initrd of %" PRIu64 " bytes does not fit in guest RAM "
+			       "below 0x%" PRIx64 " (largest room: %" PRIu64 " bytes, above the "
+			       "image ending at 0x%" PRIx64 ")", isize, MV_GPA_LOW_RAM_END, room, lo);
+	/* Impossible by construction; checked so a placement bug cannot corrupt the image. */
+	if (*gpa < lo || !loader_gm_is_ram(gm, *gpa, isize, &hole))
+		return mv_fail(EFAULT, "internal error: initrd placed at 0x%" PRIx64 "+0x%" PRIx64
+			       " lies below 0x%" PRIx64 " or is not RAM", *gpa, isize, lo);
+	return 0;
+}
+
+/* pvh_write_boot_info_initrd(), with iname (NULL: none) prefixed to errors about the initrd. */
+static int pvh_write_named(const struct machine_config *m, struct guest_mem *gm,
+			   uint64_t rsdp_gpa, const char *cmdline, gpa_t image_end,
+			   const uint8_t *initrd, uint64_t isize, gpa_t *initrd_gpa,
+			   const char *iname)
 {
 	struct hvm_memmap_table_entry map[MV_START_INFO_MAX_MEMMAP];
+	struct hvm_modlist_entry mod = { 0 };
 	struct hvm_start_info si;
 	uint8_t *page, *cl;
 	size_t cl_len = 0;
-	int n;
+	gpa_t igpa = 0;
+	int n, ret;
 
 	if (!gm)
 		return mv_fail(EINVAL, "pvh_write_boot_info: guest memory is NULL");
+	if (!initrd && isize)
+		return mv_fail(EINVAL, "pvh_write_boot_info: initrd is NULL but its size is "
+			       "%" PRIu64, isize);
 	if (cmdline) {
 		cl_len = strlen(cmdline);
 		if (cl_len > MV_CMDLINE_MAX - 1)
@@ -184,10 +251,19 @@ int pvh_write_boot_info(const struct machine_config *m, struct guest_mem *gm, ui
 	if (rsdp_gpa && !guest_mem_ptr(gm, rsdp_gpa, RSDP_V2_SIZE))
 		return mv_fail(EINVAL, "RSDP at 0x%" PRIx64 "+%d is not guest RAM", rsdp_gpa,
 			       RSDP_V2_SIZE);
+	if (isize) {
+		ret = pvh_prefix(pvh_place_initrd(gm, image_end, isize, &igpa), iname);
+		if (ret)
+			return ret;
+		mod = (struct hvm_modlist_entry){ .paddr = igpa, .size = isize };
+	}
 
 	si = (struct hvm_start_info){
 		.magic = HVM_START_MAGIC_VALUE,
 		.version = HVM_START_INFO_VERSION,
+		.nr_modules = isize ? 1 : 0,
+		.modlist_paddr = isize ? MV_GPA_START_INFO + sizeof(si) +
+					 (uint64_t)n * sizeof(map[0]) : 0,
 		.cmdline_paddr = cmdline ? MV_GPA_CMDLINE : 0,
 		.rsdp_paddr = rsdp_gpa,
 		.memmap_paddr = MV_GPA_START_INFO + sizeof(si),
@@ -196,8 +272,49 @@ int pvh_write_boot_info(const struct machine_config *m, struct guest_mem *gm, ui
 	memset(page, 0, MM_PAGE_SIZE);
 	memcpy(page, &si, sizeof(si));
 	memcpy(page + sizeof(si), map, (size_t)n * sizeof(map[0]));
+	if (isize)
+		memcpy(page + (si.modlist_paddr - MV_GPA_START_INFO), &mod, sizeof(mod));
 	memset(cl, 0, MV_CMDLINE_MAX);
 	if (cmdline)
 		memcpy(cl, cmdline, cl_len);
+	if (isize && !loader_gm_fill(gm, igpa, initrd, isize))
+		return mv_fail(EFAULT, "internal error: initrd at 0x%" PRIx64 "+0x%" PRIx64 " was "
+			       "accepted but cannot be written", igpa, isize);
+	if (initrd_gpa)
+		*initrd_gpa = igpa;
 	return 0;
+}
+
+int pvh_write_boot_info(const struct machine_config *m, struct guest_mem *gm, uint64_t rsdp_gpa,
+			const char *cmdline)
+{
+	return pvh_write_named(m, gm, rsdp_gpa, cmdline, 0, NULL, 0, NULL, NULL);
+}
+
+int pvh_write_boot_info_initrd(const struct machine_config *m, struct guest_mem *gm,
+			       uint64_t rsdp_gpa, const char *cmdline, gpa_t image_end,
+			       const uint8_t *initrd, uint64_t isize, gpa_t *initrd_gpa)
+{
+	return pvh_write_named(m, gm, rsdp_gpa, cmdline, image_end, initrd, isize, initrd_gpa,
+			       NULL);
+}
+
+int pvh_write_boot_info_file(const struct machine_config *m, struct guest_mem *gm,
+			     uint64_t rsdp_gpa, const char *cmdline, gpa_t image_end,
+			     const char *initrd_path, gpa_t *initrd_gpa)
+{
+	uint8_t *initrd = NULL;
+	size_t isize = 0;
+	int ret;
+
+	if (initrd_path) {
+		ret = loader_read_file(initrd_path, PVH_MAX_FILE_SIZE, "an initrd", &initrd,
+				       &isize);
+		if (ret)
+			return ret;
+	}
+	ret = pvh_write_named(m, gm, rsdp_gpa, cmdline, image_end, initrd, isize, initrd_gpa,
+			      initrd_path);
+	free(initrd);
+	return ret;
 }

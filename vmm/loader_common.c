@@ -1,6 +1,7 @@
 /*
  * loader_common.c — the loaders' shared pieces (loader_common.h): image files, ELF header and
- * program header parsing, segment validation and copy, guest ranges across touching regions.
+ * program header parsing, segment validation and copy, guest ranges across touching regions,
+ * initrd placement.
  * Owns nothing beyond the call; no locks, no global state. ELF32 and ELF64 are normalised into
  * one struct loader_seg per program header; the order of checks (and so which failure is
  * reported first) is the one loader_common.h documents.
@@ -119,6 +120,36 @@ bool loader_gm_is_ram(const struct guest_mem *gm, gpa_t gpa, uint64_t len, gpa_t
 		len -= chunk;
 	}
 	return true;
+}
+
+bool loader_place_top(const struct guest_mem *gm, gpa_t lo, gpa_t limit, uint64_t size,
+		      gpa_t *gpa, uint64_t *room)
+{
+	const uint64_t mask = LOADER_PLACE_ALIGN - 1;
+	bool found = false;
+
+	*room = 0;
+	for (unsigned i = 0; i < gm->nr;) {
+		gpa_t start = gm->r[i].gpa, end = gm->r[i].gpa + gm->r[i].size;
+		uint64_t base, top, at;
+
+		for (i++; i < gm->nr && gm->r[i].gpa == end; i++)
+			end += gm->r[i].size;           /* regions that touch: one run */
+		base = loader_align_up(start > lo ? start : lo, LOADER_PLACE_ALIGN);
+		top = end < limit ? end : limit;
+		if (base >= top)
+			continue;
+		if (top - base > *room)
+			*room = top - base;
+		if (size > top - base)
+			continue;
+		at = (top - size) & ~mask;      /* >= base: base is aligned and <= top - size */
+		if (!found || at > *gpa) {
+			*gpa = at;
+			found = true;
+		}
+	}
+	return found;
 }
 
 bool loader_gm_fill(const struct guest_mem *gm, gpa_t gpa, const uint8_t *src, uint64_t len)

@@ -1,8 +1,9 @@
 /*
- * loader_common.h — what the image loaders (loader_pvh.c, loader_multiboot.c) share: reading an
- * image file, parsing and validating an ELF executable's header and program headers, checking
- * and filling guest ranges. Internal to the loaders; no state, no locks (runs on the loader
- * thread while the machine is built).
+ * loader_common.h — what the image loaders (loader_pvh.c, loader_multiboot.c, loader_linux.c,
+ * boot_pvh.c) share: reading an image file, parsing and validating an ELF executable's header
+ * and program headers, checking and filling guest ranges, placing an initrd at the top of RAM.
+ * Internal to the loaders; no state, no locks (runs on the loader thread while the machine is
+ * built).
  *
  * Contracts: every multi-byte image field is read byte by byte as little-endian at the offset
  * <elf.h> gives it, so nothing depends on the image's alignment or the host's byte order; every
@@ -92,6 +93,29 @@ int loader_read_file(const char *path, uint64_t max, const char *what, uint8_t *
  * not wrap.
  */
 bool loader_gm_is_ram(const struct guest_mem *gm, gpa_t gpa, uint64_t len, gpa_t *hole);
+
+/* Where loader_place_top() puts a blob: page-aligned, as Linux wants its initrd. */
+#define LOADER_PLACE_ALIGN MM_PAGE_SIZE
+
+/*
+ * Place size bytes (size > 0) LOADER_PLACE_ALIGN-aligned as high as they fit in one run of guest
+ * RAM inside [lo, limit). A run is a maximal sequence of regions that touch (two nodes back to
+ * back form one run; a hole ends it); inside a run the usable part starts at max(run start, lo)
+ * rounded up to the alignment and ends at min(run end, limit):
+ *
+ *   run start       lo (aligned up)                            min(run end, limit)
+ *   |  not usable   |             room                                  |
+ *                   |        free        | blob (size bytes)       |pad |
+ *                                        ^ align_down(end - size)
+ *
+ * Of all runs with room for size bytes the highest address wins, so the blob sits at the top of
+ * the highest run below limit. Returns true with *gpa set (gpa >= lo, gpa + size <= limit, all
+ * RAM), or false when no run has room. Either way *room is the largest usable part of any run
+ * (0: none), for the caller's "does not fit" message. lo and limit are the caller's: both
+ * callers keep them at most MV_GPA_LOW_RAM_END, far from wrapping. Writes no guest memory.
+ */
+bool loader_place_top(const struct guest_mem *gm, gpa_t lo, gpa_t limit, uint64_t size,
+		      gpa_t *gpa, uint64_t *room);
 
 /*
  * Copy src[0..len) to guest [gpa, gpa + len), or zero it when src is NULL, region by region.

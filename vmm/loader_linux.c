@@ -383,7 +383,7 @@ static int linux_check_window(const struct linux_bz *bz, const struct guest_mem 
 /*
  * Place isize bytes page-aligned as high as possible in one run of guest RAM (regions that
  * touch form one run) inside [window_end, limit), limit = min(initrd_addr_max + 1,
- * MV_GPA_LOW_RAM_END):
+ * MV_GPA_LOW_RAM_END); loader_place_top() does the search:
  *
  *   1 MiB        window_end         run end or limit
  *   | kernel window |   free   | initrd |
@@ -393,27 +393,11 @@ static int linux_place_initrd(const struct linux_bz *bz, const struct guest_mem 
 			      uint64_t isize, gpa_t *gpa)
 {
 	uint64_t limit = min_u64((uint64_t)bz->hdr.initrd_addr_max + 1, MV_GPA_LOW_RAM_END);
-	uint64_t room = 0;
-	bool found = false;
+	uint64_t room;
 	gpa_t hole;
 
-	for (unsigned i = 0; i < gm->nr;) {
-		gpa_t start = gm->r[i].gpa, end = gm->r[i].gpa + gm->r[i].size;
-		uint64_t lo, hi;
-
-		for (i++; i < gm->nr && gm->r[i].gpa == end; i++)
-			end += gm->r[i].size;
-		lo = align_up(max_u64(start, bz->window_end), PT_PAGE_SIZE);
-		hi = min_u64(end, limit);
-		if (lo >= hi)
-			continue;
-		room = max_u64(room, hi - lo);
-		if (isize <= hi - lo && (!found || ((hi - isize) & ~(PT_PAGE_SIZE - 1)) > *gpa)) {
-			*gpa = (hi - isize) & ~(PT_PAGE_SIZE - 1);
-			found = true;
-		}
-	}
-	if (!found)
+	_Static_assert(LOADER_PLACE_ALIGN == PT_PAGE_SIZE, "the initrd is page-aligned");
+	if (!loader_place_top(gm, bz->window_end, limit, isize, gpa, &room))
 		return mv_fail(EINVAL, "initrd of %" PRIu64 " bytes does not fit in guest RAM below "
 			       "0x%" PRIx64 " (largest room: %" PRIu64 " bytes, above the kernel "
 			       "window ending at 0x%" PRIx64 ")", isize, limit, room,

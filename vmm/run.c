@@ -80,16 +80,14 @@ int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const ch
 		return multiboot_load_files(m, mem, image, m->cmdline, initrd, e);
 	case BOOT_PVH:
 	default:
-		if (initrd)
-			return mv_fail(EINVAL, "--initrd %s: memvisor passes an initrd to Linux bzImages "
-				       "and modules to multiboot kernels; %s is a PVH image", initrd,
-				       image);
 		err = pvh_load_file(image, mem, &img);     /* its messages name the image */
 		if (err)
 			return err;
 		*e = (struct boot_entry){ .protocol = BOOT_PVH, .rip = img.entry,
 					  .rbx = MV_GPA_START_INFO };
-		return pvh_write_boot_info(m, mem, acpi->rsdp_gpa, m->cmdline);
+		/* the initrd, if any, is module 0, above the image; its messages name its path */
+		return pvh_write_boot_info_file(m, mem, acpi->rsdp_gpa, m->cmdline, img.load_end,
+						initrd, NULL);
 	}
 }
 

@@ -1418,3 +1418,415 @@ TEST(boot_info_accepts_longest_cmdline)
 	CHECK_EQ(strlen((const char *)lf_byte(&g, MV_GPA_CMDLINE)), MV_CMDLINE_MAX - 1);
 	CHECK_EQ_U(*lf_byte(&g, MV_GPA_CMDLINE + MV_CMDLINE_MAX), LF_PRIME);
 }
+
+/* ---- boot info: the initrd as module 0 ----------------------------------------------------- */
+
+/*
+ * pvh_write_boot_info_initrd() takes the end of the image already loaded (image_end, struct
+ * pvh_image.load_end) and puts the initrd page-aligned at the top of the highest run of RAM
+ * above it, below 3 GiB. The fixture's layouts (file comment), with the image ending at IMG_END:
+ *
+ *   adjacent: 0 .. 1 MiB | image ..IMG_END |          free           | initrd |pad| 8 MiB
+ *   hole:     0 .. 1 MiB | image ..IMG_END | free | 4 MiB   hole   12 MiB | free | initrd |pad|
+ */
+#define IMG_END    (KBASE + 0x3000)         /* img_pvh()'s load_end */
+#define INITRD_MAX (8 * MIB)
+
+static uint8_t the_initrd[INITRD_MAX];
+
+/* An initrd of len pattern bytes (never LF_PRIME-only, so a copy shows). */
+static const uint8_t *initrd_of(size_t len)
+{
+	if (len > sizeof(the_initrd))
+		mvt_fail(__FILE__, __LINE__, "test bug: initrd of %zu bytes is too large", len);
+	for (size_t i = 0; i < len; i++)
+		the_initrd[i] = (uint8_t)(i * 31 + 7);
+	return the_initrd;
+}
+
+/* Write the boot info with isize bytes of initrd into g (initialised by the caller). */
+static int write_initrd(struct lf_guest *g, gpa_t image_end, uint64_t isize, gpa_t *gpa)
+{
+	mv_error_clear();
+	return pvh_write_boot_info_initrd(&g->m, &g->gm, RSDP_GPA, "initrd=module0", image_end,
+					  isize ? initrd_of(isize) : NULL, isize, gpa);
+}
+
+/* The start info lists exactly one module: the initrd at gpa, isize bytes, no command line. */
+static void check_module(struct lf_guest *g, gpa_t gpa, uint64_t isize)
+{
+	struct hvm_start_info si = read_start_info(g);
+	struct hvm_modlist_entry mod;
+
+	CHECK_EQ(si.nr_modules, 1);
+	CHECK_EQ_U(si.modlist_paddr, si.memmap_paddr +
+		   si.memmap_entries * sizeof(struct hvm_memmap_table_entry));
+	CHECK_EQ_U(si.modlist_paddr % 8, 0);
+	CHECK_LE(si.modlist_paddr + sizeof(mod), MV_GPA_START_INFO + MM_PAGE_SIZE);
+	memcpy(&mod, lf_byte(g, si.modlist_paddr), sizeof(mod));
+	CHECK_EQ_U(mod.paddr, gpa);
+	CHECK_EQ_U(mod.size, isize);
+	CHECK_EQ_U(mod.cmdline_paddr, 0);
+	CHECK_EQ_U(mod.reserved, 0);
+	CHECK_EQ_U(gpa % MM_PAGE_SIZE, 0);
+}
+
+/* The initrd's bytes are at gpa (perhaps across touching regions), the bytes around it intact. */
+static void check_initrd_at(struct lf_guest *g, gpa_t gpa, uint64_t isize)
+{
+	const uint8_t *want = initrd_of(isize);
+
+	for (uint64_t i = 0; i < isize; i++)
+		if (*lf_byte(g, gpa + i) != want[i]) {
+			mvt_fail(__FILE__, __LINE__, "initrd byte %#llx at gpa %#llx is %#x, "
+				 "expected %#x", (unsigned long long)i,
+				 (unsigned long long)(gpa + i), *lf_byte(g, gpa + i), want[i]);
+			return;
+		}
+	if (lf_host(g, gpa - 1))
+		CHECK_EQ_U(*lf_byte(g, gpa - 1), LF_PRIME);
+	if (lf_host(g, gpa + isize))
+		CHECK_EQ_U(*lf_byte(g, gpa + isize), LF_PRIME);
+	lf_check_guards(g);
+}
+
+TEST(initrd_rejects_null_data_with_a_size)
+{
+	struct lf_guest g;
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(pvh_write_boot_info_initrd(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, NULL, 10, NULL),
+		 -EINVAL);
+	CHECK_ERROR("initrd is NULL but its size is 10");
+	lf_check_untouched(&g);
+}
+
+/*
+ * One byte more than the room above the image (8 MiB - IMG_END, the run of both touching
+ * regions) is refused, with the sizes and the room, and nothing written:
+ *
+ *   0 .. 1 MiB | image ..IMG_END |        room 0x5fd000 bytes          | 8 MiB
+ */
+TEST(initrd_rejects_one_byte_more_than_the_room)
+{
+	const uint64_t room = 8 * MIB - IMG_END;
+	struct lf_guest g;
+	char want[200];
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, room + 1, NULL), -EINVAL);
+	snprintf(want, sizeof(want), "initrd of %llu bytes does not fit in guest RAM below "
+		 "0xc0000000 (largest room: %llu bytes, above the image ending at 0x%llx)",
+		 (unsigned long long)room + 1, (unsigned long long)room,
+		 (unsigned long long)IMG_END);
+	CHECK_ERROR(want);
+	lf_check_untouched(&g);
+}
+
+/*
+ * With a hole neither side has room for 4 MiB + 1: region 1 holds 4 MiB, region 0 less than
+ * 2 MiB above the image. The message names the larger room.
+ *
+ *   0 .. | image | < 2 MiB | 4 MiB ... hole ... 12 MiB |      4 MiB       | 16 MiB
+ */
+TEST(initrd_rejects_too_large_for_either_side_of_a_hole)
+{
+	struct lf_guest g;
+
+	guest_init(&g, HOLE_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, 4 * MIB + 1, NULL), -EINVAL);
+	CHECK_ERROR("initrd of 4194305 bytes does not fit in guest RAM below 0xc0000000 (largest "
+		    "room: 4194304 bytes, above the image ending at 0x203000)");
+	lf_check_untouched(&g);
+}
+
+/*
+ * RAM below the image is never used, however much there is: an image near the top of RAM
+ * leaves only the pages above its (unaligned) end.
+ *
+ *   0 .. 1 MiB |          free, unused           | image ..8 MiB - 0x3800 |0x800| 0x3000 | 8 MiB
+ *                                                                               ^ room starts
+ */
+TEST(initrd_rejects_to_go_below_the_image)
+{
+	struct lf_guest g;
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(write_initrd(&g, 8 * MIB - 0x3800, 0x3001, NULL), -EINVAL);
+	CHECK_ERROR("initrd of 12289 bytes does not fit in guest RAM below 0xc0000000 (largest "
+		    "room: 12288 bytes, above the image ending at 0x7fc800)");
+	lf_check_untouched(&g);
+}
+
+TEST(initrd_rejects_a_bad_cmdline_before_placing)
+{
+	static char cl[MV_CMDLINE_MAX + 1];
+	struct lf_guest g;
+
+	guest_init(&g, ADJACENT_GPA);
+	memset(cl, 'x', MV_CMDLINE_MAX);
+	CHECK_EQ(pvh_write_boot_info_initrd(&g.m, &g.gm, RSDP_GPA, cl, IMG_END, initrd_of(0x1000),
+					    0x1000, NULL), -EINVAL);
+	CHECK_ERROR("command line is 4096 bytes");
+	lf_check_untouched(&g);
+}
+
+TEST(initrd_rejects_a_bad_machine_without_writing)
+{
+	struct lf_guest g;
+
+	guest_init(&g, ADJACENT_GPA);
+	g.m.nodes[1].ranges[0].gpa = 2 * MIB;
+	CHECK_EQ(write_initrd(&g, IMG_END, 0x1000, NULL), -EINVAL);
+	CHECK_ERROR("overlaps node 0 range 0");
+	lf_check_untouched(&g);
+}
+
+/*
+ * The two touching regions are one run [0, 8 MiB): a small initrd goes page-aligned to its top.
+ *
+ *   0 .. 1 MiB | image | free ...  4 MiB (node 0 | node 1) ... | initrd 0x2345 |pad| 8 MiB
+ */
+TEST(initrd_goes_to_the_top_of_touching_nodes_as_module_0)
+{
+	struct lf_guest g;
+	gpa_t gpa = 0;
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, 0x2345, &gpa), 0);
+	CHECK_EQ_U(gpa, 8 * MIB - 0x3000);
+	check_module(&g, gpa, 0x2345);
+	check_initrd_at(&g, gpa, 0x2345);
+	/* the padding after the initrd is not written */
+	lf_check_primed(&g, gpa + 0x2345, 0x3000 - 0x2345);
+	CHECK_STREQ((const char *)lf_byte(&g, MV_GPA_CMDLINE), "initrd=module0");
+	CHECK_EQ_U(read_start_info(&g).rsdp_paddr, RSDP_GPA);
+}
+
+/*
+ * An initrd larger than node 1 runs across the boundary of the touching nodes:
+ *
+ *   0 .. | image | free | initrd (node 0) 3 MiB .. 4 MiB | initrd (node 1) ... | 8 MiB
+ */
+TEST(initrd_runs_across_touching_nodes)
+{
+	struct lf_guest g;
+	gpa_t gpa = 0;
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, 5 * MIB - 0x10, &gpa), 0);
+	CHECK_EQ_U(gpa, 3 * MIB);
+	check_module(&g, gpa, 5 * MIB - 0x10);
+	check_initrd_at(&g, gpa, 5 * MIB - 0x10);
+}
+
+/*
+ * With a hole the higher run wins when the initrd fits there, however much room the lower one
+ * has; exactly the size of region 1 still fits.
+ *
+ *   0 .. | image | free | 4 MiB ... hole ... 12 MiB | free | initrd |pad| 16 MiB
+ */
+TEST(initrd_goes_to_the_top_of_the_highest_run_across_a_hole)
+{
+	struct lf_guest g;
+	gpa_t gpa = 0;
+
+	guest_init(&g, HOLE_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, 0x2345, &gpa), 0);
+	CHECK_EQ_U(gpa, 16 * MIB - 0x3000);
+	check_module(&g, gpa, 0x2345);
+	check_initrd_at(&g, gpa, 0x2345);
+	lf_check_primed(&g, 4 * MIB - 0x1000, 0x1000);      /* the top of region 0: unused */
+
+	guest_init(&g, HOLE_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, 4 * MIB, &gpa), 0);
+	CHECK_EQ_U(gpa, HOLE_GPA);
+	check_module(&g, gpa, 4 * MIB);
+	check_initrd_at(&g, gpa, 4 * MIB);
+}
+
+/*
+ * The image in region 1 (above the hole) leaves room only above its end; the whole of region 0
+ * is below the image and unused, so the initrd goes right up to 16 MiB above the image.
+ *
+ *   0 .. 4 MiB (free, below the image) | hole | 12 MiB image ..14 MiB + 0x800 | free | initrd | 16
+ */
+TEST(initrd_stays_above_an_image_loaded_high)
+{
+	struct lf_guest g;
+	gpa_t gpa = 0;
+
+	guest_init(&g, HOLE_GPA);
+	CHECK_EQ(write_initrd(&g, 14 * MIB + 0x800, 2 * MIB - 0x1000, &gpa), 0);
+	CHECK_EQ_U(gpa, 14 * MIB + 0x1000);
+	check_module(&g, gpa, 2 * MIB - 0x1000);
+	check_initrd_at(&g, gpa, 2 * MIB - 0x1000);
+
+	guest_init(&g, HOLE_GPA);
+	CHECK_EQ(write_initrd(&g, 14 * MIB + 0x800, 2 * MIB - 0xfff, NULL), -EINVAL);
+	CHECK_ERROR("largest room: 2093056 bytes, above the image ending at 0xe00800");
+	lf_check_untouched(&g);
+}
+
+/* Node 0 [0, 4 MiB) and node 1 at 4 GiB, above the MMIO hole (never used for the initrd). */
+static void guest_init_high(struct lf_guest *g)
+{
+	const struct lf_region r[2] = {
+		{ .gpa = 0, .size = REGION_SIZE, .node = 0, .buf = backing[0] },
+		{ .gpa = MV_GPA_HIGH_RAM_BASE, .size = REGION_SIZE, .node = 1, .buf = backing[1] },
+	};
+
+	lf_init(g, r, 2, LF_GUARD);
+	lf_prime(g);
+}
+
+/*
+ * RAM above 4 GiB is never used: the initrd stays below 3 GiB even when node 1 lies higher.
+ *
+ *   0 .. 1 MiB | image | free | initrd | 4 MiB ... 3 GiB MMIO 4 GiB | node 1 (unused) | + 4 MiB
+ */
+TEST(initrd_stays_below_3gib)
+{
+	struct lf_guest g;
+	gpa_t gpa = 0;
+
+	guest_init_high(&g);
+	CHECK_EQ(write_initrd(&g, IMG_END, 0x1000, &gpa), 0);
+	CHECK_EQ_U(gpa, 4 * MIB - 0x1000);
+	check_module(&g, gpa, 0x1000);
+	check_initrd_at(&g, gpa, 0x1000);
+	lf_check_primed(&g, MV_GPA_HIGH_RAM_BASE, REGION_SIZE);
+
+	guest_init_high(&g);
+	CHECK_EQ(write_initrd(&g, IMG_END, 2 * MIB, NULL), -EINVAL);
+	CHECK_ERROR("does not fit in guest RAM below 0xc0000000 (largest room: 2084864 bytes");
+	lf_check_untouched(&g);
+}
+
+/*
+ * An image_end below 1 MiB (no image) never lets the initrd into the first MiB: of node 0's
+ * 4 MiB only the 3 above 1 MiB are room.
+ *
+ *   0 | start info, ACPI | 1 MiB   initrd (3 MiB)   4 MiB | ... 4 GiB node 1 (unused)
+ */
+TEST(initrd_never_goes_below_1mib)
+{
+	struct lf_guest g;
+	gpa_t gpa = 0;
+
+	guest_init_high(&g);
+	CHECK_EQ(write_initrd(&g, 0, 3 * MIB, &gpa), 0);
+	CHECK_EQ_U(gpa, MIB);
+	check_initrd_at(&g, gpa, 3 * MIB);
+
+	guest_init_high(&g);
+	CHECK_EQ(write_initrd(&g, 0, 3 * MIB + 1, NULL), -EINVAL);
+	CHECK_ERROR("largest room: 3145728 bytes, above the image ending at 0x100000");
+	lf_check_untouched(&g);
+}
+
+/* No initrd (size 0, or the plain writer): nr_modules and modlist_paddr 0, as before. */
+TEST(initrd_absent_lists_no_module)
+{
+	struct hvm_start_info si;
+	struct lf_guest g;
+	gpa_t gpa = 1;
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(write_initrd(&g, IMG_END, 0, &gpa), 0);
+	si = read_start_info(&g);
+	CHECK_EQ(si.nr_modules, 0);
+	CHECK_EQ_U(si.modlist_paddr, 0);
+	CHECK_EQ_U(gpa, 0);
+	/* nothing after the memory map, nothing above the image */
+	CHECK_EQ(*lf_byte(&g, si.memmap_paddr + si.memmap_entries *
+			  sizeof(struct hvm_memmap_table_entry)), 0);
+	lf_check_primed(&g, IMG_END, 4 * MIB - IMG_END);
+	lf_check_primed(&g, 4 * MIB, 4 * MIB);
+	lf_check_guards(&g);
+}
+
+/* ---- boot info: the initrd file ------------------------------------------------------------ */
+
+TEST(initrd_file_names_a_missing_path)
+{
+	struct lf_guest g;
+
+	guest_init(&g, ADJACENT_GPA);
+	CHECK_EQ(pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END,
+					  "/nonexistent/initrd.img", NULL), -ENOENT);
+	CHECK_ERROR("/nonexistent/initrd.img: cannot open: No such file or directory");
+	lf_check_untouched(&g);
+}
+
+TEST(initrd_file_rejects_an_oversized_file)
+{
+	struct lf_guest g;
+	char path[64];
+	int ret;
+
+	temp_file(path, sizeof(path), "", 0);
+	CHECK_EQ(truncate(path, PVH_MAX_FILE_SIZE + 1), 0);     /* sparse: costs no disk */
+	guest_init(&g, ADJACENT_GPA);
+	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, path, NULL);
+	unlink(path);
+	CHECK_EQ(ret, -EFBIG);
+	CHECK_ERROR("268435457 bytes is more than the 256 MiB an initrd may have");
+	CHECK(strncmp(mv_error(), path, strlen(path)) == 0);
+	lf_check_untouched(&g);
+}
+
+TEST(initrd_file_prefixes_the_placement_error_with_the_path)
+{
+	struct lf_guest g;
+	char path[64], want[160];
+	int ret;
+
+	temp_file(path, sizeof(path), initrd_of(4 * MIB + 1), 4 * MIB + 1);
+	guest_init(&g, HOLE_GPA);
+	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, path, NULL);
+	unlink(path);
+	CHECK_EQ(ret, -EINVAL);
+	snprintf(want, sizeof(want), "%s: initrd of 4194305 bytes does not fit", path);
+	CHECK_ERROR(want);
+	lf_check_untouched(&g);
+}
+
+TEST(initrd_file_empty_is_no_module)
+{
+	struct lf_guest g;
+	char path[64];
+	int ret;
+
+	temp_file(path, sizeof(path), "", 0);
+	guest_init(&g, ADJACENT_GPA);
+	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, path, NULL);
+	unlink(path);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ(read_start_info(&g).nr_modules, 0);
+	CHECK_EQ_U(read_start_info(&g).modlist_paddr, 0);
+}
+
+/* The path run.c takes: the image loaded, then the boot info with the initrd above its end. */
+TEST(initrd_file_above_a_loaded_image)
+{
+	struct img *im = img_pvh(ELFCLASS64);
+	struct pvh_image out;
+	struct lf_guest g;
+	char path[64];
+	gpa_t gpa = 0;
+	int ret;
+
+	CHECK_EQ(load_into(&g, ADJACENT_GPA, im, &out), 0);
+	CHECK_EQ_U(out.load_end, IMG_END);
+	temp_file(path, sizeof(path), initrd_of(6 * MIB - 0x4321), 6 * MIB - 0x4321);
+	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, "x", out.load_end, path, &gpa);
+	unlink(path);
+	CHECK_EQ(ret, 0);
+	CHECK_EQ_U(gpa, 2 * MIB + 0x1000 * 4);  /* align_down(8 MiB - size): above IMG_END */
+	CHECK_GE(gpa, out.load_end);
+	check_module(&g, gpa, 6 * MIB - 0x4321);
+	check_initrd_at(&g, gpa, 6 * MIB - 0x4321);
+	check_segment_alone(&g, im, 0);
+	lf_check_guards(&g);
+}
