@@ -38,7 +38,7 @@ static void usage(FILE *f)
 	      "  run IMAGE [OPTIONS]        boot an image under KVM (docs/cli.md): a Linux bzImage,\n"
 	      "                             a multiboot v1 ELF32 or a PVH ELF (told by its bytes)\n"
 	      "      --kernel IMAGE         the image, as an option (QEMU's name)\n"
-	      "      --initrd FILE          Linux: the initrd; multiboot: modules \"path args,...\"\n"
+	      "      --initrd FILE          Linux, PVH: the initrd; multiboot: modules \"path args,...\"\n"
 	      "      --append STRING        the same as --cmdline (QEMU's name)\n"
 	      "      --cpus N               vCPUs, 1..64 (default 2)\n"
 	      "      --numa SPEC            one NUMA node, repeatable (default: 2 nodes of 64 MiB):\n"

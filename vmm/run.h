@@ -32,7 +32,8 @@
 
 struct run_options {
 	const char *image;            /* IMAGE or --kernel */
-	const char *initrd;           /* --initrd: Linux's initrd or multiboot modules; NULL: none */
+	const char *initrd;           /* --initrd: the initrd (Linux, PVH module 0) or multiboot
+					 * modules; NULL: none */
 	bool memory_report;           /* print host per-node memory figures at the end */
 	bool swap_given;              /* --swap */
 	struct swap_spec swap;
@@ -51,10 +52,10 @@ struct run_options {
 /*
  * Fill guest RAM with everything the guest reads at boot: the ACPI tables at MV_GPA_ACPI (with
  * the virtio-mmio devices vio[0..nr_vio) in the DSDT), then the image by its protocol (boot.h):
- * a PVH image with its start info, memory map and m->cmdline; a Linux bzImage with its zero
- * page, command line and initrd; a multiboot kernel with its information structure and the
- * modules of initrd (QEMU's spec). *e is the boot vCPU's entry state. 0 or -errno with
- * mv_error() set.
+ * a PVH image with its start info, memory map, m->cmdline and initrd (module 0); a Linux
+ * bzImage with its zero page, command line and initrd; a multiboot kernel with its information
+ * structure and the modules of initrd (QEMU's spec). *e is the boot vCPU's entry state. 0 or
+ * -errno with mv_error() set.
  */
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
 		 const char *initrd, const struct acpi_virtio_mmio *vio, unsigned nr_vio,
