@@ -13,15 +13,16 @@
 # 1 boot of 16 Linux still stopped after bringing up its second CPU, and the one-vCPU nested host
 # itself stopped now and then (QEMU idle) — causes not found. So in the nested sandbox a check
 # that reports a stalled guest (status 2) or a sandbox that timed out (124) is tried again, at
-# most 3 boots; every other status is the result. With a real /dev/kvm there is one boot: a
-# stall there is memvisor's to explain.
+# most 3 boots; every other status is the result. --stall 60 notices a stopped nested host a
+# minute after its last heartbeat instead of at the 420 s timeout. With a real /dev/kvm there is
+# one boot: a stall there is memvisor's to explain.
 set -uo pipefail
 sandbox=$1 dir=$2
 shift 2
 attempts=3
 [[ -e /dev/kvm ]] && attempts=1      # tools/sandbox runs the check directly
 for ((a = 1; a <= attempts; a++)); do
-    "$sandbox" --cpus 1 --nodes 2 --mem 2048 --timeout 420 --rw "$dir" -- "$@"
+    "$sandbox" --cpus 1 --nodes 2 --mem 2048 --timeout 420 --stall 60 --rw "$dir" -- "$@"
     rc=$?
     case $rc in
     2) echo "linux_sandbox: boot $a of $attempts: Linux stalled (see above); booting again" ;;

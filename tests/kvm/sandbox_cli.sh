@@ -36,11 +36,12 @@ expect nodes_zero 125 "--nodes needs an integer >= 1, got '0'" -- --nodes 0 true
 expect nodes_not_a_number 125 "--nodes needs an integer >= 1, got 'two'" -- --nodes two true
 expect cpus_zero 125 "--cpus needs an integer >= 1, got '0'" -- --cpus=0 true
 expect timeout_negative 125 "--timeout needs an integer >= 1, got '-1'" -- --timeout -1 true
+expect stall_too_short 125 "--stall needs an integer >= 10, got '5'" -- --stall=5 true
 expect mem_too_small 125 "leaves under 128 MiB per node" -- --nodes 4 --mem 256 true
 expect rw_missing 125 "--rw /nonexistent/sandbox-cli is not a directory" -- --rw /nonexistent/sandbox-cli true
 expect rw_root 125 "--rw / would hide" -- --rw / true
 (cd / && expect cwd_root 125 "the working directory / cannot be the rw export" -- true) || fails=$((fails + 1))
-expect help 0 "Exit status: COMMAND's own status; 124 on timeout; 125" -- --help
+expect help 0 "Exit status: COMMAND's own status; 124 on timeout or stall; 125" -- --help
 expect help_short 0 "usage: tools/sandbox [OPTIONS] [--] COMMAND" -- -h
 
 if [ "$fails" -ne 0 ]; then
