@@ -169,18 +169,6 @@ int pvh_build_memmap(const struct machine_config *m, struct hvm_memmap_table_ent
 	return (int)n;
 }
 
-/* Prefix the current error with name ("PATH: ...") when name is given; returns ret. */
-static int pvh_prefix(int ret, const char *name)
-{
-	char why[512];
-
-	if (ret == 0 || !name)
-		return ret;
-	/* mv_error() is the buffer mv_fail() writes: copy it before prefixing. */
-	snprintf(why, sizeof(why), "%s", mv_error());
-	return mv_fail(-ret, "%s: %s", name, why);
-}
-
 /*
  * Place isize bytes of initrd page-aligned as high as they fit in one run of guest RAM inside
  * [max(image_end, MV_GPA_KERNEL_MIN), MV_GPA_LOW_RAM_END) (loader_place_top()):
@@ -252,7 +240,7 @@ static int pvh_write_named(const struct machine_config *m, struct guest_mem *gm,
 		return mv_fail(EINVAL, "RSDP at 0x%" PRIx64 "+%d is not guest RAM", rsdp_gpa,
 			       RSDP_V2_SIZE);
 	if (isize) {
-		ret = pvh_prefix(pvh_place_initrd(gm, image_end, isize, &igpa), iname);
+		ret = mv_fail_prefix(pvh_place_initrd(gm, image_end, isize, &igpa), iname);
 		if (ret)
 			return ret;
 		mod = (struct hvm_modlist_entry){ .paddr = igpa, .size = isize };

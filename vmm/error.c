@@ -19,6 +19,16 @@ int mv_fail(int err, const char *fmt, ...)
 	return -err;
 }
 
+int mv_fail_prefix(int ret, const char *prefix)
+{
+	char why[sizeof(mv_error_buf)];
+
+	if (ret == 0 || !prefix)
+		return ret;
+	snprintf(why, sizeof(why), "%s", mv_error_buf);      /* mv_fail() rewrites the buffer */
+	return mv_fail(-ret, "%s: %s", prefix, why);
+}
+
 const char *mv_error(void)
 {
 	return mv_error_buf;

@@ -10,6 +10,12 @@
 /* Record "fmt..." as this thread's error and return -err (err is a positive errno). */
 __attribute__((format(printf, 2, 3))) int mv_fail(int err, const char *fmt, ...);
 
+/*
+ * Put "prefix: " in front of this thread's message (a failure of ret < 0 just recorded, e.g. to
+ * name the file it was about) and return ret. ret 0 or prefix NULL: nothing changes.
+ */
+int mv_fail_prefix(int ret, const char *prefix);
+
 /* This thread's last recorded message ("" if none). */
 const char *mv_error(void);
 

@@ -177,18 +177,6 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 	return a < b ? a : b;
 }
 
-/* Prefix the current error with name ("PATH: ...") when name is given; returns ret. */
-static int linux_prefix(int ret, const char *name)
-{
-	char why[512];
-
-	if (ret == 0 || !name)
-		return ret;
-	/* mv_error() is the buffer mv_fail() writes: copy it before prefixing. */
-	snprintf(why, sizeof(why), "%s", mv_error());
-	return mv_fail(-ret, "%s: %s", name, why);
-}
-
 /* ---- 1. the image -------------------------------------------------------------------------- */
 
 /* The parsed image and the placement derived from it. */
@@ -499,7 +487,7 @@ static int linux_load_named(const struct machine_config *m, struct guest_mem *gm
 			       "not be NULL");
 	if (!initrd && isize)
 		return mv_fail(EINVAL, "linux_load: initrd is NULL but its size is %zu", isize);
-	ret = linux_prefix(linux_parse(&bz), kname);
+	ret = mv_fail_prefix(linux_parse(&bz), kname);
 	if (ret)
 		return ret;
 	ret = linux_check_cmdline(&bz, cmdline, &cl_len);
@@ -511,11 +499,11 @@ static int linux_load_named(const struct machine_config *m, struct guest_mem *gm
 	nmap = pvh_build_memmap(m, map, PVH_MEMMAP_MAX);
 	if (nmap < 0)
 		return nmap;
-	ret = linux_prefix(linux_check_window(&bz, gm), kname);
+	ret = mv_fail_prefix(linux_check_window(&bz, gm), kname);
 	if (ret)
 		return ret;
 	if (isize) {
-		ret = linux_prefix(linux_place_initrd(&bz, gm, isize, &initrd_gpa), iname);
+		ret = mv_fail_prefix(linux_place_initrd(&bz, gm, isize, &initrd_gpa), iname);
 		if (ret)
 			return ret;
 	}

@@ -553,14 +553,7 @@ int multiboot_load_files(const struct machine_config *m, struct guest_mem *gm,
 		mods[i].data = mod_buf[i];
 		mods[i].string = items[i];
 	}
-	ret = multiboot_load(m, gm, img, size, cmdline, mods, nr, e);
-	if (ret) {
-		char why[512];
-
-		/* mv_error() is the buffer mv_fail() writes: copy it before prefixing the path. */
-		snprintf(why, sizeof(why), "%s", mv_error());
-		mv_fail(-ret, "%s: %s", image_path, why);
-	}
+	ret = mv_fail_prefix(multiboot_load(m, gm, img, size, cmdline, mods, nr, e), image_path);
 out:
 	for (unsigned i = 0; i < nr; i++)
 		free(mod_buf[i]);

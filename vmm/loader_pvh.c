@@ -27,7 +27,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -199,14 +198,7 @@ int pvh_load_file(const char *path, struct guest_mem *gm, struct pvh_image *out)
 	ret = loader_read_file(path, PVH_MAX_FILE_SIZE, "a kernel image", &buf, &size);
 	if (ret)
 		return ret;
-	ret = pvh_load(buf, size, gm, out);
-	if (ret) {
-		char why[512];
-
-		/* mv_error() is the buffer mv_fail() writes: copy it before prefixing the path. */
-		snprintf(why, sizeof(why), "%s", mv_error());
-		mv_fail(-ret, "%s: %s", path, why);
-	}
+	ret = mv_fail_prefix(pvh_load(buf, size, gm, out), path);
 	free(buf);
 	return ret;
 }
