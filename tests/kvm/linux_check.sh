@@ -17,7 +17,8 @@
 # range read from our SRAT; the balloon driver bound; the guest's MemFree dropped by at least
 # 100 MiB, the host's pools hold as much as ballooned and their frames in use dropped by at least
 # half that; MemFree rose again on deflation; memvisor's consistency check ok. The serial log
-# stays in DIR/linux.serial.
+# stays in DIR/linux.serial. MV_LINUX_KERNEL names another image of the same kernel to boot
+# instead, e.g. its vmlinux (PVH entry; docs/boot.md).
 #
 # One boot. A boot whose serial log stays still for $stall_s seconds is killed and the check
 # exits 2 naming the last line (linux_sandbox.sh, which runs it in the nested sandbox, then
@@ -41,7 +42,7 @@ for img in /boot/vmlinuz-*; do
     [[ -f /lib/modules/$v/kernel/drivers/virtio/virtio_balloon.ko ]] && kver=$v
 done
 [[ -n $kver ]] || { echo "FAIL: no /boot/vmlinuz-* with virtio_balloon.ko in /lib/modules (apt-get install linux-image-amd64)"; exit 1; }
-kernel=/boot/vmlinuz-$kver
+kernel=${MV_LINUX_KERNEL:-/boot/vmlinuz-$kver}  # another image of that version: PVH vmlinux
 [[ -x /bin/busybox ]] || { echo "FAIL: /bin/busybox missing (apt-get install busybox-static)"; exit 1; }
 
 work=$(mktemp -d /tmp/linux_check.XXXXXX)
