@@ -34,16 +34,12 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 
 /* ---- image files ----------------------------------------------------------------------------- */
 
-/* Read all of fd (size bytes) into a new buffer; *buf is the caller's to free. */
-static int read_fd(const char *path, int fd, size_t size, uint8_t **buf)
+/* Read len bytes of fd into buf, fewer only at end of file: *got says how many. */
+static int read_upto(const char *path, int fd, uint8_t *buf, size_t len, size_t *got)
 {
-	size_t done = 0;
-
-	*buf = malloc(size ? size : 1);
-	if (!*buf)
-		return mv_fail(ENOMEM, "%s: no memory for a %zu-byte image", path, size);
-	while (done < size) {
-		ssize_t n = read(fd, *buf + done, size - done);
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = read(fd, buf + *got, len - *got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -53,11 +49,42 @@ static int read_fd(const char *path, int fd, size_t size, uint8_t **buf)
 			return mv_fail(err, "%s: cannot read: %s", path, strerror(err));
 		}
 		if (n == 0)
-			return mv_fail(EIO, "%s: file shrank while being read (%zu of %zu bytes)",
-				       path, done, size);
-		done += (size_t)n;
+			break;
+		*got += (size_t)n;
 	}
 	return 0;
+}
+
+/* Read all of fd (size bytes) into a new buffer; *buf is the caller's to free. */
+static int read_fd(const char *path, int fd, size_t size, uint8_t **buf)
+{
+	size_t done;
+	int ret;
+
+	*buf = malloc(size ? size : 1);
+	if (!*buf)
+		return mv_fail(ENOMEM, "%s: no memory for a %zu-byte image", path, size);
+	ret = read_upto(path, fd, *buf, size, &done);
+	if (!ret && done < size)
+		ret = mv_fail(EIO, "%s: file shrank while being read (%zu of %zu bytes)", path,
+			      done, size);
+	return ret;
+}
+
+int loader_read_head(const char *path, uint8_t *buf, size_t len, size_t *got)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	*got = 0;
+	if (fd < 0) {
+		int err = errno;
+
+		return mv_fail(err, "%s: cannot open: %s", path, strerror(err));
+	}
+	ret = read_upto(path, fd, buf, len, got);
+	close(fd);
+	return ret;
 }
 
 int loader_read_file(const char *path, uint64_t max, const char *what, uint8_t **buf,

@@ -1,9 +1,9 @@
 /*
  * loader_common.h — what the image loaders (loader_pvh.c, loader_multiboot.c, loader_linux.c,
- * boot_pvh.c) share: reading an image file, parsing and validating an ELF executable's header
- * and program headers, checking and filling guest ranges, placing an initrd at the top of RAM.
- * Internal to the loaders; no state, no locks (runs on the loader thread while the machine is
- * built).
+ * boot_pvh.c) and run.c's protocol detection share: reading an image file or its head, parsing
+ * and validating an ELF executable's header and program headers, checking and filling guest
+ * ranges, placing an initrd at the top of RAM. Internal to the loaders and run.c; no state, no
+ * locks (runs on the loader thread while the machine is built).
  *
  * Contracts: every multi-byte image field is read byte by byte as little-endian at the offset
  * <elf.h> gives it, so nothing depends on the image's alignment or the host's byte order; every
@@ -85,6 +85,13 @@ static inline uint64_t loader_align_up(uint64_t v, uint64_t a)
  */
 int loader_read_file(const char *path, uint64_t max, const char *what, uint8_t **buf,
 		     size_t *size);
+
+/*
+ * Read the first len bytes of the file at path into buf (fewer when the file is shorter; *got
+ * says how many): enough to tell its boot protocol (boot_detect). Returns 0 or -errno with
+ * mv_error() naming the path and strerror() of the failing open or read.
+ */
+int loader_read_head(const char *path, uint8_t *buf, size_t len, size_t *got);
 
 /*
  * Whether [gpa, gpa + len) is all guest RAM: regions are walked in address order, so a range may

@@ -23,6 +23,7 @@
 #include "boot_pvh.h"
 #include "hostmem_pv.h"
 #include "error.h"
+#include "loader_common.h"
 #include "ram.h"
 #include "run_qmp.h"
 #include "testdev.h"
@@ -32,26 +33,12 @@
 static int run_detect(const char *path, enum boot_protocol *p)
 {
 	uint8_t head[MULTIBOOT_SEARCH];
-	ssize_t n;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got;
+	int err = loader_read_head(path, head, sizeof(head), &got);
 
-	if (fd < 0)
-		return mv_fail(errno, "%s: cannot open: %s", path, strerror(errno));
-	while (got < sizeof(head) && (n = read(fd, head + got, sizeof(head) - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int err = errno;
-
-			close(fd);
-			return mv_fail(err, "%s: cannot read: %s", path, strerror(err));
-		}
-		got += (size_t)n;
-	}
-	close(fd);
-	*p = boot_detect(head, got);
-	return 0;
+	if (!err)
+		*p = boot_detect(head, got);
+	return err;
 }
 
 int run_fill_ram(const struct machine_config *m, struct guest_mem *mem, const char *image,
