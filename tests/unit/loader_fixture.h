@@ -23,8 +23,9 @@
  *
  * Contracts: regions are sorted by gpa and disjoint (guest_mem's own rule); buffers are static
  * and outlive every struct lf_guest describing them. Single-threaded, like the tests.
- * The failing helpers (lf_byte, lf_check_*) exist only where mvtest.h is included first: the
- * fuzzers never reach mvtest's failure path and do their own checks on lf_host().
+ * The failing helpers (lf_byte, lf_check_*, lf_temp_file) exist only where mvtest.h is
+ * included first: the fuzzers never reach mvtest's failure path and do their own checks on
+ * lf_host().
  */
 #ifndef LOADER_FIXTURE_H
 #define LOADER_FIXTURE_H
@@ -32,7 +33,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "guest_mem.h"
 #include "machine.h"
@@ -206,6 +210,22 @@ static inline void lf_check_untouched(const struct lf_guest *g)
 static inline void lf_check_primed(const struct lf_guest *g, gpa_t gpa, uint64_t len)
 {
 	CHECK_EQ_U(lf_first_unprimed(lf_byte(g, gpa), len), len);
+}
+
+/*
+ * A fresh file holding data[0..len), for the *_load_files() tests: templ is mkstemp()'s
+ * template ("/tmp/name.XXXXXX"); the file's path goes to path[0..cap). The caller unlinks it.
+ */
+static inline void lf_temp_file(char *path, size_t cap, const char *templ, const void *data,
+				size_t len)
+{
+	int fd;
+
+	CHECK(snprintf(path, cap, "%s", templ) < (int)cap);
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, data, len), (long long)len);
+	close(fd);
 }
 #endif /* MVTEST_H */
 

@@ -956,17 +956,7 @@ TEST(load_initrd_on_either_side_of_a_hole)
 
 /* ---- files --------------------------------------------------------------------------------- */
 
-/* A fresh temporary file holding len bytes of data; its path is in path[]. */
-static void temp_file(char *path, size_t cap, const void *data, size_t len)
-{
-	int fd;
-
-	snprintf(path, cap, "/tmp/test_linux.XXXXXX");
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	CHECK_EQ(write(fd, data, len), (long long)len);
-	close(fd);
-}
+#define TEMP_FILE "/tmp/test_linux.XXXXXX"     /* lf_temp_file()'s template */
 
 TEST(load_files_names_a_missing_kernel)
 {
@@ -989,7 +979,7 @@ TEST(load_files_names_a_missing_initrd)
 	char path[64];
 	int ret;
 
-	temp_file(path, sizeof(path), b->buf, size);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, b->buf, size);
 	guest_init(&g, ADJACENT_GPA);
 	ret = linux_load_files(&g.m, &g.gm, path, "/nonexistent/initrd", "", 0, &e, NULL);
 	unlink(path);
@@ -1008,7 +998,7 @@ TEST(load_files_rejects_a_directory_and_an_oversized_file)
 	guest_init(&g, ADJACENT_GPA);
 	CHECK_EQ(linux_load_files(&g.m, &g.gm, "/", NULL, "", 0, &e, NULL), -EINVAL);
 	CHECK_ERROR("/: not a regular file");
-	temp_file(path, sizeof(path), "", 0);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, "", 0);
 	CHECK_EQ(truncate(path, LINUX_MAX_FILE_SIZE + 1), 0);   /* sparse: costs no disk */
 	ret = linux_load_files(&g.m, &g.gm, path, NULL, "", 0, &e, NULL);
 	CHECK_EQ(ret, -EFBIG);
@@ -1031,8 +1021,8 @@ TEST(load_files_prefixes_errors_with_the_file_they_concern)
 
 	b->h.initrd_addr_max = 4 * MIB;         /* no room for any initrd */
 	size = bz_finish(b);
-	temp_file(kpath, sizeof(kpath), b->buf, size);
-	temp_file(ipath, sizeof(ipath), initrd_of(0x100), 0x100);
+	lf_temp_file(kpath, sizeof(kpath), TEMP_FILE, b->buf, size);
+	lf_temp_file(ipath, sizeof(ipath), TEMP_FILE, initrd_of(0x100), 0x100);
 	guest_init(&g, ADJACENT_GPA);
 	ret = linux_load_files(&g.m, &g.gm, kpath, ipath, "", 0, &e, NULL);
 	CHECK_EQ(ret, -EINVAL);
@@ -1041,7 +1031,7 @@ TEST(load_files_prefixes_errors_with_the_file_they_concern)
 	b->h.version = 0x0200;
 	size = bz_finish(b);
 	unlink(kpath);
-	temp_file(kpath, sizeof(kpath), b->buf, size);
+	lf_temp_file(kpath, sizeof(kpath), TEMP_FILE, b->buf, size);
 	ret = linux_load_files(&g.m, &g.gm, kpath, ipath, "", 0, &e, NULL);
 	unlink(kpath);
 	unlink(ipath);
@@ -1061,8 +1051,8 @@ TEST(load_files_loads_kernel_and_initrd)
 	size_t size = bz_finish(b);
 	int ret;
 
-	temp_file(kpath, sizeof(kpath), b->buf, size);
-	temp_file(ipath, sizeof(ipath), initrd_of(0x1234), 0x1234);
+	lf_temp_file(kpath, sizeof(kpath), TEMP_FILE, b->buf, size);
+	lf_temp_file(ipath, sizeof(ipath), TEMP_FILE, initrd_of(0x1234), 0x1234);
 	guest_init(&g, ADJACENT_GPA);
 	ret = linux_load_files(&g.m, &g.gm, kpath, ipath, "root=/dev/vda", RSDP_GPA, &e, &out);
 	unlink(kpath);

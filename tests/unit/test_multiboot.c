@@ -831,18 +831,6 @@ TEST(fits_the_most_modules)
 
 /* ---- files --------------------------------------------------------------------------------------- */
 
-/* A fresh temporary file holding len bytes of data; template like "/tmp/tmb.XXXXXX". */
-static void temp_file(char *path, const char *templ, const void *data, size_t len)
-{
-	int fd;
-
-	strcpy(path, templ);
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	CHECK_EQ(write(fd, data, len), (long long)len);
-	close(fd);
-}
-
 TEST(load_files_names_a_missing_image)
 {
 	struct lf_guest *g = guest_init(ADJACENT_GPA);
@@ -866,7 +854,7 @@ TEST(load_files_names_a_missing_module)
 	char path[64];
 	int ret;
 
-	temp_file(path, "/tmp/tmb.XXXXXX", im->buf, size);
+	lf_temp_file(path, sizeof(path), "/tmp/tmb.XXXXXX", im->buf, size);
 	ret = multiboot_load_files(&g->m, &g->gm, path, NULL, "/nonexistent/mod arg", &e);
 	unlink(path);
 	CHECK_EQ(ret, -ENOENT);
@@ -905,8 +893,8 @@ TEST(load_files_rejects_an_oversized_module)
 	char path[64], mpath[64];
 	int ret;
 
-	temp_file(path, "/tmp/tmb.XXXXXX", im->buf, size);
-	temp_file(mpath, "/tmp/tmb.XXXXXX", "", 0);
+	lf_temp_file(path, sizeof(path), "/tmp/tmb.XXXXXX", im->buf, size);
+	lf_temp_file(mpath, sizeof(mpath), "/tmp/tmb.XXXXXX", "", 0);
 	CHECK_EQ(truncate(mpath, MULTIBOOT_MAX_FILE_SIZE + 1), 0);  /* sparse: costs no disk */
 	ret = multiboot_load_files(&g->m, &g->gm, path, NULL, mpath, &e);
 	unlink(path);
@@ -927,7 +915,7 @@ TEST(load_files_prefixes_load_errors_with_the_image_path)
 
 	im->mb_bad_checksum = true;
 	size = img_finish(im);
-	temp_file(path, "/tmp/tmb.XXXXXX", im->buf, size);
+	lf_temp_file(path, sizeof(path), "/tmp/tmb.XXXXXX", im->buf, size);
 	ret = multiboot_load_files(&g->m, &g->gm, path, NULL, NULL, &e);
 	unlink(path);
 	CHECK_EQ(ret, -ENOEXEC);
@@ -950,9 +938,9 @@ TEST(load_files_reads_the_image_modules_and_command_line)
 	struct boot_entry e;
 	int ret;
 
-	temp_file(path, "/tmp/tmb.XXXXXX", im->buf, size);
-	temp_file(m0, "/tmp/tmb,a.XXXXXX", "zero", 4);
-	temp_file(m1, "/tmp/tmb.XXXXXX", "one!!", 5);
+	lf_temp_file(path, sizeof(path), "/tmp/tmb.XXXXXX", im->buf, size);
+	lf_temp_file(m0, sizeof(m0), "/tmp/tmb,a.XXXXXX", "zero", 4);
+	lf_temp_file(m1, sizeof(m1), "/tmp/tmb.XXXXXX", "one!!", 5);
 	m0_escaped = strdup(m0);
 	CHECK_NOT_NULL(m0_escaped);
 	*strchr(m0_escaped, ',') = '\0';
@@ -999,7 +987,7 @@ TEST(load_files_without_arguments_or_modules)
 	char path[64];
 	int ret;
 
-	temp_file(path, "/tmp/tmb.XXXXXX", im->buf, size);
+	lf_temp_file(path, sizeof(path), "/tmp/tmb.XXXXXX", im->buf, size);
 	ret = multiboot_load_files(&g->m, &g->gm, path, "", NULL, &e);
 	CHECK_EQ(ret, 0);
 	CHECK_STREQ(guest_str(g, MV_GPA_CMDLINE), path);        /* no trailing space */

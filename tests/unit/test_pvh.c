@@ -884,17 +884,7 @@ TEST(load_several_segments_reports_their_extent)
 
 /* ---- loader: files ------------------------------------------------------------------------- */
 
-/* A fresh temporary file holding len bytes of data; its path is in path[]. */
-static void temp_file(char *path, size_t cap, const void *data, size_t len)
-{
-	int fd;
-
-	snprintf(path, cap, "/tmp/test_pvh.XXXXXX");
-	fd = mkstemp(path);
-	CHECK(fd >= 0);
-	CHECK_EQ(write(fd, data, len), (long long)len);
-	close(fd);
-}
+#define TEMP_FILE "/tmp/test_pvh.XXXXXX"     /* lf_temp_file()'s template */
 
 TEST(load_file_reads_the_image)
 {
@@ -905,7 +895,7 @@ TEST(load_file_reads_the_image)
 	char path[64];
 	int ret;
 
-	temp_file(path, sizeof(path), im->buf, size);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, im->buf, size);
 	guest_init(&g, ADJACENT_GPA);
 	ret = pvh_load_file(path, &g.gm, &out);
 	unlink(path);
@@ -938,7 +928,7 @@ TEST(load_file_rejects_an_oversized_file)
 	char path[64];
 	int ret;
 
-	temp_file(path, sizeof(path), "", 0);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, "", 0);
 	CHECK_EQ(truncate(path, PVH_MAX_FILE_SIZE + 1), 0);     /* sparse: costs no disk */
 	guest_init(&g, ADJACENT_GPA);
 	ret = pvh_load_file(path, &g.gm, &(struct pvh_image){ 0 });
@@ -958,7 +948,7 @@ TEST(load_file_prefixes_load_errors_with_the_path)
 
 	im->type = ET_REL;
 	size = img_finish(im);
-	temp_file(path, sizeof(path), im->buf, size);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, im->buf, size);
 	guest_init(&g, ADJACENT_GPA);
 	ret = pvh_load_file(path, &g.gm, &(struct pvh_image){ 0 });
 	unlink(path);
@@ -1765,7 +1755,7 @@ TEST(initrd_file_rejects_an_oversized_file)
 	char path[64];
 	int ret;
 
-	temp_file(path, sizeof(path), "", 0);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, "", 0);
 	CHECK_EQ(truncate(path, PVH_MAX_FILE_SIZE + 1), 0);     /* sparse: costs no disk */
 	guest_init(&g, ADJACENT_GPA);
 	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, path, NULL);
@@ -1782,7 +1772,7 @@ TEST(initrd_file_prefixes_the_placement_error_with_the_path)
 	char path[64], want[160];
 	int ret;
 
-	temp_file(path, sizeof(path), initrd_of(4 * MIB + 1), 4 * MIB + 1);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, initrd_of(4 * MIB + 1), 4 * MIB + 1);
 	guest_init(&g, HOLE_GPA);
 	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, path, NULL);
 	unlink(path);
@@ -1798,7 +1788,7 @@ TEST(initrd_file_empty_is_no_module)
 	char path[64];
 	int ret;
 
-	temp_file(path, sizeof(path), "", 0);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, "", 0);
 	guest_init(&g, ADJACENT_GPA);
 	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, NULL, IMG_END, path, NULL);
 	unlink(path);
@@ -1819,7 +1809,8 @@ TEST(initrd_file_above_a_loaded_image)
 
 	CHECK_EQ(load_into(&g, ADJACENT_GPA, im, &out), 0);
 	CHECK_EQ_U(out.load_end, IMG_END);
-	temp_file(path, sizeof(path), initrd_of(6 * MIB - 0x4321), 6 * MIB - 0x4321);
+	lf_temp_file(path, sizeof(path), TEMP_FILE, initrd_of(6 * MIB - 0x4321),
+		     6 * MIB - 0x4321);
 	ret = pvh_write_boot_info_file(&g.m, &g.gm, RSDP_GPA, "x", out.load_end, path, &gpa);
 	unlink(path);
 	CHECK_EQ(ret, 0);
