@@ -137,8 +137,9 @@ grep -Eq '^LINUXTEST DEFLATE memfree_kib=' "$work/report" || fail "the guest's f
 # The host's side: the pages the balloon holds are ballooned in the pools (their frames freed),
 # and the frames in use drop with them — by at least half of what the guest gave: the guest
 # backed all but 64 MiB of its free memory before READY, but goes on touching pages meanwhile.
-b=$(mib frames_used "$before") a=$(mib frames_used "$(sed -n 1p <<<"$after")")
-held=$(mib pages_ballooned "$(sed -n 1p <<<"$after")")
+after_mem=$(sed -n 1p <<<"$after")       # the x-memvisor-query-memory reply
+b=$(mib frames_used "$before") a=$(mib frames_used "$after_mem")
+held=$(mib pages_ballooned "$after_mem")
 echo "host: $held MiB ballooned; frames in use $b MiB before the balloon, $a MiB after"
 (( held >= want_drop_mib )) || fail "the host's pools hold $held MiB ballooned, not $want_drop_mib"
 (( b - a >= want_drop_mib / 2 )) ||
