@@ -57,6 +57,10 @@ struct memmap {
 	struct hvm_memmap_table_entry e[GUEST_MAX_MEMMAP];
 };
 
+/* topo.c: [pa, pa + len) lies in RAM entries of mm (sorted; entries that touch, such as two
+ * nodes back to back, continue each other). */
+bool memmap_has_ram(const struct memmap *mm, uint64_t pa, uint64_t len);
+
 /* acpi.c: walk RSDP → XSDT (or RSDT) → tables, printing a TAP check per validation. */
 void acpi_parse(uint64_t rsdp_pa, struct topo *t);
 

@@ -149,23 +149,6 @@ static uint32_t crc32_ieee(const uint8_t *p, uint64_t len)
 	return crc ^ 0xffffffffu;
 }
 
-/* [pa, pa + len) lies in RAM entries of the memory map (sorted; entries that touch, such as two
- * nodes back to back, continue each other). */
-static bool memmap_has_ram(uint64_t pa, uint64_t len)
-{
-	uint64_t end = pa + len;
-
-	if (end < pa)
-		return false;
-	for (unsigned i = 0; i < memmap.n && pa < end; i++) {
-		const struct hvm_memmap_table_entry *m = &memmap.e[i];
-
-		if (m->type == E820_TYPE_RAM && m->addr <= pa && pa - m->addr < m->size)
-			pa = m->addr + m->size;     /* covered up to here: the next must go on */
-	}
-	return pa >= end;
-}
-
 /*
  * The modules in the start info (none: nothing printed). Each one's place, size and CRC-32 are
  * printed ("# module I: paddr 0x.. size N crc32 0x........") for the host to compare with the
@@ -194,7 +177,7 @@ static void read_modules(const struct hvm_start_info *si)
 		else
 			kprintf("# module %u: paddr 0x%lx size %lu (not mapped)\n", i, m.paddr,
 				m.size);
-		tap_check(memmap_has_ram(m.paddr, m.size), "module %u 0x%lx+0x%lx lies in RAM of "
+		tap_check(memmap_has_ram(&memmap, m.paddr, m.size), "module %u 0x%lx+0x%lx lies in RAM of "
 			  "the memory map", i, m.paddr, m.size);
 		tap_check(p != NULL, "module %u lies below 0x%lx, in the boot identity map", i,
 			  GUEST_MAPPED_END);

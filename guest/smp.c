@@ -404,16 +404,6 @@ static bool start_ap(struct percpu *pc)
 	return false;
 }
 
-/* The page must be memory-map RAM below the legacy hole; the caller checks. */
-static bool trampoline_page_is_ram(const struct memmap *mm)
-{
-	for (unsigned i = 0; i < mm->n; i++)
-		if (mm->e[i].type == E820_TYPE_RAM && mm->e[i].addr <= MV_GPA_AP_TRAMPOLINE &&
-		    mm->e[i].addr + mm->e[i].size >= MV_GPA_AP_TRAMPOLINE + MV_AP_TRAMPOLINE_SIZE)
-			return true;
-	return false;
-}
-
 static uint32_t node_of(const struct topo *t, uint32_t apic_id)
 {
 	if (t->have_srat)
@@ -481,7 +471,8 @@ void smp_boot(const struct topo *t, const struct memmap *mm)
 	idt_set_handler(SMP_VECTOR_SPURIOUS, irq_spurious_entry);
 
 	if (nr_known > 1) {
-		if (!tap_check(tramp_len <= MV_AP_TRAMPOLINE_SIZE && trampoline_page_is_ram(mm),
+		if (!tap_check(tramp_len <= MV_AP_TRAMPOLINE_SIZE &&
+			       memmap_has_ram(mm, MV_GPA_AP_TRAMPOLINE, MV_AP_TRAMPOLINE_SIZE),
 			       "smp: AP trampoline (%lu bytes) fits the RAM page at 0x%lx",
 			       (unsigned long)tramp_len, MV_GPA_AP_TRAMPOLINE))
 			return;

@@ -188,6 +188,21 @@ uint64_t topo_node_mask(const struct topo *t)
 	return nodes;
 }
 
+bool memmap_has_ram(const struct memmap *mm, uint64_t pa, uint64_t len)
+{
+	uint64_t end = pa + len;
+
+	if (end < pa)
+		return false;
+	for (unsigned i = 0; i < mm->n && pa < end; i++) {
+		const struct hvm_memmap_table_entry *m = &mm->e[i];
+
+		if (m->type == E820_TYPE_RAM && m->addr <= pa && pa - m->addr < m->size)
+			pa = m->addr + m->size;     /* covered up to here: the next must go on */
+	}
+	return pa >= end;
+}
+
 void topo_report(const struct topo *t, const struct memmap *mm)
 {
 	unsigned nr_all = 0, nr_ram = 0;
